@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: MIT
+# pinemit - PostgreSQL rows to the Kafka REST Proxy v2.
+# `make help` lists the targets.
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+PKG_CONFIG ?= pkg-config
+VERSION := 0.1.0
+
+PKGS := libpq libcurl libcjson libconfig
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+WARN = -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+       -Wmissing-prototypes -Wold-style-definition -Wpointer-arith \
+       -Wwrite-strings -Wvla -Wundef -Wimplicit-fallthrough \
+       -Wnull-dereference
+CFLAGS ?= -O2 -g
+XCPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+            -DPINEMIT_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CPPFLAGS)
+XCFLAGS = -std=c11 $(WARN) $(if $(WERROR),-Werror) $(CFLAGS)
+LDLIBS += $(PKG_LIBS)
+
+SRCS := $(wildcard src/*.c)
+OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS))
+LIBOBJS := $(filter-out $(BUILD)/main.o,$(OBJS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(UNIT_SRCS))
+
+SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
+      -fno-omit-frame-pointer
+
+.PHONY: all clean install uninstall check unit integration asan valgrind \
+        demo deps help bench lint format
+
+all: $(BUILD)/pinemit
+
+$(BUILD)/pinemit: $(OBJS)
+	$(CC) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: src/%.c | $(BUILD)
+	$(CC) $(XCPPFLAGS) $(XCFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/test_%: tests/unit/test_%.c $(LIBOBJS) | $(BUILD)
+	$(CC) $(XCPPFLAGS) $(XCFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+-include $(OBJS:.o=.d)
+
+## unit: run the unit tests (cmocka)
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+## integration: run the integration tests (PostgreSQL + mock proxy)
+integration: $(BUILD)/pinemit
+	PINEMIT=$(abspath $(BUILD)/pinemit) tests/integration/run.sh
+
+## check: every test: unit, mock proxy self-test, integration
+check: unit integration
+	python3 -m unittest tests/test_mock_proxy.py
+
+## asan: unit and integration tests built with ASan+UBSan (clang)
+asan:
+	$(MAKE) BUILD=build/asan CC=clang CFLAGS="-O1 -g $(SAN)" \
+	    LDFLAGS="$(SAN)" unit integration
+
+## valgrind: unit tests under valgrind
+valgrind: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
+	    valgrind -q --error-exitcode=1 --leak-check=full \
+	    --errors-for-leak-kinds=definite $$t; done
+
+## deps: install build and test dependencies (apt-get or dnf)
+deps:
+	scripts/install-deps.sh
+
+## demo: deps, build, throwaway PostgreSQL + mock proxy, a real `pinemit run`
+demo: deps
+	$(MAKE) all
+	scripts/demo.sh $(abspath $(BUILD)/pinemit)
+
+## install: install the binary, man page and example config
+install: $(BUILD)/pinemit
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/pinemit
+	install -m 0755 $(BUILD)/pinemit $(DESTDIR)$(BINDIR)/pinemit
+	install -m 0644 conf/pinemit.conf.example \
+	    $(DESTDIR)$(SYSCONFDIR)/pinemit/pinemit.conf.example
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/pinemit \
+	    $(DESTDIR)$(SYSCONFDIR)/pinemit/pinemit.conf.example
+
+## lint: cppcheck over the sources
+lint:
+	cppcheck --quiet --enable=warning,performance,portability \
+	    --error-exitcode=1 -Iinclude src
+
+## format: clang-format the sources in place
+format:
+	clang-format -i src/*.c include/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(BUILD)
+
+## help: this list
+help:
+	@grep -E '^## ' Makefile | sed 's/^## /  make /'

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT
+ * app.h - the commands: run, check, status.  Wires config -> source ->
+ * encoder -> batcher -> sink -> checkpoint for each stream. */
+#ifndef PINEMIT_APP_H
+#define PINEMIT_APP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "util.h"
+
+struct pe_app_opts {
+    const struct pe_config *cfg;
+    bool dry_run;
+    const char *const *streams; /* selected stream names; none = all */
+    size_t n_streams;
+    long long limit; /* rows per stream, 0 = no limit */
+};
+
+/* Each returns PE_OK or an error.  An error whose msg is empty has been
+ * reported already (one line per failed stream). */
+enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err);
+enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err);
+enum pe_status pe_app_status(const struct pe_app_opts *o,
+                             struct pe_error *err);
+
+#endif

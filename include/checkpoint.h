@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT
+ * checkpoint.h - where each stream stands: the last key the proxy
+ * acknowledged, one small JSON file per stream under state.dir, replaced
+ * atomically; plus the lock that keeps two runs apart.
+ * The store is behind this interface so a database store can join later. */
+#ifndef PINEMIT_CHECKPOINT_H
+#define PINEMIT_CHECKPOINT_H
+
+#include <stdbool.h>
+
+#include "util.h"
+
+struct pe_ckpt_store; /* opaque */
+
+/* Opens the file store in `dir`.  With `create`, makes the directory
+ * (mode 0750) when missing. */
+struct pe_ckpt_store *pe_ckpt_open(const char *dir, bool create,
+                                   struct pe_error *err);
+void pe_ckpt_close(struct pe_ckpt_store *s); /* releases the lock too */
+
+/* Takes the run lock (dir/pinemit.lock, flock, non-blocking).
+ * PE_ERR_LOCKED when another process holds it. */
+enum pe_status pe_ckpt_lock(struct pe_ckpt_store *s, struct pe_error *err);
+
+/* *key receives the stored key (caller frees), or NULL when the stream has
+ * no checkpoint yet.  PE_ERR_DATA when the file is damaged. */
+enum pe_status pe_ckpt_load(struct pe_ckpt_store *s, const char *stream,
+                            char **key, struct pe_error *err);
+/* Durably replaces the stream's checkpoint: temp file, fsync, rename,
+ * fsync of the directory.  Readers see the old or the new file. */
+enum pe_status pe_ckpt_save(struct pe_ckpt_store *s, const char *stream,
+                            const char *key, struct pe_error *err);
+/* The file that holds a stream's checkpoint (caller frees). */
+char *pe_ckpt_path(const struct pe_ckpt_store *s, const char *stream);
+
+#endif

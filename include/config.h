@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT
+ * config.h - read and validate the libconfig file into plain structs.
+ * Every value is checked here (types, bounds, unknown keys) so later stages
+ * can trust it; messages read "FILE:LINE: key: problem". */
+#ifndef PINEMIT_CONFIG_H
+#define PINEMIT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+struct pe_stream_config {
+    char *name;  /* [A-Za-z0-9_-]+, unique */
+    char *table; /* as written; "schema.table" or "table" */
+    char *key;   /* key column name */
+    char *topic; /* Kafka topic; defaults to "<user_id>.<name>" */
+};
+
+struct pe_config {
+    char *path;
+    char *user_id; /* may be NULL */
+    struct {
+        char *conninfo; /* secret: never print it unmasked */
+        long fetch_rows;
+        long connect_timeout_s;
+    } source;
+    struct {
+        char *invoke_url; /* no trailing slash */
+        long timeout_ms;
+        long connect_timeout_ms;
+        char *ca_file; /* may be NULL: system CA store */
+    } sink;
+    struct {
+        long max_records;
+        long max_bytes;
+    } batch;
+    struct {
+        char *dir;
+    } state;
+    struct pe_stream_config *streams;
+    size_t n_streams;
+};
+
+/* Loads `path`.  On failure returns PE_ERR_CONFIG (or PE_ERR_IO when the
+ * file cannot be read) with a "FILE:LINE: ..." message; *out untouched. */
+enum pe_status pe_config_load(const char *path, struct pe_config *out,
+                              struct pe_error *err);
+void pe_config_cleanup(struct pe_config *c);
+const struct pe_stream_config *pe_config_stream(const struct pe_config *c,
+                                                const char *name);
+
+/* Kafka's rule: [a-zA-Z0-9._-]{1,249}, not "." or "..". */
+bool pe_topic_valid(const char *topic);
+/* Copy of a libpq conninfo string or URI with any password replaced by
+ * "********".  Caller frees. */
+char *pe_conninfo_mask(const char *conninfo);
+
+#endif

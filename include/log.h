@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT
+ * log.h - messages on stderr, as text or one JSON object per line.
+ * Only app.c and main.c log; lower modules return errors instead. */
+#ifndef PINEMIT_LOG_H
+#define PINEMIT_LOG_H
+
+enum pe_log_level { PE_LOG_ERROR = 0, PE_LOG_WARN, PE_LOG_INFO, PE_LOG_DEBUG };
+enum pe_log_format { PE_LOG_TEXT = 0, PE_LOG_JSON };
+
+/* level: messages above it are dropped.  Default: WARN, text. */
+void pe_log_setup(enum pe_log_level level, enum pe_log_format format);
+enum pe_log_level pe_log_level(void);
+enum pe_log_format pe_log_format(void);
+void pe_log(enum pe_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

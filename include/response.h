@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT
+ * response.h - classify a REST proxy answer by its status and body shape
+ * (rest-proxy-v2.md sections 4, 5, 7 and 9).  Pure: no network. */
+#ifndef PINEMIT_RESPONSE_H
+#define PINEMIT_RESPONSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum pe_outcome {
+    PE_OUT_OK = 0,        /* 200, one offsets entry per record, no errors */
+    PE_OUT_RECORD_ERRORS, /* offsets body with per-record error_code(s) */
+    PE_OUT_PROXY_ERROR,   /* {"error_code":..,"message":..} */
+    PE_OUT_GATEWAY_ERROR, /* API Gateway's {"message":..} */
+    PE_OUT_BAD_RESPONSE,  /* 2xx that is not a valid produce answer */
+    PE_OUT_HTTP_ERROR     /* any other non-2xx body (HTML, text, empty) */
+};
+
+/* What the sink learnt from one produce request. */
+struct pe_produce_result {
+    enum pe_outcome outcome;
+    long http_status;
+    bool retriable;     /* resending (all or the failed records) may work */
+    bool maybe_written; /* some records may have reached Kafka anyway */
+    size_t n_failed;    /* records with a per-record error */
+    size_t first_failed;
+    long error_code; /* proxy error_code, first per-record code, or 0 */
+    char message[256];
+};
+
+/* Fills *r from an HTTP answer to a produce of n_records records. */
+void pe_response_classify(long http_status, const char *body, size_t len,
+                          size_t n_records, struct pe_produce_result *r);
+/* Outcome as a word, for messages. */
+const char *pe_outcome_name(enum pe_outcome o);
+/* A one-line printable excerpt of an arbitrary body (at most max bytes). */
+void pe_response_excerpt(const char *body, size_t len, char *out, size_t max);
+
+#endif

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT
+ * sink_http.h - POST batches to the Kafka REST proxy (API v2) with libcurl.
+ * One sink per stream: it owns a curl handle, so its connection is kept
+ * alive between batches.  Bodies are borrowed per call. */
+#ifndef PINEMIT_SINK_HTTP_H
+#define PINEMIT_SINK_HTTP_H
+
+#include <stddef.h>
+
+#include "response.h"
+#include "util.h"
+
+struct pe_sink; /* opaque */
+
+struct pe_sink_opts {
+    const char *invoke_url; /* base, no trailing slash */
+    long timeout_ms;
+    long connect_timeout_ms;
+    const char *ca_file; /* NULL: system store */
+};
+
+/* Call once before any thread starts (wraps curl_global_init). */
+enum pe_status pe_sink_global_init(struct pe_error *err);
+void pe_sink_global_cleanup(void);
+
+struct pe_sink *pe_sink_new(const struct pe_sink_opts *o, struct pe_error *err);
+void pe_sink_free(struct pe_sink *s);
+
+/* POSTs body (n_records records) to {invoke_url}/topics/{topic} and
+ * classifies the answer into *res.  Returns PE_OK when every record was
+ * acknowledged; PE_ERR_PROXY otherwise, with err->retriable and a one-line
+ * message naming status, error code and text. */
+enum pe_status pe_sink_send(struct pe_sink *s, const char *topic,
+                            const char *body, size_t len, size_t n_records,
+                            struct pe_produce_result *res,
+                            struct pe_error *err);
+
+/* GET {invoke_url}/topics; *names receives the JSON array text. */
+enum pe_status pe_sink_list_topics(struct pe_sink *s, struct pe_buf *names,
+                                   struct pe_error *err);
+
+#endif

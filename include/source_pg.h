@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT
+ * source_pg.h - rows from PostgreSQL, one keyset page at a time.
+ * Owns the libpq connection; results never leave this module except as
+ * borrowed text pointers in struct pe_rows. */
+#ifndef PINEMIT_SOURCE_PG_H
+#define PINEMIT_SOURCE_PG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "encode.h"
+#include "util.h"
+
+struct pe_source; /* opaque: one connection */
+struct pe_table;  /* opaque: one table with its key, statements prepared */
+
+struct pe_source_opts {
+    const char *conninfo; /* libpq conninfo string or URI; may be "" */
+    long connect_timeout_s;
+};
+
+/* One page of rows.  Text pointers are valid until the next fetch on the
+ * same table or pe_rows_cleanup. */
+struct pe_rows {
+    size_t n_rows;
+    size_t n_cols;
+    const struct pe_column *cols; /* n_cols, owned by the table */
+    void *res;                    /* private */
+    const char **values;          /* scratch: one row's values */
+    size_t key_col;
+};
+
+/* Connects and sets the session up (UTC, ISO dates, UTF8, application_name,
+ * search_path).  PE_ERR_DB on failure, with libpq's message. */
+struct pe_source *pe_source_open(const struct pe_source_opts *o,
+                                 struct pe_error *err);
+void pe_source_free(struct pe_source *s);
+/* "host:port/dbname" of the live connection, for messages (no secrets). */
+const char *pe_source_describe(struct pe_source *s);
+
+/* Resolves `table` ("name" or "schema.name", exact spelling) and its `key`
+ * column, works out each column's JSON mapping and prepares the page query.
+ * PE_ERR_CONFIG when the table or column does not exist or a column's type
+ * cannot be encoded. */
+struct pe_table *pe_table_open(struct pe_source *s, const char *table,
+                               const char *key, struct pe_error *err);
+void pe_table_free(struct pe_table *t);
+/* The quoted, schema-qualified name. */
+const char *pe_table_name(const struct pe_table *t);
+
+/* Fetches up to `limit` rows with key > after (after NULL: from the start),
+ * in key order, into *rows (cleaned up first). */
+enum pe_status pe_table_fetch(struct pe_table *t, const char *after,
+                              long limit, struct pe_rows *rows,
+                              struct pe_error *err);
+/* Row i's values (NULL = SQL NULL), valid until the next fetch. */
+const char *const *pe_rows_values(struct pe_rows *rows, size_t i);
+const char *pe_rows_key(const struct pe_rows *rows, size_t i);
+void pe_rows_cleanup(struct pe_rows *rows);
+
+/* Rows with key > after (all rows when after is NULL). */
+enum pe_status pe_table_count(struct pe_table *t, const char *after,
+                              int64_t *count, struct pe_error *err);
+
+#endif

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT
+ * util.h - status codes, the error record, a capped growable buffer and
+ * allocation helpers shared by every module. */
+#ifndef PINEMIT_UTIL_H
+#define PINEMIT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Every fallible function returns one of these; main.c maps them to exit
+ * codes (see pe_status_exit_code). */
+enum pe_status {
+    PE_OK = 0,
+    PE_ERR_USAGE,     /* bad command line */
+    PE_ERR_CONFIG,    /* bad configuration file or value */
+    PE_ERR_DB,        /* database unreachable or a query failed */
+    PE_ERR_PROXY,     /* the REST proxy refused or could not be reached */
+    PE_ERR_IO,        /* local file system */
+    PE_ERR_TOO_LARGE, /* a cap was reached (buffer, record, body) */
+    PE_ERR_DATA,      /* a value that cannot be encoded */
+    PE_ERR_LOCKED,    /* another run holds the lock */
+    PE_ERR_INTERRUPTED /* stopped by a signal */
+};
+
+struct pe_error {
+    enum pe_status status;
+    bool retriable; /* the same operation may succeed if tried again */
+    char msg[512];
+};
+
+/* Fills err (which may be NULL) and returns status, so callers can write
+ * `return pe_error_set(err, PE_ERR_IO, false, "...")`. */
+enum pe_status pe_error_set(struct pe_error *err, enum pe_status status,
+                            bool retriable, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Prepends "prefix: " to an existing message. */
+void pe_error_prefix(struct pe_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void pe_error_clear(struct pe_error *err);
+int pe_status_exit_code(enum pe_status st);
+const char *pe_status_name(enum pe_status st);
+
+/* A growable byte buffer, always NUL-terminated, that refuses to grow past
+ * `cap` bytes of content (0 = no cap).  A refused append leaves the buffer
+ * unchanged and returns PE_ERR_TOO_LARGE. */
+struct pe_buf {
+    char *data;
+    size_t len;
+    size_t alloc;
+    size_t cap;
+};
+
+void pe_buf_init(struct pe_buf *b, size_t cap);
+void pe_buf_cleanup(struct pe_buf *b);
+void pe_buf_reset(struct pe_buf *b); /* len = 0, keeps memory */
+enum pe_status pe_buf_append(struct pe_buf *b, const void *p, size_t n);
+enum pe_status pe_buf_puts(struct pe_buf *b, const char *s);
+enum pe_status pe_buf_printf(struct pe_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Cuts the content back to n bytes (n <= len). */
+void pe_buf_truncate(struct pe_buf *b, size_t n);
+
+/* Allocation that aborts on out-of-memory: callers never see NULL. */
+void *pe_xmalloc(size_t n);
+void *pe_xcalloc(size_t n, size_t size);
+void *pe_xrealloc(void *p, size_t n);
+char *pe_xstrdup(const char *s);
+char *pe_xstrndup(const char *s, size_t n);
+char *pe_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Monotonic and wall clocks in milliseconds. */
+int64_t pe_now_mono_ms(void);
+int64_t pe_now_wall_ms(void);
+
+/* Writes all n bytes, retrying on EINTR and short writes; -1 with errno. */
+int pe_write_all(int fd, const void *p, size_t n);
+
+/* Appends s as a JSON string literal (quotes included) to b. */
+enum pe_status pe_buf_json_string(struct pe_buf *b, const char *s);
+
+#endif

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT
+ * config.c - libconfig file -> validated struct pe_config. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+/* Reading context: where we are, for messages. */
+struct reader {
+    const char *path;
+    struct pe_error *err;
+};
+
+static enum pe_status fail_at(struct reader *r, const config_setting_t *s,
+                              const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static enum pe_status fail_at(struct reader *r, const config_setting_t *s,
+                              const char *key, const char *fmt, ...)
+{
+    char what[384];
+    va_list ap;
+    int line = s ? config_setting_source_line(s) : 0;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        return pe_error_set(r->err, PE_ERR_CONFIG, false, "%s:%d: %s: %s",
+                            r->path, line, key, what);
+    return pe_error_set(r->err, PE_ERR_CONFIG, false, "%s: %s: %s", r->path,
+                        key, what);
+}
+
+/* Rejects members of `group` not named in `allowed` (NULL-terminated). */
+static enum pe_status check_members(struct reader *r,
+                                    const config_setting_t *group,
+                                    const char *prefix,
+                                    const char *const *allowed)
+{
+    int n = config_setting_length(group);
+
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *m = config_setting_get_elem(group, (unsigned)i);
+        const char *name = config_setting_name(m);
+        bool ok = false;
+        char full[256];
+
+        for (const char *const *a = allowed; *a != NULL && !ok; a++)
+            ok = strcmp(*a, name) == 0;
+        if (!ok) {
+            snprintf(full, sizeof(full), "%s%s", prefix, name);
+            return fail_at(r, m, full, "unknown setting");
+        }
+    }
+    return PE_OK;
+}
+
+/* Optional group: NULL when absent; error when present but not a group. */
+static enum pe_status get_group(struct reader *r, const config_setting_t *parent,
+                                const char *name, const config_setting_t **out)
+{
+    const config_setting_t *g = config_setting_get_member(parent, name);
+
+    *out = NULL;
+    if (g == NULL)
+        return PE_OK;
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return fail_at(r, g, name, "expected a group { ... }");
+    *out = g;
+    return PE_OK;
+}
+
+static enum pe_status get_string(struct reader *r, const config_setting_t *grp,
+                                 const char *prefix, const char *name,
+                                 bool required, const char *def, char **out)
+{
+    const config_setting_t *s =
+        grp ? config_setting_get_member(grp, name) : NULL;
+    char full[256];
+
+    snprintf(full, sizeof(full), "%s%s", prefix, name);
+    if (s == NULL) {
+        if (required)
+            return fail_at(r, grp, full, "required setting is missing");
+        *out = def ? pe_xstrdup(def) : NULL;
+        return PE_OK;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return fail_at(r, s, full, "expected a string in double quotes");
+    if (config_setting_get_string(s)[0] == '\0')
+        return fail_at(r, s, full, "must not be empty");
+    *out = pe_xstrdup(config_setting_get_string(s));
+    return PE_OK;
+}
+
+static enum pe_status get_long(struct reader *r, const config_setting_t *grp,
+                               const char *prefix, const char *name, long def,
+                               long min, long max, long *out)
+{
+    const config_setting_t *s =
+        grp ? config_setting_get_member(grp, name) : NULL;
+    char full[256];
+    long long v;
+
+    snprintf(full, sizeof(full), "%s%s", prefix, name);
+    if (s == NULL) {
+        *out = def;
+        return PE_OK;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_INT &&
+        config_setting_type(s) != CONFIG_TYPE_INT64)
+        return fail_at(r, s, full, "expected an integer");
+    v = config_setting_get_int64(s);
+    if (v < min || v > max)
+        return fail_at(r, s, full, "%lld is out of range (%ld to %ld)", v,
+                       min, max);
+    *out = (long)v;
+    return PE_OK;
+}
+
+bool pe_topic_valid(const char *t)
+{
+    size_t n = strlen(t);
+
+    if (n == 0 || n > 249 || strcmp(t, ".") == 0 || strcmp(t, "..") == 0)
+        return false;
+    for (const char *p = t; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' &&
+            *p != '-')
+            return false;
+    return true;
+}
+
+static bool stream_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
+static enum pe_status read_streams(struct reader *r, const config_setting_t *root,
+                                   const char *user_id, struct pe_config *c)
+{
+    static const char *const keys[] = {"name", "table", "key", "topic", NULL};
+    const config_setting_t *list = config_setting_get_member(root, "streams");
+    enum pe_status st;
+    int n;
+
+    if (list == NULL)
+        return fail_at(r, NULL, "streams", "required setting is missing");
+    if (config_setting_type(list) != CONFIG_TYPE_LIST &&
+        config_setting_type(list) != CONFIG_TYPE_ARRAY)
+        return fail_at(r, list, "streams", "expected a list ( { ... }, ... )");
+    n = config_setting_length(list);
+    if (n == 0)
+        return fail_at(r, list, "streams", "at least one stream is needed");
+    c->streams = pe_xcalloc((size_t)n, sizeof(*c->streams));
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+        struct pe_stream_config *s = &c->streams[i];
+        char prefix[96];
+
+        c->n_streams = (size_t)i + 1;
+        snprintf(prefix, sizeof(prefix), "streams.[%d].", i);
+        if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+            return fail_at(r, g, prefix, "expected a group { ... }");
+        if ((st = check_members(r, g, prefix, keys)) != PE_OK ||
+            (st = get_string(r, g, prefix, "name", true, NULL, &s->name)) !=
+                PE_OK)
+            return st;
+        if (!stream_name_valid(s->name))
+            return fail_at(r, config_setting_get_member(g, "name"),
+                           "streams.name",
+                           "\"%s\" is not a valid stream name (letters, "
+                           "digits, '_' and '-', at most 64)",
+                           s->name);
+        snprintf(prefix, sizeof(prefix), "streams.%s.", s->name);
+        for (int j = 0; j < i; j++)
+            if (strcmp(c->streams[j].name, s->name) == 0)
+                return fail_at(r, config_setting_get_member(g, "name"),
+                               "streams.name", "duplicate stream name \"%s\"",
+                               s->name);
+        if ((st = get_string(r, g, prefix, "table", false, s->name,
+                             &s->table)) != PE_OK ||
+            (st = get_string(r, g, prefix, "key", false, "id", &s->key)) !=
+                PE_OK ||
+            (st = get_string(r, g, prefix, "topic", false, NULL, &s->topic)) !=
+                PE_OK)
+            return st;
+        if (s->topic == NULL)
+            s->topic = user_id ? pe_xasprintf("%s.%s", user_id, s->name)
+                               : pe_xstrdup(s->name);
+        if (!pe_topic_valid(s->topic)) {
+            const config_setting_t *at = config_setting_get_member(g, "topic");
+
+            return fail_at(r, at ? at : g, at ? "topic" : "user_id",
+                           "\"%s\" is not a valid Kafka topic name "
+                           "([a-zA-Z0-9._-], 1 to 249 characters)",
+                           s->topic);
+        }
+    }
+    return PE_OK;
+}
+
+static enum pe_status read_all(struct reader *r, const config_setting_t *root,
+                               struct pe_config *c)
+{
+    static const char *const top[] = {"user_id", "source", "sink", "batch",
+                                      "state",   "streams", NULL};
+    static const char *const src[] = {"conninfo", "fetch_rows",
+                                      "connect_timeout_s", NULL};
+    static const char *const snk[] = {"invoke_url", "timeout_ms",
+                                      "connect_timeout_ms", "ca_file", NULL};
+    static const char *const bat[] = {"max_records", "max_bytes", NULL};
+    static const char *const sta[] = {"dir", NULL};
+    const config_setting_t *g_src, *g_snk, *g_bat, *g_sta;
+    enum pe_status st;
+    size_t n;
+
+    if ((st = check_members(r, root, "", top)) != PE_OK ||
+        (st = get_string(r, root, "", "user_id", false, NULL, &c->user_id)) !=
+            PE_OK ||
+        (st = get_group(r, root, "source", &g_src)) != PE_OK ||
+        (st = get_group(r, root, "sink", &g_snk)) != PE_OK ||
+        (st = get_group(r, root, "batch", &g_bat)) != PE_OK ||
+        (st = get_group(r, root, "state", &g_sta)) != PE_OK)
+        return st;
+    if (g_src == NULL)
+        return fail_at(r, NULL, "source", "required group is missing");
+    if (g_snk == NULL)
+        return fail_at(r, NULL, "sink", "required group is missing");
+    if ((st = check_members(r, g_src, "source.", src)) != PE_OK ||
+        (st = get_string(r, g_src, "source.", "conninfo", true, NULL,
+                         &c->source.conninfo)) != PE_OK ||
+        (st = get_long(r, g_src, "source.", "fetch_rows", 5000, 1, 1000000,
+                       &c->source.fetch_rows)) != PE_OK ||
+        (st = get_long(r, g_src, "source.", "connect_timeout_s", 10, 1, 3600,
+                       &c->source.connect_timeout_s)) != PE_OK)
+        return st;
+    if ((st = check_members(r, g_snk, "sink.", snk)) != PE_OK ||
+        (st = get_string(r, g_snk, "sink.", "invoke_url", true, NULL,
+                         &c->sink.invoke_url)) != PE_OK ||
+        (st = get_long(r, g_snk, "sink.", "timeout_ms", 35000, 100, 3600000,
+                       &c->sink.timeout_ms)) != PE_OK ||
+        (st = get_long(r, g_snk, "sink.", "connect_timeout_ms", 10000, 100,
+                       600000, &c->sink.connect_timeout_ms)) != PE_OK ||
+        (st = get_string(r, g_snk, "sink.", "ca_file", false, NULL,
+                         &c->sink.ca_file)) != PE_OK)
+        return st;
+    if (strncmp(c->sink.invoke_url, "https://", 8) != 0 &&
+        strncmp(c->sink.invoke_url, "http://", 7) != 0)
+        return fail_at(r, config_setting_get_member(g_snk, "invoke_url"),
+                       "sink.invoke_url",
+                       "must start with https:// (or http:// for a local "
+                       "proxy)");
+    n = strlen(c->sink.invoke_url);
+    while (n > 0 && c->sink.invoke_url[n - 1] == '/')
+        c->sink.invoke_url[--n] = '\0';
+    if (strpbrk(c->sink.invoke_url, " \t\r\n?#") != NULL)
+        return fail_at(r, config_setting_get_member(g_snk, "invoke_url"),
+                       "sink.invoke_url",
+                       "must not contain spaces, a query or a fragment");
+    if (g_bat != NULL && (st = check_members(r, g_bat, "batch.", bat)) != PE_OK)
+        return st;
+    /* 10,000,000: API Gateway refuses bodies over 10 MB. */
+    if ((st = get_long(r, g_bat, "batch.", "max_records", 500, 1, 100000,
+                       &c->batch.max_records)) != PE_OK ||
+        (st = get_long(r, g_bat, "batch.", "max_bytes", 1048576, 1024,
+                       10000000, &c->batch.max_bytes)) != PE_OK)
+        return st;
+    if (g_sta != NULL && (st = check_members(r, g_sta, "state.", sta)) != PE_OK)
+        return st;
+    if ((st = get_string(r, g_sta, "state.", "dir", false, "/var/lib/pinemit",
+                         &c->state.dir)) != PE_OK)
+        return st;
+    if (c->user_id != NULL && !pe_topic_valid(c->user_id))
+        return fail_at(r, config_setting_get_member(root, "user_id"),
+                       "user_id",
+                       "\"%s\" cannot start a Kafka topic name "
+                       "([a-zA-Z0-9._-])",
+                       c->user_id);
+    return read_streams(r, root, c->user_id, c);
+}
+
+enum pe_status pe_config_load(const char *path, struct pe_config *out,
+                              struct pe_error *err)
+{
+    struct reader r = {path, err};
+    struct pe_config c;
+    config_t cfg;
+    enum pe_status st;
+    FILE *f;
+
+    memset(&c, 0, sizeof(c));
+    f = fopen(path, "r");
+    if (f == NULL)
+        return pe_error_set(err, errno == ENOENT ? PE_ERR_CONFIG : PE_ERR_IO,
+                            false, "%s: cannot open config file: %s", path,
+                            strerror(errno));
+    config_init(&cfg);
+    if (!config_read(&cfg, f)) {
+        st = pe_error_set(err, PE_ERR_CONFIG, false, "%s:%d: %s",
+                          config_error_file(&cfg) ? config_error_file(&cfg)
+                                                  : path,
+                          config_error_line(&cfg), config_error_text(&cfg));
+        goto out;
+    }
+    c.path = pe_xstrdup(path);
+    st = read_all(&r, config_root_setting(&cfg), &c);
+out:
+    fclose(f);
+    config_destroy(&cfg);
+    if (st == PE_OK)
+        *out = c;
+    else
+        pe_config_cleanup(&c);
+    return st;
+}
+
+void pe_config_cleanup(struct pe_config *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->n_streams; i++) {
+        free(c->streams[i].name);
+        free(c->streams[i].table);
+        free(c->streams[i].key);
+        free(c->streams[i].topic);
+    }
+    free(c->streams);
+    free(c->path);
+    free(c->user_id);
+    free(c->source.conninfo);
+    free(c->sink.invoke_url);
+    free(c->sink.ca_file);
+    free(c->state.dir);
+    memset(c, 0, sizeof(*c));
+}
+
+const struct pe_stream_config *pe_config_stream(const struct pe_config *c,
+                                                const char *name)
+{
+    for (size_t i = 0; i < c->n_streams; i++)
+        if (strcmp(c->streams[i].name, name) == 0)
+            return &c->streams[i];
+    return NULL;
+}
+
+/* Masks the value after "password=" (key/value form, quoted or not) and the
+ * password part of a URI's user info and of a URI query parameter. */
+char *pe_conninfo_mask(const char *ci)
+{
+    static const char mask[] = "********";
+    struct pe_buf b;
+    const char *p = ci;
+    bool uri = strncmp(ci, "postgresql://", 13) == 0 ||
+               strncmp(ci, "postgres://", 11) == 0;
+
+    pe_buf_init(&b, 0);
+    if (uri) {
+        const char *auth = strstr(ci, "://") + 3;
+        const char *end = auth + strcspn(auth, "/?");
+        const char *at = NULL;
+
+        for (const char *q = auth; q < end; q++)
+            if (*q == '@')
+                at = q;
+        if (at != NULL) {
+            const char *colon = memchr(auth, ':', (size_t)(at - auth));
+
+            if (colon != NULL) {
+                pe_buf_append(&b, ci, (size_t)(colon + 1 - ci));
+                pe_buf_puts(&b, mask);
+                p = at;
+            }
+        }
+    }
+    while (*p != '\0') {
+        const char *hit = strstr(p, "password=");
+
+        if (hit == NULL || (hit != ci && isalnum((unsigned char)hit[-1])) ||
+            (hit != ci && hit[-1] == '_')) {
+            if (hit == NULL) {
+                pe_buf_puts(&b, p);
+                break;
+            }
+            pe_buf_append(&b, p, (size_t)(hit + 9 - p));
+            p = hit + 9;
+            continue;
+        }
+        pe_buf_append(&b, p, (size_t)(hit + 9 - p));
+        pe_buf_puts(&b, mask);
+        p = hit + 9;
+        if (uri) {
+            p += strcspn(p, "&");
+        } else if (*p == '\'') {
+            for (p++; *p != '\0' && *p != '\''; p++)
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
+            if (*p == '\'')
+                p++;
+        } else {
+            while (*p != '\0' && !isspace((unsigned char)*p))
+                p++;
+        }
+    }
+    if (b.data == NULL)
+        pe_buf_puts(&b, "");
+    return b.data;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT
+ * log.c - one line per message on stderr, written with a single write(2)
+ * so lines from a crash or signal never interleave. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static enum pe_log_level cur_level = PE_LOG_WARN;
+static enum pe_log_format cur_format = PE_LOG_TEXT;
+
+void pe_log_setup(enum pe_log_level level, enum pe_log_format format)
+{
+    cur_level = level;
+    cur_format = format;
+}
+
+enum pe_log_level pe_log_level(void)
+{
+    return cur_level;
+}
+
+enum pe_log_format pe_log_format(void)
+{
+    return cur_format;
+}
+
+void pe_log(enum pe_log_level level, const char *fmt, ...)
+{
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+    char msg[2048];
+    struct pe_buf line;
+    va_list ap;
+
+    if (level > cur_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    pe_buf_init(&line, 0);
+    if (cur_format == PE_LOG_JSON) {
+        char ts[40];
+        struct timespec now;
+        struct tm tm;
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        gmtime_r(&now.tv_sec, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        pe_buf_printf(&line, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":",
+                      ts, now.tv_nsec / 1000000L, names[level]);
+        pe_buf_json_string(&line, msg);
+        pe_buf_puts(&line, "}\n");
+    } else if (level == PE_LOG_ERROR || level == PE_LOG_WARN) {
+        pe_buf_printf(&line, "pinemit: %s%s\n",
+                      level == PE_LOG_WARN ? "warning: " : "", msg);
+    } else {
+        pe_buf_printf(&line, "pinemit: %s\n", msg);
+    }
+    if (pe_write_all(STDERR_FILENO, line.data, line.len) != 0) {
+        /* Nowhere left to report it. */
+    }
+    pe_buf_cleanup(&line);
+}

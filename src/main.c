@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT
+ * main.c - parse, load, dispatch; the one place that turns an error into
+ * a message on stderr and an exit code. */
+#include <stdio.h>
+
+#include "util.h"
+
+#include "app.h"
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "sink_http.h"
+
+int main(int argc, char **argv)
+{
+    struct pe_cli cli;
+    struct pe_config cfg = {0};
+    struct pe_error err;
+    struct pe_app_opts o;
+    enum pe_status st;
+    int code;
+
+    pe_error_clear(&err);
+    st = pe_cli_parse(argc, argv, &cli, &err);
+    pe_log_setup(cli.log_level, cli.log_format);
+    if (st != PE_OK)
+        goto out;
+    if (cli.help) {
+        fputs(pe_cli_usage(), stdout);
+        goto out;
+    }
+    if (cli.version) {
+        printf("pinemit %s\n", PINEMIT_VERSION);
+        goto out;
+    }
+    if ((st = pe_config_load(cli.config_path, &cfg, &err)) != PE_OK)
+        goto out;
+    if ((st = pe_sink_global_init(&err)) != PE_OK)
+        goto out;
+    o.cfg = &cfg;
+    o.dry_run = cli.dry_run;
+    o.streams = cli.streams;
+    o.n_streams = cli.n_streams;
+    o.limit = cli.limit;
+    switch (cli.command) {
+    case PE_CMD_RUN:
+        st = pe_app_run(&o, &err);
+        break;
+    case PE_CMD_CHECK:
+        st = pe_app_check(&o, &err);
+        break;
+    case PE_CMD_STATUS:
+        st = pe_app_status(&o, &err);
+        break;
+    default:
+        break;
+    }
+    pe_sink_global_cleanup();
+out:
+    code = pe_status_exit_code(st);
+    if (st == PE_ERR_INTERRUPTED)
+        code = 0; /* a requested stop; checkpoints are consistent */
+    else if (st != PE_OK && err.msg[0] != '\0')
+        pe_log(PE_LOG_ERROR, "%s", err.msg);
+    pe_config_cleanup(&cfg);
+    pe_cli_cleanup(&cli);
+    return code;
+}

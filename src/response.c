@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT
+ * response.c - REST v2 produce answers -> struct pe_produce_result. */
+#include "response.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+const char *pe_outcome_name(enum pe_outcome o)
+{
+    switch (o) {
+    case PE_OUT_OK:
+        return "ok";
+    case PE_OUT_RECORD_ERRORS:
+        return "record errors";
+    case PE_OUT_PROXY_ERROR:
+        return "proxy error";
+    case PE_OUT_GATEWAY_ERROR:
+        return "gateway error";
+    case PE_OUT_BAD_RESPONSE:
+        return "malformed response";
+    default:
+        return "http error";
+    }
+}
+
+void pe_response_excerpt(const char *body, size_t len, char *out, size_t max)
+{
+    size_t o = 0;
+
+    if (max == 0)
+        return;
+    for (size_t i = 0; i < len && o + 1 < max; i++) {
+        unsigned char c = (unsigned char)body[i];
+
+        out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+    }
+    out[o] = '\0';
+    if (o == 0 && max > 8)
+        snprintf(out, max, "(empty)");
+}
+
+/* A per-record code: 1 and 2 are the old documentation's names for 50002
+ * and 50003 (rest-proxy-v2.md section 4). */
+static long normalize_code(long code)
+{
+    if (code == 1)
+        return 50002;
+    if (code == 2)
+        return 50003;
+    return code;
+}
+
+/* Status classes of section 9: which answers may be resent as they are. */
+static bool status_retriable(long status)
+{
+    return status == 429 || status == 500 || status == 502 ||
+           status == 503 || status == 504 || status == 408;
+}
+
+static bool is_integer(const cJSON *n)
+{
+    return cJSON_IsNumber(n) && n->valuedouble == (double)(long long)n->valuedouble;
+}
+
+static void parse_offsets(const cJSON *offsets, size_t n_records,
+                          struct pe_produce_result *r)
+{
+    size_t i = 0;
+    const cJSON *e;
+
+    if (!cJSON_IsArray(offsets) ||
+        (size_t)cJSON_GetArraySize(offsets) != n_records) {
+        r->outcome = PE_OUT_BAD_RESPONSE;
+        r->retriable = true;
+        r->maybe_written = true;
+        snprintf(r->message, sizeof(r->message),
+                 "offsets has %d entries for %zu records",
+                 cJSON_IsArray(offsets) ? cJSON_GetArraySize(offsets) : -1,
+                 n_records);
+        return;
+    }
+    cJSON_ArrayForEach(e, offsets)
+    {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "error_code");
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "error");
+        const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "offset");
+
+        if (!cJSON_IsObject(e)) {
+            r->outcome = PE_OUT_BAD_RESPONSE;
+            snprintf(r->message, sizeof(r->message),
+                     "offsets[%zu] is not an object", i);
+            return;
+        }
+        if (code != NULL && !cJSON_IsNull(code)) {
+            long c = is_integer(code) ? normalize_code((long)code->valuedouble)
+                                      : -1;
+
+            if (r->n_failed++ == 0) {
+                r->first_failed = i;
+                r->error_code = c;
+                snprintf(r->message, sizeof(r->message), "%s",
+                         cJSON_IsString(msg) ? msg->valuestring
+                                             : "(no message)");
+                r->retriable = c == 50003;
+            } else if (c != 50003) {
+                r->retriable = false;
+            }
+        } else if (!is_integer(off)) {
+            /* Neither an error nor an offset: not acknowledged. */
+            if (r->n_failed++ == 0) {
+                r->first_failed = i;
+                r->error_code = 0;
+                snprintf(r->message, sizeof(r->message),
+                         "offsets[%zu] has neither offset nor error_code", i);
+            }
+        }
+        i++;
+    }
+    r->outcome = r->n_failed ? PE_OUT_RECORD_ERRORS : PE_OUT_OK;
+}
+
+void pe_response_classify(long status, const char *body, size_t len,
+                          size_t n_records, struct pe_produce_result *r)
+{
+    cJSON *doc = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    const cJSON *offsets = cJSON_GetObjectItemCaseSensitive(doc, "offsets");
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(doc, "error_code");
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(doc, "message");
+
+    memset(r, 0, sizeof(*r));
+    r->http_status = status;
+    if (cJSON_IsObject(doc) && offsets != NULL &&
+        (status == 200 || status == 401 || status == 403)) {
+        parse_offsets(offsets, n_records, r);
+        if (status != 200 && r->outcome == PE_OUT_OK) {
+            /* 401/403 always name a failed record; be safe if not. */
+            r->outcome = PE_OUT_RECORD_ERRORS;
+            snprintf(r->message, sizeof(r->message), "HTTP %ld", status);
+        }
+        if (status != 200)
+            r->retriable = false;
+    } else if (cJSON_IsObject(doc) && code != NULL) {
+        r->outcome = PE_OUT_PROXY_ERROR;
+        r->error_code = is_integer(code) ? (long)code->valuedouble : 0;
+        snprintf(r->message, sizeof(r->message), "%s",
+                 cJSON_IsString(msg) ? msg->valuestring : "(no message)");
+        r->retriable = status_retriable(status);
+        r->maybe_written = status >= 500;
+    } else if (cJSON_IsObject(doc) && cJSON_IsString(msg) && status >= 400) {
+        r->outcome = PE_OUT_GATEWAY_ERROR;
+        snprintf(r->message, sizeof(r->message), "%s", msg->valuestring);
+        r->retriable = status_retriable(status) || status == 413;
+        r->maybe_written = status >= 500;
+    } else if (status >= 200 && status < 300) {
+        r->outcome = PE_OUT_BAD_RESPONSE;
+        r->retriable = true;
+        r->maybe_written = true;
+        pe_response_excerpt(body, len < 200 ? len : 200, r->message,
+                            sizeof(r->message));
+    } else {
+        r->outcome = PE_OUT_HTTP_ERROR;
+        r->retriable = status_retriable(status);
+        r->maybe_written = status >= 500;
+        pe_response_excerpt(body, len < 200 ? len : 200, r->message,
+                            sizeof(r->message));
+    }
+    cJSON_Delete(doc);
+}

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT
+ * sink_http.c - libcurl transport for the REST v2 produce API. */
+#include "sink_http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+/* An answer larger than this is not a produce answer; stop reading. */
+#define MAX_RESPONSE_BYTES (8u << 20)
+
+struct pe_sink {
+    CURL *curl;
+    char *base;
+    struct curl_slist *post_headers;
+    struct curl_slist *get_headers;
+    struct pe_buf resp;
+    char curl_err[CURL_ERROR_SIZE];
+    long timeout_ms;
+    long connect_timeout_ms;
+    char *ca_file;
+};
+
+enum pe_status pe_sink_global_init(struct pe_error *err)
+{
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return pe_error_set(err, PE_ERR_PROXY, false,
+                            "cannot initialise libcurl");
+    return PE_OK;
+}
+
+void pe_sink_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+    struct pe_buf *b = arg;
+
+    if (pe_buf_append(b, p, size * n) != PE_OK)
+        return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+    return size * n;
+}
+
+struct pe_sink *pe_sink_new(const struct pe_sink_opts *o, struct pe_error *err)
+{
+    struct pe_sink *s = pe_xcalloc(1, sizeof(*s));
+
+    s->curl = curl_easy_init();
+    if (s->curl == NULL) {
+        pe_error_set(err, PE_ERR_PROXY, false, "cannot create a curl handle");
+        pe_sink_free(s);
+        return NULL;
+    }
+    s->base = pe_xstrdup(o->invoke_url);
+    s->timeout_ms = o->timeout_ms;
+    s->connect_timeout_ms = o->connect_timeout_ms;
+    s->ca_file = o->ca_file ? pe_xstrdup(o->ca_file) : NULL;
+    pe_buf_init(&s->resp, MAX_RESPONSE_BYTES);
+    s->post_headers = curl_slist_append(
+        NULL, "Content-Type: application/vnd.kafka.json.v2+json");
+    s->post_headers = curl_slist_append(
+        s->post_headers, "Accept: application/vnd.kafka.v2+json");
+    /* No "Expect: 100-continue": API Gateway does not need the round trip. */
+    s->post_headers = curl_slist_append(s->post_headers, "Expect:");
+    s->get_headers =
+        curl_slist_append(NULL, "Accept: application/vnd.kafka.v2+json");
+    return s;
+}
+
+void pe_sink_free(struct pe_sink *s)
+{
+    if (s == NULL)
+        return;
+    if (s->curl != NULL)
+        curl_easy_cleanup(s->curl);
+    curl_slist_free_all(s->post_headers);
+    curl_slist_free_all(s->get_headers);
+    pe_buf_cleanup(&s->resp);
+    free(s->base);
+    free(s->ca_file);
+    free(s);
+}
+
+/* Options every request shares; the handle keeps its connection cache. */
+static void common_opts(struct pe_sink *s, const char *url)
+{
+    CURL *c = s->curl;
+
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (s->ca_file != NULL)
+        curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "pinemit/" PINEMIT_VERSION);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->curl_err);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s->resp);
+    s->curl_err[0] = '\0';
+    pe_buf_reset(&s->resp);
+}
+
+/* A transport failure: was the request possibly delivered? */
+static enum pe_status transport_error(struct pe_sink *s, CURLcode rc,
+                                      const char *what, struct pe_error *err)
+{
+    /* Before the request left: safe to resend.  After: outcome unknown,
+     * but resending is what at-least-once asks for, so both retriable. */
+    return pe_error_set(err, PE_ERR_PROXY, true, "%s: %s", what,
+                        s->curl_err[0] ? s->curl_err : curl_easy_strerror(rc));
+}
+
+enum pe_status pe_sink_send(struct pe_sink *s, const char *topic,
+                            const char *body, size_t len, size_t n_records,
+                            struct pe_produce_result *res,
+                            struct pe_error *err)
+{
+    char *url = pe_xasprintf("%s/topics/%s", s->base, topic);
+    enum pe_status st = PE_OK;
+    CURLcode rc;
+    long status = 0;
+
+    memset(res, 0, sizeof(*res));
+    common_opts(s, url);
+    curl_easy_setopt(s->curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->post_headers);
+    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    rc = curl_easy_perform(s->curl);
+    if (rc != CURLE_OK) {
+        res->outcome = PE_OUT_HTTP_ERROR;
+        res->retriable = true;
+        res->maybe_written = true;
+        st = transport_error(s, rc, url, err);
+        goto out;
+    }
+    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+    pe_response_classify(status, s->resp.data, s->resp.len, n_records, res);
+    if (res->outcome == PE_OUT_OK)
+        goto out;
+    if (res->outcome == PE_OUT_RECORD_ERRORS)
+        st = pe_error_set(err, PE_ERR_PROXY, res->retriable,
+                          "topic %s: HTTP %ld: %zu of %zu records failed, "
+                          "first at index %zu: error_code %ld: %s",
+                          topic, status, res->n_failed, n_records,
+                          res->first_failed, res->error_code, res->message);
+    else if (res->outcome == PE_OUT_PROXY_ERROR)
+        st = pe_error_set(err, PE_ERR_PROXY, res->retriable,
+                          "topic %s: HTTP %ld: error_code %ld: %s", topic,
+                          status, res->error_code, res->message);
+    else
+        st = pe_error_set(err, PE_ERR_PROXY, res->retriable,
+                          "topic %s: HTTP %ld: %s: %s", topic, status,
+                          pe_outcome_name(res->outcome), res->message);
+out:
+    free(url);
+    return st;
+}
+
+enum pe_status pe_sink_list_topics(struct pe_sink *s, struct pe_buf *names,
+                                   struct pe_error *err)
+{
+    char *url = pe_xasprintf("%s/topics", s->base);
+    enum pe_status st = PE_OK;
+    CURLcode rc;
+    long status = 0;
+
+    common_opts(s, url);
+    curl_easy_setopt(s->curl, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->get_headers);
+    rc = curl_easy_perform(s->curl);
+    if (rc != CURLE_OK) {
+        st = transport_error(s, rc, url, err);
+        goto out;
+    }
+    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200) {
+        char ex[200];
+
+        pe_response_excerpt(s->resp.data, s->resp.len, ex, sizeof(ex));
+        st = pe_error_set(err, PE_ERR_PROXY, false, "GET %s: HTTP %ld: %s",
+                          url, status, ex);
+        goto out;
+    }
+    pe_buf_reset(names);
+    pe_buf_append(names, s->resp.data ? s->resp.data : "", s->resp.len);
+out:
+    free(url);
+    return st;
+}

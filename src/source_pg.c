@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: MIT
+ * source_pg.c - libpq: connection, type mapping, keyset pages. */
+#include "source_pg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+/* Built-in type OIDs (pg_type.dat); stable across releases. */
+enum {
+    OID_BOOL = 16,
+    OID_INT8 = 20,
+    OID_INT2 = 21,
+    OID_INT4 = 23,
+    OID_JSON = 114,
+    OID_FLOAT4 = 700,
+    OID_FLOAT8 = 701,
+    OID_DATE = 1082,
+    OID_TIMESTAMP = 1114,
+    OID_TIMESTAMPTZ = 1184,
+    OID_NUMERIC = 1700,
+    OID_JSONB = 3802,
+    FIRST_NORMAL_OID = 16384
+};
+
+struct pe_source {
+    PGconn *conn;
+    char *schemas; /* current_schemas(true) at connect, as array text */
+    char desc[256];
+    unsigned stmt_seq;
+};
+
+struct pe_table {
+    struct pe_source *src;
+    char *qname;     /* "schema"."table" */
+    char *page_first; /* prepared statement names */
+    char *page_after;
+    char *count_all;
+    char *count_after;
+    struct pe_column *cols;
+    size_t n_cols;
+    size_t key_col;
+    const char **values;
+};
+
+static void quiet_notices(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+/* libpq messages end in newlines; messages here are one line. */
+static enum pe_status db_error(struct pe_error *err, PGconn *conn,
+                               const PGresult *res, const char *what)
+{
+    const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
+    char one[400];
+    size_t n;
+
+    snprintf(one, sizeof(one), "%s", m && *m ? m : "unknown error");
+    for (char *p = one; *p; p++)
+        if (*p == '\n' || *p == '\t')
+            *p = ' ';
+    n = strlen(one);
+    while (n > 0 && one[n - 1] == ' ')
+        one[--n] = '\0';
+    return pe_error_set(err, PE_ERR_DB, true, "%s: %s", what, one);
+}
+
+/* Runs a command that returns no rows or rows we ignore. */
+static enum pe_status exec_ok(PGconn *c, const char *sql, const char *what,
+                              struct pe_error *err)
+{
+    PGresult *r = PQexec(c, sql);
+    enum pe_status st = PE_OK;
+
+    if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+        PQresultStatus(r) != PGRES_TUPLES_OK)
+        st = db_error(err, c, r, what);
+    PQclear(r);
+    return st;
+}
+
+struct pe_source *pe_source_open(const struct pe_source_opts *o,
+                                 struct pe_error *err)
+{
+    char timeout[32];
+    const char *keys[] = {"connect_timeout", "dbname",
+                          "fallback_application_name", "client_encoding",
+                          NULL};
+    const char *vals[] = {timeout, o->conninfo, "pinemit", "UTF8", NULL};
+    struct pe_source *s;
+    PGresult *r;
+
+    snprintf(timeout, sizeof(timeout), "%ld", o->connect_timeout_s);
+    s = pe_xcalloc(1, sizeof(*s));
+    /* expand_dbname: the conninfo's own settings override the ones before
+     * it; client_encoding after it is forced. */
+    s->conn = PQconnectdbParams(keys, vals, 1);
+    if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
+        db_error(err, s->conn, NULL, "cannot connect to the database");
+        goto fail;
+    }
+    PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
+    snprintf(s->desc, sizeof(s->desc), "%s:%s/%s", PQhost(s->conn),
+             PQport(s->conn), PQdb(s->conn));
+    /* The schemas the user's search_path names, kept to resolve unqualified
+     * table names; afterwards only pg_catalog is searched. */
+    r = PQexec(s->conn, "SELECT pg_catalog.current_schemas(true)::text");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        db_error(err, s->conn, r, "cannot read search_path");
+        PQclear(r);
+        goto fail;
+    }
+    s->schemas = pe_xstrdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (exec_ok(s->conn,
+                "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY';"
+                " SET IntervalStyle = 'postgres'; SET extra_float_digits = 1;"
+                " SET bytea_output = 'hex';"
+                " SET search_path = pg_catalog, pg_temp",
+                "cannot set session parameters", err) != PE_OK)
+        goto fail;
+    return s;
+fail:
+    pe_source_free(s);
+    return NULL;
+}
+
+void pe_source_free(struct pe_source *s)
+{
+    if (s == NULL)
+        return;
+    if (s->conn != NULL)
+        PQfinish(s->conn);
+    free(s->schemas);
+    free(s);
+}
+
+const char *pe_source_describe(struct pe_source *s)
+{
+    return s->desc;
+}
+
+static char *quote_ident(const char *s)
+{
+    struct pe_buf b;
+
+    pe_buf_init(&b, 0);
+    pe_buf_append(&b, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '"')
+            pe_buf_append(&b, "\"", 1); /* "" inside quotes */
+        pe_buf_append(&b, s, 1);
+    }
+    pe_buf_append(&b, "\"", 1);
+    return b.data;
+}
+
+/* Maps a type to its JSON kind as to_json does: domains by their base type,
+ * arrays by their element.  PE_ERR_CONFIG for types to_json would render as
+ * objects (composites, types with a cast to json). */
+static enum pe_status type_kind(struct pe_source *s, unsigned oid, int depth,
+                                enum pe_jkind *kind, enum pe_jkind *elem,
+                                char *delim, struct pe_error *err)
+{
+    static const char sql[] =
+        "SELECT t.typtype, t.typbasetype, t.typelem, t.typcategory,"
+        " t.typdelim, t.typname::text, EXISTS (SELECT 1 FROM pg_catalog.pg_cast"
+        " WHERE castsource = t.oid AND casttarget IN (114, 3802))"
+        " FROM pg_catalog.pg_type t WHERE t.oid = $1::pg_catalog.oid";
+    char oidtxt[16];
+    const char *params[1] = {oidtxt};
+    PGresult *r;
+    enum pe_status st = PE_OK;
+    char typtype, category;
+    unsigned base, elemoid;
+
+    switch (oid) {
+    case OID_BOOL:
+        *kind = PE_J_BOOL;
+        return PE_OK;
+    case OID_INT2:
+    case OID_INT4:
+    case OID_INT8:
+    case OID_FLOAT4:
+    case OID_FLOAT8:
+    case OID_NUMERIC:
+        *kind = PE_J_NUMBER;
+        return PE_OK;
+    case OID_JSON:
+    case OID_JSONB:
+        *kind = PE_J_JSON;
+        return PE_OK;
+    case OID_TIMESTAMP:
+        *kind = PE_J_TIMESTAMP;
+        return PE_OK;
+    case OID_TIMESTAMPTZ:
+        *kind = PE_J_TIMESTAMPTZ;
+        return PE_OK;
+    case OID_DATE:
+        *kind = PE_J_STRING; /* ISO text is what to_json prints */
+        return PE_OK;
+    default:
+        break;
+    }
+    if (depth > 8)
+        return pe_error_set(err, PE_ERR_CONFIG, false,
+                            "type %u: domains nested too deeply", oid);
+    snprintf(oidtxt, sizeof(oidtxt), "%u", oid);
+    r = PQexecParams(s->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        st = db_error(err, s->conn, r, "cannot look up a column type");
+        goto out;
+    }
+    typtype = PQgetvalue(r, 0, 0)[0];
+    base = (unsigned)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
+    elemoid = (unsigned)strtoul(PQgetvalue(r, 0, 2), NULL, 10);
+    category = PQgetvalue(r, 0, 3)[0];
+    if (typtype == 'd') {
+        st = type_kind(s, base, depth + 1, kind, elem, delim, err);
+    } else if (category == 'A' && elemoid != 0 && elem != NULL) {
+        enum pe_jkind ek = PE_J_STRING;
+
+        st = type_kind(s, elemoid, depth + 1, &ek, NULL, NULL, err);
+        if (st == PE_OK) {
+            PGresult *d;
+
+            snprintf(oidtxt, sizeof(oidtxt), "%u", elemoid);
+            d = PQexecParams(s->conn, sql, 1, NULL, params, NULL, NULL, 0);
+            *delim = (PQresultStatus(d) == PGRES_TUPLES_OK && PQntuples(d) == 1)
+                         ? PQgetvalue(d, 0, 4)[0]
+                         : ',';
+            PQclear(d);
+            *kind = PE_J_ARRAY;
+            *elem = ek;
+        }
+    } else if (typtype == 'c' || (category == 'A' && elemoid != 0)) {
+        st = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "type %s is a composite or nested array, which "
+                          "pinemit cannot encode yet",
+                          PQgetvalue(r, 0, 5));
+    } else if (oid >= FIRST_NORMAL_OID && PQgetvalue(r, 0, 6)[0] == 't') {
+        st = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "type %s has a cast to json, which pinemit does "
+                          "not apply",
+                          PQgetvalue(r, 0, 5));
+    } else {
+        *kind = PE_J_STRING;
+    }
+out:
+    PQclear(r);
+    return st;
+}
+
+/* Finds the relation: "schema.name" directly, "name" in the schemas of the
+ * user's search_path, in order.  Sets t->qname. */
+static enum pe_status resolve_table(struct pe_table *t, const char *table,
+                                    char **oid_out, struct pe_error *err)
+{
+    static const char sql[] =
+        "SELECT c.oid::text, n.nspname::text, c.relname::text"
+        " FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY"
+        "  AS s(nsp, ord)"
+        " JOIN pg_catalog.pg_namespace n ON n.nspname = s.nsp"
+        " JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid"
+        " WHERE c.relname = $2 AND c.relkind IN ('r','p','v','m','f')"
+        " ORDER BY s.ord LIMIT 1";
+    const char *dot = strchr(table, '.');
+    char *schema_arr = NULL;
+    char *name = NULL;
+    const char *params[2];
+    PGresult *r = NULL;
+    enum pe_status st = PE_OK;
+
+    if (dot != NULL) {
+        /* An array literal of one element, {"schema"}, with '"' and '\\'
+         * backslash-escaped as array syntax wants. */
+        char *schema = pe_xstrndup(table, (size_t)(dot - table));
+        struct pe_buf b;
+
+        pe_buf_init(&b, 0);
+        pe_buf_puts(&b, "{\"");
+        for (const char *p = schema; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                pe_buf_append(&b, "\\", 1);
+            pe_buf_append(&b, p, 1);
+        }
+        pe_buf_puts(&b, "\"}");
+        schema_arr = b.data;
+        free(schema);
+        name = pe_xstrdup(dot + 1);
+    } else {
+        schema_arr = pe_xstrdup(t->src->schemas);
+        name = pe_xstrdup(table);
+    }
+    params[0] = schema_arr;
+    params[1] = name;
+    r = PQexecParams(t->src->conn, sql, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        st = db_error(err, t->src->conn, r, "cannot look up the table");
+        goto out;
+    }
+    if (PQntuples(r) != 1) {
+        st = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "table \"%s\" does not exist%s", table,
+                          dot ? "" : " in the search_path");
+        goto out;
+    }
+    {
+        char *qs = quote_ident(PQgetvalue(r, 0, 1));
+        char *qt = quote_ident(PQgetvalue(r, 0, 2));
+
+        t->qname = pe_xasprintf("%s.%s", qs, qt);
+        free(qs);
+        free(qt);
+    }
+    *oid_out = pe_xstrdup(PQgetvalue(r, 0, 0));
+out:
+    PQclear(r);
+    free(schema_arr);
+    free(name);
+    return st;
+}
+
+static enum pe_status prepare(struct pe_table *t, char **name, const char *sql,
+                              int nparams, struct pe_error *err)
+{
+    PGresult *r;
+    enum pe_status st = PE_OK;
+
+    *name = pe_xasprintf("pinemit_%u", ++t->src->stmt_seq);
+    r = PQprepare(t->src->conn, *name, sql, nparams, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        st = db_error(err, t->src->conn, r, "cannot prepare a query");
+    PQclear(r);
+    return st;
+}
+
+static enum pe_status load_columns(struct pe_table *t, const char *reloid,
+                                   const char *key, struct pe_buf *select,
+                                   struct pe_error *err)
+{
+    static const char sql[] =
+        "SELECT a.attname::text, a.atttypid::text FROM pg_catalog.pg_attribute a"
+        " WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0"
+        " AND NOT a.attisdropped ORDER BY a.attnum";
+    const char *params[1] = {reloid};
+    PGresult *r = PQexecParams(t->src->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    enum pe_status st = PE_OK;
+    size_t n;
+    bool have_key = false;
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        st = db_error(err, t->src->conn, r, "cannot read the columns");
+        goto out;
+    }
+    n = (size_t)PQntuples(r);
+    t->cols = pe_xcalloc(n, sizeof(*t->cols));
+    for (size_t i = 0; i < n; i++) {
+        struct pe_column *c = &t->cols[i];
+        char *q;
+
+        t->n_cols = i + 1;
+        c->name = pe_xstrdup(PQgetvalue(r, (int)i, 0));
+        c->delim = ',';
+        st = type_kind(t->src, (unsigned)strtoul(PQgetvalue(r, (int)i, 1),
+                                                  NULL, 10),
+                       0, &c->kind, &c->elem, &c->delim, err);
+        if (st != PE_OK) {
+            pe_error_prefix(err, "column \"%s\"", c->name);
+            goto out;
+        }
+        if (strcmp(c->name, key) == 0) {
+            t->key_col = i;
+            have_key = true;
+        }
+        q = quote_ident(c->name);
+        pe_buf_printf(select, "%s%s", i ? ", " : "", q);
+        free(q);
+    }
+    if (!have_key)
+        st = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "key column \"%s\" does not exist", key);
+out:
+    PQclear(r);
+    return st;
+}
+
+struct pe_table *pe_table_open(struct pe_source *s, const char *table,
+                               const char *key, struct pe_error *err)
+{
+    struct pe_table *t = pe_xcalloc(1, sizeof(*t));
+    struct pe_buf cols;
+    char *reloid = NULL;
+    char *qkey = quote_ident(key);
+    char *sql[4] = {NULL, NULL, NULL, NULL};
+    enum pe_status st;
+
+    t->src = s;
+    pe_buf_init(&cols, 0);
+    if ((st = resolve_table(t, table, &reloid, err)) != PE_OK ||
+        (st = load_columns(t, reloid, key, &cols, err)) != PE_OK)
+        goto out;
+    t->values = pe_xcalloc(t->n_cols, sizeof(*t->values));
+    /* Keyset pages: each one an index range scan on the key. */
+    sql[0] = pe_xasprintf("SELECT %s FROM %s WHERE %s IS NOT NULL"
+                          " ORDER BY %s LIMIT $1",
+                          cols.data, t->qname, qkey, qkey);
+    sql[1] = pe_xasprintf("SELECT %s FROM %s WHERE %s > $1 ORDER BY %s"
+                          " LIMIT $2",
+                          cols.data, t->qname, qkey, qkey);
+    sql[2] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s IS NOT NULL",
+                          t->qname, qkey);
+    sql[3] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s > $1", t->qname,
+                          qkey);
+    if ((st = prepare(t, &t->page_first, sql[0], 1, err)) != PE_OK ||
+        (st = prepare(t, &t->page_after, sql[1], 2, err)) != PE_OK ||
+        (st = prepare(t, &t->count_all, sql[2], 0, err)) != PE_OK ||
+        (st = prepare(t, &t->count_after, sql[3], 1, err)) != PE_OK)
+        goto out;
+out:
+    for (size_t i = 0; i < 4; i++)
+        free(sql[i]);
+    free(qkey);
+    free(reloid);
+    pe_buf_cleanup(&cols);
+    if (st != PE_OK) {
+        pe_error_prefix(err, "table %s", table);
+        pe_table_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void pe_table_free(struct pe_table *t)
+{
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < t->n_cols; i++)
+        free((char *)t->cols[i].name);
+    free(t->cols);
+    free(t->values);
+    free(t->qname);
+    free(t->page_first);
+    free(t->page_after);
+    free(t->count_all);
+    free(t->count_after);
+    free(t);
+}
+
+const char *pe_table_name(const struct pe_table *t)
+{
+    return t->qname;
+}
+
+enum pe_status pe_table_fetch(struct pe_table *t, const char *after,
+                              long limit, struct pe_rows *rows,
+                              struct pe_error *err)
+{
+    char lim[24];
+    const char *params[2];
+    PGresult *r;
+
+    pe_rows_cleanup(rows);
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    if (after == NULL) {
+        params[0] = lim;
+        r = PQexecPrepared(t->src->conn, t->page_first, 1, params, NULL, NULL,
+                           0);
+    } else {
+        params[0] = after;
+        params[1] = lim;
+        r = PQexecPrepared(t->src->conn, t->page_after, 2, params, NULL, NULL,
+                           0);
+    }
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        enum pe_status st = db_error(err, t->src->conn, r, "cannot read rows");
+
+        pe_error_prefix(err, "%s", t->qname);
+        PQclear(r);
+        return st;
+    }
+    rows->res = r;
+    rows->n_rows = (size_t)PQntuples(r);
+    rows->n_cols = t->n_cols;
+    rows->cols = t->cols;
+    rows->values = t->values;
+    rows->key_col = t->key_col;
+    return PE_OK;
+}
+
+const char *const *pe_rows_values(struct pe_rows *rows, size_t i)
+{
+    PGresult *r = rows->res;
+
+    for (size_t c = 0; c < rows->n_cols; c++)
+        rows->values[c] = PQgetisnull(r, (int)i, (int)c)
+                              ? NULL
+                              : PQgetvalue(r, (int)i, (int)c);
+    return rows->values;
+}
+
+const char *pe_rows_key(const struct pe_rows *rows, size_t i)
+{
+    return PQgetvalue(rows->res, (int)i, (int)rows->key_col);
+}
+
+void pe_rows_cleanup(struct pe_rows *rows)
+{
+    if (rows == NULL)
+        return;
+    PQclear(rows->res);
+    memset(rows, 0, sizeof(*rows));
+}
+
+enum pe_status pe_table_count(struct pe_table *t, const char *after,
+                              int64_t *count, struct pe_error *err)
+{
+    const char *params[1] = {after};
+    PGresult *r;
+    enum pe_status st = PE_OK;
+
+    r = after ? PQexecPrepared(t->src->conn, t->count_after, 1, params, NULL,
+                               NULL, 0)
+              : PQexecPrepared(t->src->conn, t->count_all, 0, NULL, NULL,
+                               NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        st = db_error(err, t->src->conn, r, "cannot count rows");
+        pe_error_prefix(err, "%s", t->qname);
+    } else {
+        *count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    }
+    PQclear(r);
+    return st;
+}

@@ -54,7 +54,12 @@ def canon(v, ordered=False):
     if isinstance(v, Num):
         return v.text
     if isinstance(v, Obj):
-        pairs = v.pairs if ordered else sorted(v.pairs, key=lambda p: p[0])
+        # Duplicate names (possible in a json column) collapse, last wins,
+        # on both sides: that is what the proxy's Jackson and every JSON
+        # consumer downstream keep.
+        pairs = list(dict(v.pairs).items())
+        if not ordered:
+            pairs.sort(key=lambda p: p[0])
         return "{" + ",".join(json.dumps(k) + ":" + canon(x, ordered) for k, x in pairs) + "}"
     if isinstance(v, list):
         return "[" + ",".join(canon(x, ordered) for x in v) + "]"
@@ -76,6 +81,11 @@ def fetch_rows(table, key, min_key):
     if min_key is not None:
         sql += " WHERE t.%s > '%s'" % (quote_ident(key), min_key.replace("'", "''"))
     sql += " ORDER BY t.%s" % quote_ident(key)
+    # COPY, not a plain SELECT: psql's table printer drops characters it
+    # cannot display (U+10FFFF comes out as nothing).  CSV with a quote and
+    # delimiter that JSON text never contains raw passes every byte as is.
+    sql = ("COPY (%s) TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', "
+           "DELIMITER E'\\x02')" % sql)
     cmd = ["psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1"]
     for s in SESSION + (sql,):
         cmd += ["-c", s]

@@ -1,0 +1,790 @@
+#!/usr/bin/env python3
+"""Strict mock of the Confluent Kafka REST Proxy v2 produce API behind AWS API Gateway.
+
+Python 3.11 standard library only. Behaviour follows /work/shared/docs/rest-proxy-v2.md.
+
+Usage:
+    python3 tests/mock_proxy.py --store DIR [--port N] [--port-file FILE]
+        [--base-path /test] [--topics a,b,c] [--auto-create] [--partitions N]
+        [--max-record-bytes N] [--max-body-bytes N] [--script FILE] [--quiet]
+
+Listens on 127.0.0.1 only. After binding, the port is written to --port-file (temp file +
+rename) and "listening on 127.0.0.1:PORT" goes to stderr (unless --quiet). SIGTERM/SIGINT
+stop it cleanly with exit status 0.
+
+Endpoints (after --base-path; anything outside it gets API Gateway's 403
+"Missing Authentication Token"): GET /, GET /topics, GET /topics/T,
+GET /topics/T/partitions[/P], POST /topics/T, POST /topics/T/partitions/P.
+Bodies over --max-body-bytes get API Gateway's 413 {"message":"Request Too Long"}.
+Mock control at the root (never under the base path, never logged):
+    GET /_mock/stats     {"requests":n,"records":n,"by_topic":{...},"script":[...]}
+    POST /_mock/script   replace the script (JSON array) -> {"ok":true}
+
+Store (reset at startup):
+    DIR/records/<topic>.jsonl  one line per accepted record, written and flushed before the
+        response: {"topic":T,"partition":P,"offset":O,"key":K,"value":V}. K and V are the
+        JSON sent, numbers kept byte-exact (json format), or for the binary format the
+        decoded bytes as a string (bytes that are not UTF-8 become \\udcXX escapes).
+    DIR/requests.jsonl  one line per request: {"seq","time","method","path","topic","status",
+        "content_type","accept","body_bytes","records","accepted","action"}; status is null
+        when the connection was dropped.
+
+Script: a JSON array of actions for produce requests. The first action whose "topic" (absent
+= any) matches and whose "times" (default 1) is > 0 is used and its times decremented.
+Any action may carry "delay_ms" (sleep first). Kinds:
+    {"delay_ms":N}                               sleep, then process normally
+    {"status":503,"body":"..","content_type":"text/html"}   answer that; store nothing
+    {"gateway":"Too Many Requests","status":429,"retry_after":"5","error_type":".."}
+                                                 {"message":..} body; store nothing
+    {"drop":"before"} / {"drop":"after"}         close without answer; "after" stores first
+    {"record_errors":{"0":50002,"3":50003}}      per-record errors at those indexes; HTTP 200
+                                                 (40101 / 40301 turn the status into 401 / 403)
+    {"proxy_error":500,"error_code":50001,"message":".."}   proxy error body; store nothing
+    {"garbage":true}                             200 text/html "<html>oops"
+    {"short_offsets":true}                       200, one offsets entry too few; store nothing
+    {"raw":"<body>","status":200}                that exact body; store nothing
+
+Record size check: key+value bytes plus Kafka's batch/record overhead (about 85 bytes) must
+not exceed --max-record-bytes, else per-record 50002. Records without partition go by Kafka's
+murmur2 hash of the key bytes, or round-robin for null keys.
+"""
+
+import argparse
+import base64
+import binascii
+import json
+import os
+import re
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import namedtuple
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlsplit
+
+KAFKA_V2 = "application/vnd.kafka.v2+json"
+PRODUCE_TYPES = {"application/vnd.kafka.%s.v2+json" % f: f
+                 for f in ("binary", "json", "avro", "jsonschema", "protobuf")}
+SCHEMA_FORMATS = ("avro", "jsonschema", "protobuf")
+TOPIC_RE = re.compile(r"[A-Za-z0-9._-]{1,249}\Z")
+INT_RE = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
+TOP_FIELDS = ("records", "key_schema", "key_schema_id", "value_schema", "value_schema_id")
+RECORD_FIELDS = ("key", "value", "partition")
+TOO_LARGE = object()
+
+# message -> (status, x-amzn-ErrorType); only types the fact sheet pins are filled in.
+GATEWAY_ERRORS = {
+    "Missing Authentication Token": (403, "MissingAuthenticationTokenException"),
+    "Forbidden": (403, "ForbiddenException"),
+    "The security token included in the request is invalid.": (403, "AccessDeniedException"),
+    "Signature expired": (403, "InvalidSignatureException"),
+    "Too Many Requests": (429, None),
+    "Limit Exceeded": (429, None),
+    "Request Too Long": (413, None),
+    "Endpoint request timed out": (504, None),
+    "Internal server error": (500, None),
+}
+FORCED_MESSAGES = {
+    50002: "The request included a message larger than the max message size the server will accept.",
+    50003: "Expiring 1 record(s) for {topic}-{partition}:120000 ms has passed since batch creation",
+    40101: "Authentication failed during authentication due to invalid credentials with SASL mechanism PLAIN",
+    40301: "Not authorized to access topics: [{topic}]",
+}
+ACTION_KINDS = ("gateway", "drop", "record_errors", "proxy_error", "garbage",
+                "short_offsets", "raw", "status", "delay_ms")
+ACTION_TYPES = {"topic": (str, type(None)), "times": int, "delay_ms": (int, float),
+                "status": int, "body": str, "content_type": str, "gateway": str, "retry_after": str, "error_type": str,
+                "drop": str, "record_errors": dict, "proxy_error": int, "error_code": int,
+                "message": str, "garbage": bool, "short_offsets": bool, "raw": str}
+SHORTCUT_KINDS = ("status", "gateway", "drop_before", "proxy_error", "garbage",
+                  "short_offsets", "raw")
+
+Record = namedtuple("Record", "key_text value_text key_bytes value_bytes partition")
+
+
+class RawNumber(str):
+    """A JSON number kept as its exact source text (e.g. 1.10, 1e+100, -0)."""
+
+    def is_int32(self):
+        return INT_RE.match(self) is not None and -2**31 <= int(self) < 2**31
+
+
+class ApiError(Exception):
+    def __init__(self, status, message, error_code=None):
+        super().__init__(message)
+        self.status, self.message = status, message
+        self.error_code = status if error_code is None else error_code
+
+
+def _reject_constant(name):
+    raise ValueError("Non-standard token '%s': NaN and Infinity are not JSON" % name)
+
+
+def parse_json(data):
+    """Parse a request body, keeping every number's text; malformed input -> ApiError 400."""
+    try:
+        return json.loads(data.decode("utf-8"), parse_int=RawNumber, parse_float=RawNumber,
+                          parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ApiError(400, "JSON parse error: %s" % e) from None
+
+
+_ESCAPE_RE = re.compile(r'["\\\x00-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]')
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+                  "\b": "\\b", "\f": "\\f"}
+
+
+def quote(s):
+    """JSON string literal. Escapes controls, line separators Python's splitlines() splits on
+    and lone surrogates, so the result is one valid UTF-8 line."""
+    return '"' + _ESCAPE_RE.sub(lambda m: _SHORT_ESCAPES.get(m.group())
+                                or "\\u%04x" % ord(m.group()), s) + '"'
+
+
+def dump(v):
+    """Compact JSON for a parse_json() result; RawNumber text is written unchanged."""
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, RawNumber):
+        return str.__str__(v)
+    if isinstance(v, str):
+        return quote(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, list):
+        return "[" + ",".join(dump(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ",".join(quote(k) + ":" + dump(x) for k, x in v.items()) + "}"
+    raise TypeError("cannot serialize %r" % type(v))
+
+
+def murmur2(data):
+    """Kafka's default partitioner hash (32-bit MurmurHash2, seed 0x9747b28c)."""
+    m, n, mask = 0x5BD1E995, len(data), 0xFFFFFFFF
+    h = 0x9747B28C ^ n
+    whole = n - n % 4
+    for i in range(0, whole, 4):
+        k = (int.from_bytes(data[i:i + 4], "little") * m) & mask
+        k = ((k ^ (k >> 24)) * m) & mask
+        h = ((h * m) & mask) ^ k
+    tail = n % 4
+    if tail == 3:
+        h ^= data[whole + 2] << 16
+    if tail >= 2:
+        h ^= data[whole + 1] << 8
+    if tail >= 1:
+        h = ((h ^ data[whole]) * m) & mask
+    h = ((h ^ (h >> 13)) * m) & mask
+    return h ^ (h >> 15)
+
+
+def _varint_size(n):
+    v, size = ((n << 1) ^ (n >> 31)) & 0xFFFFFFFF, 1
+    while v >= 0x80:
+        v, size = v >> 7, size + 1
+    return size
+
+
+def serialized_size(key, value):
+    """Upper-bound size Kafka's producer checks against max.request.size: 61 bytes of batch
+    header, 21 of record header, 1 for the header count, and length-prefixed key/value."""
+    size = 61 + 21 + 1
+    for b in (key, value):
+        size += 1 if b is None else _varint_size(len(b)) + len(b)
+    return size
+
+
+def media_type(header):
+    return header.split(";", 1)[0].strip().lower()
+
+
+def validate_action(a):
+    """Check one script action; return a copy with "times" and "kind" filled in."""
+    if not isinstance(a, dict):
+        raise ValueError("each action must be a JSON object")
+    for key, value in a.items():
+        want = ACTION_TYPES.get(key)
+        if want is None:
+            raise ValueError("unknown action field: %s" % key)
+        if not isinstance(value, want) or (isinstance(value, bool) and want is not bool):
+            raise ValueError("action field %s has the wrong type" % key)
+    kind = next((k for k in ACTION_KINDS if k in a), None)
+    if kind is None:
+        raise ValueError("action has no effect: %s" % json.dumps(a))
+    if a.get("drop", "before") not in ("before", "after") or a.get("delay_ms", 0) < 0:
+        raise ValueError('drop must be "before" or "after"; delay_ms must be >= 0')
+    a = dict(a, times=a.get("times", 1))
+    if kind == "record_errors":
+        errs = a["record_errors"]
+        if not all(re.fullmatch(r"[0-9]+", k) and type(v) is int for k, v in errs.items()):
+            raise ValueError('record_errors must look like {"0":50002}')
+        a["record_errors"] = {int(k): v for k, v in errs.items()}
+    a["kind"] = {"drop": "drop_" + a.get("drop", ""), "delay_ms": "delay"}.get(kind, kind)
+    return a
+
+
+class State:
+    """Topics, offsets, script and store files; everything guarded by one lock."""
+
+    def __init__(self, args):
+        self.lock = threading.Lock()
+        self.base_path = args.base_path.rstrip("/")
+        if self.base_path and not self.base_path.startswith("/"):
+            self.base_path = "/" + self.base_path
+        self.auto_create, self.partitions = args.auto_create, args.partitions
+        self.max_record, self.max_body = args.max_record_bytes, args.max_body_bytes
+        self.topics = {}
+        for t in filter(None, (s.strip() for s in args.topics.split(","))):
+            if not TOPIC_RE.match(t) or t in (".", ".."):
+                raise ValueError("invalid topic name %r" % t)
+            self.topics[t] = args.partitions
+        self.next_offset, self.round_robin = {}, {}
+        self.script, self.seq, self.total, self.by_topic = [], 0, 0, {}
+        self.rec_dir = os.path.join(args.store, "records")
+        os.makedirs(self.rec_dir, exist_ok=True)
+        for name in os.listdir(self.rec_dir):
+            if name.endswith(".jsonl"):
+                os.remove(os.path.join(self.rec_dir, name))
+        self.rec_files = {}
+        self.req_log = open(os.path.join(args.store, "requests.jsonl"), "wb")
+
+    def set_script(self, actions):
+        if not isinstance(actions, list):
+            raise ValueError("script must be a JSON array")
+        checked = [validate_action(a) for a in actions]
+        with self.lock:
+            self.script = checked
+
+    def script_view(self):
+        with self.lock:
+            return [{k: v for k, v in a.items() if k != "kind"} for a in self.script]
+
+    def take_action(self, topic):
+        with self.lock:
+            for a in self.script:
+                if a.get("topic") in (None, topic) and a["times"] > 0:
+                    a["times"] -= 1
+                    return a
+        return None
+
+    def log_request(self, entry):
+        with self.lock:
+            self.seq += 1
+            line = json.dumps(dict({"seq": self.seq}, **entry), separators=(",", ":"))
+            self.req_log.write(line.encode("utf-8") + b"\n")
+            self.req_log.flush()
+
+    def stats(self):
+        with self.lock:
+            return {"requests": self.seq, "records": self.total, "by_topic": dict(self.by_topic)}
+
+    def topic_partitions(self, topic):
+        with self.lock:
+            return self.topics.get(topic)
+
+    def topic_names(self):
+        with self.lock:
+            return sorted(self.topics)
+
+    def produce(self, topic, path_partition, records, forced):
+        """Offsets entries for records, in order; stores accepted ones before returning.
+        Returns (offsets, failed); failed means a negative partition aborted the batch
+        (records before it stay written, as with the real proxy)."""
+        offsets, lines, failed = [], [], False
+        with self.lock:
+            for i, rec in enumerate(records):
+                p = rec.partition if rec.partition is not None else path_partition
+                if p is not None and p < 0:
+                    failed = True
+                    break
+                if i in forced:
+                    code = forced[i]
+                    text = FORCED_MESSAGES.get(code, "Mock record error %d" % code)
+                    offsets.append(_record_error(code, text.format(topic=topic, partition=p or 0)))
+                    continue
+                offsets.append(self._produce_one(topic, p, rec, lines))
+            if lines:
+                f = self.rec_files.get(topic)
+                if f is None:
+                    f = self.rec_files[topic] = open(os.path.join(self.rec_dir, topic + ".jsonl"), "ab")
+                f.write("".join(lines).encode("utf-8"))
+                f.flush()
+                self.total += len(lines)
+                self.by_topic[topic] = self.by_topic.get(topic, 0) + len(lines)
+        return offsets, failed
+
+    def _produce_one(self, topic, p, rec, lines):
+        if not TOPIC_RE.match(topic) or topic in (".", ".."):
+            return _record_error(50002, "Invalid topics: [%s]" % topic)
+        count = self.topics.get(topic)
+        if count is None:
+            if not self.auto_create:
+                return _record_error(50003, "Topic %s not present in metadata after 60000 ms." % topic)
+            count = self.topics[topic] = self.partitions
+        if p is None:
+            if rec.key_bytes is not None:
+                p = (murmur2(rec.key_bytes) & 0x7FFFFFFF) % count
+            else:
+                n = self.round_robin.get(topic, 0)
+                self.round_robin[topic] = n + 1
+                p = n % count
+        elif p >= count:
+            return _record_error(50003, "Partition %d of topic %s with partition count %d is not "
+                                 "present in metadata after 60000 ms." % (p, topic, count))
+        size = serialized_size(rec.key_bytes, rec.value_bytes)
+        if size > self.max_record:
+            return _record_error(50002, "The message is %d bytes when serialized which is larger "
+                                 "than %d, which is the value of the max.request.size "
+                                 "configuration." % (size, self.max_record))
+        offset = self.next_offset.get((topic, p), 0)
+        self.next_offset[(topic, p)] = offset + 1
+        lines.append('{"topic":%s,"partition":%d,"offset":%d,"key":%s,"value":%s}\n'
+                     % (quote(topic), p, offset, rec.key_text, rec.value_text))
+        return {"partition": p, "offset": offset, "error_code": None, "error": None}
+
+    def close(self):
+        got = self.lock.acquire(timeout=5)
+        try:
+            for f in list(self.rec_files.values()) + [self.req_log]:
+                f.close()
+        finally:
+            if got:
+                self.lock.release()
+
+
+def _record_error(code, text):
+    return {"partition": None, "offset": None, "error_code": code, "error": text}
+
+
+def _binary_field(v):
+    """Binary format: base64 string -> (stored text, bytes)."""
+    if v is None:
+        return "null", None
+    try:
+        if type(v) is not str:
+            raise ValueError
+        raw = base64.b64decode(v, validate=True)
+    except (ValueError, binascii.Error):
+        raise ApiError(400, "Bad Request: data=%s is not a base64 string." % dump(v)) from None
+    return quote(raw.decode("utf-8", "surrogateescape")), raw
+
+
+def parse_produce(body, fmt):
+    """Validate a v2 produce body like Jackson + bean validation would; return Records."""
+    if not body.strip():
+        raise ApiError(422, "Request body is empty: records must not be empty")
+    doc = parse_json(body)
+    if doc is None:
+        raise ApiError(422, "Request body must not be null")
+    if not isinstance(doc, dict):
+        raise ApiError(400, "Cannot deserialize ProduceRequest from a JSON %s"
+                       % type(doc).__name__)
+    for name, v in doc.items():
+        if name not in TOP_FIELDS:
+            raise ApiError(422, "Unrecognized field: " + name)
+        if name == "records":
+            if v is not None and not isinstance(v, list):
+                raise ApiError(400, "Cannot deserialize records: expected an array")
+            for i, r in enumerate(v or []):
+                if not isinstance(r, dict):
+                    raise ApiError(400, "Cannot deserialize records[%d]: expected an object" % i)
+                for field, fv in r.items():
+                    if field not in RECORD_FIELDS:
+                        raise ApiError(422, "Unrecognized field: " + field)
+                    if field == "partition" and fv is not None and not (
+                            isinstance(fv, RawNumber) and fv.is_int32()):
+                        raise ApiError(400, "Cannot deserialize value of type `java.lang.Integer` "
+                                       "from %s at records[%d].partition" % (dump(fv), i))
+        elif name.endswith("_id"):
+            if v is not None and not (isinstance(v, RawNumber) and v.is_int32()):
+                raise ApiError(400, "Cannot deserialize %s: expected an integer" % name)
+        elif v is not None and type(v) is not str:
+            raise ApiError(400, "Cannot deserialize %s: expected a string" % name)
+    records = doc.get("records")
+    if not records:
+        raise ApiError(422, "records must not be empty (was %s)" % ("null" if records is None else "[]"))
+    if fmt in SCHEMA_FORMATS:
+        if doc.get("key_schema") is None and doc.get("key_schema_id") is None and \
+                any(r.get("key") is not None for r in records):
+            raise ApiError(422, "Request includes keys but does not include key schema", 42201)
+        if doc.get("value_schema") is None and doc.get("value_schema_id") is None and \
+                any(r.get("value") is not None for r in records):
+            raise ApiError(422, "Request includes values but does not include value schema", 42202)
+    out = []
+    for r in records:
+        part = r.get("partition")
+        part = int(part) if part is not None else None
+        if fmt == "binary":
+            (kt, kb), (vt, vb) = _binary_field(r.get("key")), _binary_field(r.get("value"))
+        else:
+            kt, vt = dump(r.get("key")), dump(r.get("value"))
+            kb = None if r.get("key") is None else kt.encode("utf-8", "surrogatepass")
+            vb = None if r.get("value") is None else vt.encode("utf-8", "surrogatepass")
+        out.append(Record(kt, vt, kb, vb, part))
+    return out
+
+
+class MockServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def server_bind(self):  # skip HTTPServer's reverse DNS lookup
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # idle keep-alive connections are closed, like Jetty's idle.timeout.ms
+
+    def version_string(self):
+        return "mock-kafka-rest-v2"
+
+    def log_message(self, fmt, *args):
+        if not self.server.quiet:
+            sys.stderr.write("mock_proxy: %s %s\n" % (self.address_string(), fmt % args))
+
+    def do_GET(self):
+        st = self.state = self.server.state
+        self.rid = self.headers.get("x-amzn-RequestId") or str(uuid.uuid4())
+        self.info = {"topic": None, "records": None, "accepted": 0, "action": None}
+        self.body_len, self.logged, self.responded, self.is_mock = 0, False, False, False
+        try:
+            path = urlsplit(self.path).path
+            self.is_mock = path.startswith("/_mock/")
+            body = self.read_body(st.max_body)
+            if body is None:
+                return
+            if self.is_mock:
+                return self.mock_endpoint(path, body)
+            if st.base_path:
+                if path != st.base_path and not path.startswith(st.base_path + "/"):
+                    return self.gateway_error(403, "Missing Authentication Token",
+                                              "MissingAuthenticationTokenException")
+                path = path[len(st.base_path):] or "/"
+            if body is TOO_LARGE:
+                return self.gateway_error(413, "Request Too Long", None)
+            self.route(path, body)
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True
+        except Exception:
+            traceback.print_exc()
+            if self.responded:
+                self.close_connection = True
+            else:
+                self.error(500, "Internal Server Error")
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    # ---- plumbing -------------------------------------------------------------------
+    def read_body(self, limit):
+        """Request body as bytes, TOO_LARGE (body drained), or None if already answered/closed."""
+        te = self.headers.get("Transfer-Encoding")
+        if te is not None:
+            if te.split(",")[-1].strip().lower() != "chunked":
+                return self.bad_framing("unsupported Transfer-Encoding")
+            return self.read_chunked(limit)
+        cl = self.headers.get("Content-Length")
+        if cl is None:
+            return b""
+        if not re.fullmatch(r"[0-9]+", cl.strip()):
+            return self.bad_framing("invalid Content-Length")
+        left, parts = int(cl), []
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:  # client went away mid-body
+                self.close_connection = True
+                return None
+            left -= len(chunk)
+            self.body_len += len(chunk)
+            if self.body_len <= limit:
+                parts.append(chunk)
+        return TOO_LARGE if self.body_len > limit else b"".join(parts)
+
+    def read_chunked(self, limit):
+        parts = []
+        while True:
+            line = self.rfile.readline(1 << 16)
+            size = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size):
+                return self.bad_framing("malformed chunked body")
+            if int(size, 16) == 0:
+                break
+            data = self.rfile.read(int(size, 16))
+            if len(data) != int(size, 16) or self.rfile.read(2) != b"\r\n":
+                return self.bad_framing("malformed chunked body")
+            self.body_len += len(data)
+            if self.body_len <= limit:
+                parts.append(data)
+        while self.rfile.readline(1 << 16) not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        return TOO_LARGE if self.body_len > limit else b"".join(parts)
+
+    def bad_framing(self, what):
+        self.close_connection = True
+        self.error(400, "Bad Request: " + what)
+        return None
+
+    def log_entry(self, status):
+        if self.logged or self.is_mock:
+            return
+        self.logged = True
+        self.state.log_request({
+            "time": time.time(), "method": self.command, "path": self.path,
+            "topic": self.info["topic"], "status": status,
+            "content_type": self.headers.get("Content-Type"), "accept": self.headers.get("Accept"),
+            "body_bytes": self.body_len, "records": self.info["records"],
+            "accepted": self.info["accepted"], "action": self.info["action"]})
+
+    def respond(self, status, body=b"", ctype=None, headers=()):
+        self.log_entry(status)
+        self.responded = True
+        self.send_response(status)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", self.rid)
+        self.send_header("x-amz-apigw-id", base64.b64encode(os.urandom(11)).decode())
+        for k, v in headers:
+            self.send_header(k, v)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self.wfile.flush()
+
+    def send_json(self, status, obj, ctype=KAFKA_V2, headers=()):
+        self.respond(status, json.dumps(obj, separators=(",", ":")).encode("utf-8"), ctype, headers)
+
+    def error(self, status, message, code=None, ctype=KAFKA_V2, headers=()):
+        self.send_json(status, {"error_code": status if code is None else code,
+                                "message": message}, ctype, headers)
+
+    def gateway_error(self, status, message, error_type, retry_after=None):
+        headers = [("x-amzn-ErrorType", error_type)] if error_type else []
+        if retry_after:
+            headers.append(("Retry-After", retry_after))
+        self.send_json(status, {"message": message}, "application/json", headers)
+
+    def drop(self):
+        """Close the connection without writing any response."""
+        self.log_entry(None)
+        self.responded = self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def accept_ok(self):
+        """Accept absent, or listing */*, application/* or the v2 type (q > 0)."""
+        accept = self.headers.get("Accept")
+        if accept is None or not accept.strip():
+            return True
+        for entry in accept.split(","):
+            if re.search(r";\s*q\s*=\s*0(\.0*)?\s*(;|$)", entry):
+                continue
+            if media_type(entry) in ("*/*", "application/*", KAFKA_V2):
+                return True
+        return False
+
+    def unsupported(self):
+        # Content-Type: first Accept entry equal to application/json or the v2 type, else json.
+        ctype = "application/json"
+        for entry in (self.headers.get("Accept") or "").split(","):
+            if entry.strip().lower() in ("application/json", KAFKA_V2):
+                ctype = entry.strip().lower()
+                break
+        self.error(415, "HTTP 415 Unsupported Media Type", ctype=ctype)
+
+    # ---- routing ----------------------------------------------------------------------
+    def route(self, path, body):
+        segs = [unquote(s) for s in path.strip("/").split("/")] if path.strip("/") else []
+        routes = {}
+        if not segs:
+            routes["GET"] = lambda: self.send_json(200, {})
+        elif segs == ["topics"]:
+            routes["GET"] = lambda: self.send_json(200, self.state.topic_names())
+        elif len(segs) == 2 and segs[0] == "topics":
+            routes["GET"] = lambda: self.get_topic(segs[1], None, False)
+            routes["POST"] = lambda: self.produce(segs[1], None, body)
+        elif len(segs) == 3 and segs[0] == "topics" and segs[2] == "partitions":
+            routes["GET"] = lambda: self.get_topic(segs[1], None, True)
+        elif len(segs) == 4 and segs[0] == "topics" and segs[2] == "partitions" and \
+                INT_RE.match(segs[3]) and RawNumber(segs[3]).is_int32():
+            routes["GET"] = lambda: self.get_topic(segs[1], int(segs[3]), True)
+            routes["POST"] = lambda: self.produce(segs[1], int(segs[3]), body)
+        else:
+            return self.error(404, "HTTP 404 Not Found")
+        method = "GET" if self.command == "HEAD" else self.command
+        if method not in routes:
+            allow = ", ".join(sorted(routes) + (["HEAD"] if "GET" in routes else []))
+            return self.error(405, "HTTP 405 Method Not Allowed", headers=[("Allow", allow)])
+        if method == "GET":
+            ctype = self.headers.get("Content-Type")
+            if ctype is not None and media_type(ctype) != KAFKA_V2:
+                return self.unsupported()
+            if not self.accept_ok():
+                return self.respond(406)  # empty body, no Content-Type
+        routes[method]()
+
+    def get_topic(self, topic, partition, partitions_only):
+        count = self.state.topic_partitions(topic)
+        if count is None:
+            return self.error(404, "This server does not host this topic-partition.", 40403)
+        parts = [{"partition": i, "leader": 1,
+                  "replicas": [{"broker": 1, "leader": True, "in_sync": True}]} for i in range(count)]
+        if partition is not None:
+            if not 0 <= partition < count:
+                return self.error(404, "Partition not found.", 40402)
+            return self.send_json(200, parts[partition])
+        self.send_json(200, parts if partitions_only else
+                       {"name": topic, "configs": {}, "partitions": parts})
+
+    def produce(self, topic, path_partition, body):
+        self.info["topic"] = topic
+        action = self.state.take_action(topic)
+        if action is not None:
+            self.info["action"] = action["kind"]
+            if action.get("delay_ms"):
+                time.sleep(action["delay_ms"] / 1000.0)
+            if action["kind"] in SHORTCUT_KINDS:
+                return self.apply_shortcut(action, body)
+        ctype = self.headers.get("Content-Type")
+        fmt = "binary" if ctype is None else PRODUCE_TYPES.get(media_type(ctype))
+        if fmt is None:
+            return self.unsupported()
+        if not self.accept_ok():
+            return self.respond(406)  # empty body, no Content-Type
+        try:
+            records = parse_produce(body, fmt)
+        except ApiError as e:
+            return self.error(e.status, e.message, e.error_code)
+        except RecursionError:
+            return self.error(400, "JSON nesting too deep")
+        self.info["records"] = len(records)
+        forced = action["record_errors"] if action and action["kind"] == "record_errors" else {}
+        offsets, failed = self.state.produce(topic, path_partition, records, forced)
+        self.info["accepted"] = sum(1 for o in offsets if o["error_code"] is None)
+        if failed:
+            return self.error(500, "Internal Server Error")
+        if action is not None and action["kind"] == "drop_after":
+            return self.drop()
+        status = 200
+        for o in offsets:
+            if o["error_code"] in (40101, 40301):
+                status = 401 if o["error_code"] == 40101 else 403
+                break
+        self.send_json(status, {"offsets": offsets, "key_schema_id": None, "value_schema_id": None})
+
+    def apply_shortcut(self, a, body):
+        kind = a["kind"]
+        if kind == "drop_before":
+            return self.drop()
+        if kind == "gateway":
+            status, etype = GATEWAY_ERRORS.get(a["gateway"], (500, None))
+            return self.gateway_error(a.get("status", status), a["gateway"],
+                                      a.get("error_type", etype), a.get("retry_after"))
+        if kind == "proxy_error":
+            return self.error(a["proxy_error"], a.get("message", "Internal Server Error"),
+                              a.get("error_code", a["proxy_error"]))
+        if kind == "garbage":
+            return self.respond(200, b"<html>oops", "text/html")
+        if kind == "short_offsets":
+            try:
+                doc = parse_json(body)
+                n = len(doc["records"]) if isinstance(doc, dict) and \
+                    isinstance(doc.get("records"), list) else 1
+            except (ApiError, RecursionError):
+                n = 1
+            self.info["records"] = n
+            offsets = [{"partition": 0, "offset": i, "error_code": None, "error": None}
+                       for i in range(max(n - 1, 0))]
+            return self.send_json(200, {"offsets": offsets, "key_schema_id": None,
+                                        "value_schema_id": None})
+        if kind == "raw":
+            return self.respond(a.get("status", 200), a["raw"].encode("utf-8"),
+                                a.get("content_type", KAFKA_V2))
+        return self.respond(a["status"], a.get("body", "").encode("utf-8"),
+                            a.get("content_type", "text/html"))
+
+    def mock_endpoint(self, path, body):
+        if body is TOO_LARGE:
+            return self.send_json(413, {"ok": False, "error": "body too large"}, "application/json")
+        if path == "/_mock/stats" and self.command == "GET":
+            stats = dict(self.state.stats(), script=self.state.script_view())
+            return self.send_json(200, stats, "application/json")
+        if path == "/_mock/script" and self.command == "POST":
+            try:
+                self.state.set_script(json.loads(body.decode("utf-8")))
+            except (ValueError, UnicodeDecodeError) as e:
+                return self.send_json(400, {"ok": False, "error": str(e)}, "application/json")
+            return self.send_json(200, {"ok": True}, "application/json")
+        self.send_json(404, {"ok": False, "error": "unknown mock endpoint"}, "application/json")
+
+
+def write_port_file(path, port):
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        f.write("%d\n" % port)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Strict mock of the Kafka REST Proxy v2 produce API.")
+    ap.add_argument("--store", required=True, help="directory for records/ and requests.jsonl")
+    ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 = any free)")
+    ap.add_argument("--port-file", help="write the bound port here (atomically)")
+    ap.add_argument("--base-path", default="", help="API Gateway stage prefix, e.g. /test")
+    ap.add_argument("--topics", default="", help="comma-separated known topics")
+    ap.add_argument("--auto-create", action="store_true", help="create topics on first produce")
+    ap.add_argument("--partitions", type=int, default=1, help="partitions per topic")
+    ap.add_argument("--max-record-bytes", type=int, default=1048576)
+    ap.add_argument("--max-body-bytes", type=int, default=10485760)
+    ap.add_argument("--script", help="JSON array of misbehaviour actions")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    if args.partitions < 1:
+        ap.error("--partitions must be >= 1")
+    try:
+        state = State(args)
+        if args.script:
+            with open(args.script, encoding="utf-8") as f:
+                state.set_script(json.load(f))
+    except (OSError, ValueError) as e:
+        print("mock_proxy: %s" % e, file=sys.stderr)
+        return 2
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server = MockServer(("127.0.0.1", args.port), Handler)
+    server.state, server.quiet = state, args.quiet
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                              daemon=True)
+    thread.start()
+    if args.port_file:
+        write_port_file(args.port_file, port)
+    if not args.quiet:
+        print("listening on 127.0.0.1:%d" % port, file=sys.stderr, flush=True)
+    while not stop.wait(0.5) and thread.is_alive():
+        pass
+    server.shutdown()
+    server.server_close()
+    state.close()
+    if not args.quiet:
+        print("mock_proxy: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

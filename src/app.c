@@ -133,12 +133,18 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
         pe_error_prefix(err, "key %s", key);
         return st;
     }
-    if (pe_batch_single_size(r->rec.len) > (size_t)r->o->cfg->batch.max_bytes)
+    if (pe_batch_single_size(r->rec.len) >
+        (size_t)r->o->cfg->batch.max_bytes) {
+        /* Deliver what came before it, so the checkpoint stops right at
+         * the row that cannot be sent. */
+        if ((st = flush(r, err)) != PE_OK)
+            return st;
         return pe_error_set(err, PE_ERR_TOO_LARGE, false,
                             "key %s: the record alone is %zu bytes, over "
                             "batch.max_bytes (%ld)",
                             key, pe_batch_single_size(r->rec.len),
                             r->o->cfg->batch.max_bytes);
+    }
     if (pe_batch_add(&r->batch, r->rec.data, r->rec.len, key) == PE_OK)
         return PE_OK;
     if ((st = flush(r, err)) != PE_OK)

@@ -17,6 +17,10 @@ struct pe_ckpt_store; /* opaque */
 struct pe_ckpt_store *pe_ckpt_open(const char *dir, bool create,
                                    struct pe_error *err);
 void pe_ckpt_close(struct pe_ckpt_store *s); /* releases the lock too */
+/* For `check`: can a run use `dir`?  *exists tells whether it is there yet
+ * (a run creates it when its parent is writable). */
+enum pe_status pe_ckpt_probe(const char *dir, bool *exists,
+                             struct pe_error *err);
 
 /* Takes the run lock (dir/pinemit.lock, flock, non-blocking).
  * PE_ERR_LOCKED when another process holds it. */

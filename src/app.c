@@ -357,9 +357,9 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
                                 c->source.connect_timeout_s};
     struct pe_sink_opts ko = {c->sink.invoke_url, c->sink.timeout_ms,
                               c->sink.connect_timeout_ms, c->sink.ca_file};
-    struct pe_ckpt_store *store;
     struct pe_source *src;
     struct pe_sink *sink;
+    bool exists;
     struct pe_buf names;
     struct pe_error e;
     size_t bad = 0;
@@ -370,13 +370,12 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     printf("config: ok: %s, %zu stream%s\n", c->path, c->n_streams,
            c->n_streams == 1 ? "" : "s");
     pe_error_clear(&e);
-    store = pe_ckpt_open(c->state.dir, false, &e);
-    if (store == NULL) {
+    if (pe_ckpt_probe(c->state.dir, &exists, &e) != PE_OK) {
         printf("state: FAILED: %s\n", e.msg);
         bad++;
     } else {
-        printf("state: ok: %s\n", c->state.dir);
-        pe_ckpt_close(store);
+        printf("state: ok: %s%s\n", c->state.dir,
+               exists ? "" : " (created by the first run)");
     }
     src = pe_source_open(&so, &e);
     if (src == NULL) {

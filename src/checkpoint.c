@@ -49,6 +49,40 @@ struct pe_ckpt_store *pe_ckpt_open(const char *dir, bool create,
     return s;
 }
 
+enum pe_status pe_ckpt_probe(const char *dir, bool *exists,
+                             struct pe_error *err)
+{
+    struct stat sb;
+    char *parent;
+    char *slash;
+    enum pe_status st = PE_OK;
+
+    *exists = stat(dir, &sb) == 0;
+    if (*exists) {
+        if (!S_ISDIR(sb.st_mode))
+            return pe_error_set(err, PE_ERR_IO, false,
+                                "%s: not a directory", dir);
+        if (access(dir, W_OK | X_OK) != 0)
+            return pe_error_set(err, PE_ERR_IO, false, "%s: %s", dir,
+                                strerror(errno));
+        return PE_OK;
+    }
+    parent = pe_xstrdup(dir);
+    slash = strrchr(parent, '/');
+    if (slash == parent)
+        slash[1] = '\0';
+    else if (slash != NULL)
+        *slash = '\0';
+    else
+        strcpy(parent, ".");
+    if (access(parent, W_OK | X_OK) != 0)
+        st = pe_error_set(err, PE_ERR_IO, false,
+                          "%s does not exist and %s is not writable: %s",
+                          dir, parent, strerror(errno));
+    free(parent);
+    return st;
+}
+
 void pe_ckpt_close(struct pe_ckpt_store *s)
 {
     if (s == NULL)

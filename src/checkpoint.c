@@ -114,11 +114,16 @@ enum pe_status pe_ckpt_lock(struct pe_ckpt_store *s, struct pe_error *err)
         close(fd);
         if (e == EWOULDBLOCK) {
             holder[n > 0 ? n : 0] = '\0';
-            holder[strcspn(holder, "\n")] = '\0';
+            holder[strspn(holder, "0123456789")] = '\0';
+            if (holder[0] == '\0')
+                return pe_error_set(err, PE_ERR_LOCKED, false,
+                                    "another pinemit run holds "
+                                    "%s/pinemit.lock",
+                                    s->dir);
             return pe_error_set(err, PE_ERR_LOCKED, false,
-                                "another pinemit run holds %s/pinemit.lock%s%s",
-                                s->dir, holder[0] ? " (pid " : "",
-                                holder[0] ? strcat(holder, ")") : "");
+                                "another pinemit run (pid %s) holds "
+                                "%s/pinemit.lock",
+                                holder, s->dir);
         }
         return pe_error_set(err, PE_ERR_IO, false, "%s/pinemit.lock: %s",
                             s->dir, strerror(e));

@@ -79,7 +79,7 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
     else
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "unknown command \"%s\" (try --help)", name);
-    optind = 1;
+    optind = 0; /* 0: glibc's full reset of getopt's state */
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
@@ -104,10 +104,13 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
                                 "%s: option %s needs a value", name,
                                 argv[optind - 1]);
         default:
-        unknown:
             return pe_error_set(err, PE_ERR_USAGE, false,
                                 "%s: unknown option %s (try --help)", name,
                                 argv[optind - 1]);
+        unknown:
+            return pe_error_set(err, PE_ERR_USAGE, false,
+                                "%s: option --%s does not apply (try --help)",
+                                name, c == 's' ? "stream" : "limit");
         }
     }
     if (optind < argc)
@@ -138,7 +141,7 @@ enum pe_status pe_cli_parse(int argc, char **argv, struct pe_cli *cli,
     memset(cli, 0, sizeof(*cli));
     cli->config_path = env && *env ? env : PE_DEFAULT_CONFIG;
     cli->log_level = PE_LOG_WARN;
-    optind = 1;
+    optind = 0; /* 0: glibc's full reset of getopt's state */
     opterr = 0;
     /* '+': stop at the command; its options are parsed separately. */
     while ((c = getopt_long(argc, argv, "+:c:nvqhV", opts, NULL)) != -1) {

@@ -205,7 +205,11 @@ static enum pe_status read_streams(struct reader *r, const config_setting_t *roo
         if (!pe_topic_valid(s->topic)) {
             const config_setting_t *at = config_setting_get_member(g, "topic");
 
-            return fail_at(r, at ? at : g, at ? "topic" : "user_id",
+            char full[128];
+
+            snprintf(full, sizeof(full), "streams.%s.%s", s->name,
+                     at ? "topic" : "topic (from user_id)");
+            return fail_at(r, at ? at : g, full,
                            "\"%s\" is not a valid Kafka topic name "
                            "([a-zA-Z0-9._-], 1 to 249 characters)",
                            s->topic);
@@ -268,6 +272,14 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
     n = strlen(c->sink.invoke_url);
     while (n > 0 && c->sink.invoke_url[n - 1] == '/')
         c->sink.invoke_url[--n] = '\0';
+    {
+        size_t scheme = c->sink.invoke_url[4] == 's' ? 8 : 7; /* "https://" */
+
+        if (n <= scheme || c->sink.invoke_url[scheme] == ':' ||
+            c->sink.invoke_url[scheme] == '/')
+            return fail_at(r, config_setting_get_member(g_snk, "invoke_url"),
+                           "sink.invoke_url", "has no host name");
+    }
     if (strpbrk(c->sink.invoke_url, " \t\r\n?#") != NULL)
         return fail_at(r, config_setting_get_member(g_snk, "invoke_url"),
                        "sink.invoke_url",
@@ -358,54 +370,33 @@ const struct pe_stream_config *pe_config_stream(const struct pe_config *c,
     return NULL;
 }
 
-/* Masks the value after "password=" (key/value form, quoted or not) and the
- * password part of a URI's user info and of a URI query parameter. */
-char *pe_conninfo_mask(const char *ci)
+/* Appends a key/value conninfo with every password value masked.  Walks
+ * it as libpq does: keyword, optional spaces, '=', optional spaces, then a
+ * value in single quotes (with backslash escapes) or up to a space. */
+static void mask_keyvalue(struct pe_buf *b, const char *p, const char *mask)
 {
-    static const char mask[] = "********";
-    struct pe_buf b;
-    const char *p = ci;
-    bool uri = strncmp(ci, "postgresql://", 13) == 0 ||
-               strncmp(ci, "postgres://", 11) == 0;
-
-    pe_buf_init(&b, 0);
-    if (uri) {
-        const char *auth = strstr(ci, "://") + 3;
-        const char *end = auth + strcspn(auth, "/?");
-        const char *at = NULL;
-
-        for (const char *q = auth; q < end; q++)
-            if (*q == '@')
-                at = q;
-        if (at != NULL) {
-            const char *colon = memchr(auth, ':', (size_t)(at - auth));
-
-            if (colon != NULL) {
-                pe_buf_append(&b, ci, (size_t)(colon + 1 - ci));
-                pe_buf_puts(&b, mask);
-                p = at;
-            }
-        }
-    }
     while (*p != '\0') {
-        const char *hit = strstr(p, "password=");
+        const char *kw = p, *kw_end, *v;
+        bool secret;
 
-        if (hit == NULL || (hit != ci && isalnum((unsigned char)hit[-1])) ||
-            (hit != ci && hit[-1] == '_')) {
-            if (hit == NULL) {
-                pe_buf_puts(&b, p);
-                break;
-            }
-            pe_buf_append(&b, p, (size_t)(hit + 9 - p));
-            p = hit + 9;
+        while (*p != '\0' && !isspace((unsigned char)*p) && *p != '=')
+            p++;
+        kw_end = p;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p != '=') { /* not a keyword: copy what was skipped */
+            pe_buf_append(b, kw, (size_t)(p - kw));
+            if (*p != '\0' && p == kw)
+                pe_buf_append(b, p++, 1);
             continue;
         }
-        pe_buf_append(&b, p, (size_t)(hit + 9 - p));
-        pe_buf_puts(&b, mask);
-        p = hit + 9;
-        if (uri) {
-            p += strcspn(p, "&");
-        } else if (*p == '\'') {
+        p++;
+        while (isspace((unsigned char)*p))
+            p++;
+        secret = (size_t)(kw_end - kw) == 8 && strncmp(kw, "password", 8) == 0;
+        pe_buf_append(b, kw, (size_t)(p - kw));
+        v = p;
+        if (*p == '\'') {
             for (p++; *p != '\0' && *p != '\''; p++)
                 if (*p == '\\' && p[1] != '\0')
                     p++;
@@ -415,8 +406,65 @@ char *pe_conninfo_mask(const char *ci)
             while (*p != '\0' && !isspace((unsigned char)*p))
                 p++;
         }
+        if (secret)
+            pe_buf_puts(b, mask);
+        else
+            pe_buf_append(b, v, (size_t)(p - v));
+        while (isspace((unsigned char)*p))
+            pe_buf_append(b, p++, 1);
     }
-    if (b.data == NULL)
-        pe_buf_puts(&b, "");
+}
+
+/* Appends a URI with the user-info password and any password= query
+ * parameter masked. */
+static void mask_uri(struct pe_buf *b, const char *ci, const char *mask)
+{
+    const char *auth = strstr(ci, "://") + 3;
+    const char *end = auth + strcspn(auth, "/?");
+    const char *at = NULL;
+    const char *p = ci;
+
+    for (const char *q = auth; q < end; q++)
+        if (*q == '@')
+            at = q;
+    if (at != NULL) {
+        const char *colon = memchr(auth, ':', (size_t)(at - auth));
+
+        if (colon != NULL) {
+            pe_buf_append(b, ci, (size_t)(colon + 1 - ci));
+            pe_buf_puts(b, mask);
+            p = at;
+        }
+    }
+    while (*p != '\0') {
+        size_t n = strcspn(p, "?&");
+        bool secret;
+
+        pe_buf_append(b, p, n);
+        p += n;
+        if (*p == '\0')
+            break;
+        pe_buf_append(b, p++, 1); /* '?' or '&' */
+        secret = strncmp(p, "password=", 9) == 0;
+        if (secret) {
+            pe_buf_append(b, p, 9);
+            pe_buf_puts(b, mask);
+            p += 9 + strcspn(p + 9, "&");
+        }
+    }
+}
+
+char *pe_conninfo_mask(const char *ci)
+{
+    static const char mask[] = "********";
+    struct pe_buf b;
+
+    pe_buf_init(&b, 0);
+    pe_buf_puts(&b, "");
+    if (strncmp(ci, "postgresql://", 13) == 0 ||
+        strncmp(ci, "postgres://", 11) == 0)
+        mask_uri(&b, ci, mask);
+    else
+        mask_keyvalue(&b, ci, mask);
     return b.data;
 }

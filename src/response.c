@@ -89,6 +89,8 @@ static void parse_offsets(const cJSON *offsets, size_t n_records,
 
         if (!cJSON_IsObject(e)) {
             r->outcome = PE_OUT_BAD_RESPONSE;
+            r->retriable = true;
+            r->maybe_written = true;
             snprintf(r->message, sizeof(r->message),
                      "offsets[%zu] is not an object", i);
             return;
@@ -104,6 +106,8 @@ static void parse_offsets(const cJSON *offsets, size_t n_records,
                          cJSON_IsString(msg) ? msg->valuestring
                                              : "(no message)");
                 r->retriable = c == 50003;
+                /* A delivery timeout does not prove the record is absent. */
+                r->maybe_written = c == 50003;
             } else if (c != 50003) {
                 r->retriable = false;
             }

@@ -24,7 +24,7 @@ try "$base streams = ( { name = \"a\"; table = \"t\"; key = \"k\"; } ); bogus = 
     "^pinemit: $c:3: bogus: unknown setting$"
 try "$base
 streams = ( { name = \"a\"; table = \"t\"; key = \"k\"; topic = \"bad topic!\"; } );" \
-    "$c:4: topic: \"bad topic!\" is not a valid Kafka topic name"
+    "$c:4: streams.a.topic: \"bad topic!\" is not a valid Kafka topic name"
 try "$base
 streams = ( { name = \"a\"; },
             { name = \"a\"; } );" \

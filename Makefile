@@ -36,7 +36,7 @@ SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
       -fno-omit-frame-pointer
 
 .PHONY: all clean install uninstall check unit integration asan valgrind \
-        demo deps help bench lint format
+        demo deps help bench lint format fuzz
 
 all: $(BUILD)/pinemit
 
@@ -53,6 +53,9 @@ $(BUILD):
 	mkdir -p $(BUILD)
 
 -include $(OBJS:.o=.d)
+
+# `make fuzz` (libFuzzer targets); kept beside the harnesses.
+-include tests/fuzz/fuzz.mk
 
 ## unit: run the unit tests (cmocka)
 unit: $(UNIT_BINS)

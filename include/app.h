@@ -16,11 +16,16 @@ struct pe_app_opts {
     const char *const *streams; /* selected stream names; none = all */
     size_t n_streams;
     long long limit; /* rows per stream, 0 = no limit */
+    long wait_lock_s; /* wait this long for the run lock */
+    const char *dead_letters; /* replay: the dead-letter file to resend */
 };
 
 /* Each returns PE_OK or an error.  An error whose msg is empty has been
  * reported already (one line per failed stream). */
 enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err);
+/* Resends the records of a dead-letter file (o->dead_letters). */
+enum pe_status pe_app_replay(const struct pe_app_opts *o,
+                             struct pe_error *err);
 enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err);
 enum pe_status pe_app_status(const struct pe_app_opts *o,
                              struct pe_error *err);

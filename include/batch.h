@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT
- * batch.h - packs encoded records into one REST v2 request body,
- * {"records":[r1,r2,...]}, never over max_records or max_bytes. */
+ * batch.h - packs encoded records for one REST v2 request,
+ * {"records":[r1,r2,...]}, never over max_records or max_bytes.  Records
+ * are kept apart so that a subset (the ones to resend, half of a batch the
+ * gateway found too large) can be sent again. */
 #ifndef PINEMIT_BATCH_H
 #define PINEMIT_BATCH_H
 
@@ -9,12 +11,15 @@
 #include "util.h"
 
 struct pe_batch {
-    struct pe_buf body; /* "{\"records\":[" r1 "," r2 ... (open) */
-    size_t n;           /* records in the body */
+    struct pe_buf body; /* built by pe_batch_finish / pe_batch_build */
+    struct pe_buf recs; /* the records, back to back */
+    struct pe_buf keys; /* their keys, each NUL-terminated */
+    size_t *rec_off;    /* n + 1 offsets into recs */
+    size_t *key_off;    /* n offsets into keys */
+    size_t n;           /* records held */
     size_t max_records;
-    size_t max_bytes; /* of the finished body, "]}" included */
-    char *first_key;  /* key of the first and last record added (owned) */
-    char *last_key;
+    size_t max_bytes;  /* of a body holding every record */
+    size_t body_bytes; /* what that body would take now */
 };
 
 void pe_batch_init(struct pe_batch *b, size_t max_records, size_t max_bytes);
@@ -27,8 +32,15 @@ void pe_batch_reset(struct pe_batch *b);
  * is empty, PE_ERR_TOO_LARGE means the record alone exceeds max_bytes. */
 enum pe_status pe_batch_add(struct pe_batch *b, const char *rec, size_t len,
                             const char *key);
-/* Closes the body ("]}") and returns it; valid until the next reset. */
+/* The body holding every record; valid until the next call on b. */
 const char *pe_batch_finish(struct pe_batch *b, size_t *len);
+/* The body holding records idx[0..n) in that order (idx NULL: records
+ * 0..n), into b->body. */
+const char *pe_batch_build(struct pe_batch *b, const size_t *idx, size_t n,
+                           size_t *len);
+/* Record i's bytes and key (NULL when i >= n). */
+const char *pe_batch_record(const struct pe_batch *b, size_t i, size_t *len);
+const char *pe_batch_key(const struct pe_batch *b, size_t i);
 /* Bytes a body holding only this record would take. */
 size_t pe_batch_single_size(size_t record_len);
 

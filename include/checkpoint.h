@@ -6,6 +6,7 @@
 #ifndef PINEMIT_CHECKPOINT_H
 #define PINEMIT_CHECKPOINT_H
 
+#include <signal.h>
 #include <stdbool.h>
 
 #include "util.h"
@@ -22,12 +23,17 @@ void pe_ckpt_close(struct pe_ckpt_store *s); /* releases the lock too */
 enum pe_status pe_ckpt_probe(const char *dir, bool *exists,
                              struct pe_error *err);
 
-/* Takes the run lock (dir/pinemit.lock, flock, non-blocking).
- * PE_ERR_LOCKED when another process holds it. */
-enum pe_status pe_ckpt_lock(struct pe_ckpt_store *s, struct pe_error *err);
+/* Takes the run lock (dir/pinemit.lock, flock), waiting up to wait_ms
+ * (0: not at all) unless *stop becomes set.  PE_ERR_LOCKED, naming the
+ * holder's pid, when another process still holds it.  The kernel releases
+ * the lock when the holder dies. */
+enum pe_status pe_ckpt_lock(struct pe_ckpt_store *s, long wait_ms,
+                            const volatile sig_atomic_t *stop,
+                            struct pe_error *err);
 
 /* *key receives the stored key (caller frees), or NULL when the stream has
- * no checkpoint yet.  PE_ERR_DATA when the file is damaged. */
+ * no checkpoint yet.  PE_ERR_CONFIG naming the file when it is damaged:
+ * never silently start again from zero. */
 enum pe_status pe_ckpt_load(struct pe_ckpt_store *s, const char *stream,
                             char **key, struct pe_error *err);
 /* Durably replaces the stream's checkpoint: temp file, fsync, rename,

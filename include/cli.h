@@ -9,7 +9,13 @@
 #include "log.h"
 #include "util.h"
 
-enum pe_command { PE_CMD_NONE = 0, PE_CMD_RUN, PE_CMD_CHECK, PE_CMD_STATUS };
+enum pe_command {
+    PE_CMD_NONE = 0,
+    PE_CMD_RUN,
+    PE_CMD_CHECK,
+    PE_CMD_STATUS,
+    PE_CMD_REPLAY
+};
 
 struct pe_cli {
     const char *config_path; /* -c, $PINEMIT_CONFIG, or the default */
@@ -22,6 +28,8 @@ struct pe_cli {
     const char **streams; /* --stream NAME..., borrowed from argv */
     size_t n_streams;
     long long limit; /* --limit N, 0 = none */
+    long wait_lock_s; /* run --wait-lock SECONDS */
+    const char *dead_letters; /* replay --dead-letters FILE */
 };
 
 #define PE_DEFAULT_CONFIG "/etc/pinemit/pinemit.conf"

@@ -30,6 +30,13 @@ struct pe_config {
         long timeout_ms;
         long connect_timeout_ms;
         char *ca_file; /* may be NULL: system CA store */
+        long max_record_bytes; /* larger records are dead letters */
+        struct {
+            long max_attempts;
+            long initial_backoff_ms;
+            long max_backoff_ms;
+            long max_retry_after_ms;
+        } retry;
     } sink;
     struct {
         long max_records;
@@ -38,6 +45,13 @@ struct pe_config {
     struct {
         char *dir;
     } state;
+    struct {
+        long max_runtime_s; /* 0 = no limit */
+    } run;
+    struct {
+        char *path; /* default <state.dir>/dead-letters.jsonl */
+        long max;   /* more rejected records in one run abort it; -1 = no cap */
+    } dead_letter;
     struct pe_stream_config *streams;
     size_t n_streams;
 };

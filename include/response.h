@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum pe_outcome {
     PE_OUT_OK = 0,        /* 200, one offsets entry per record, no errors */
@@ -25,12 +26,29 @@ struct pe_produce_result {
     size_t n_failed;    /* records with a per-record error */
     size_t first_failed;
     long error_code; /* proxy error_code, first per-record code, or 0 */
+    int64_t retry_after_ms; /* from a Retry-After header; -1 when absent */
     char message[256];
+};
+
+/* One record's fate in an offsets body. */
+struct pe_record_status {
+    long code;     /* 0 acknowledged; the per-record error_code (1 and 2
+                      read as 50002 and 50003); -1 neither offset nor code */
+    char *message; /* the record's error text (owned), or NULL */
 };
 
 /* Fills *r from an HTTP answer to a produce of n_records records. */
 void pe_response_classify(long http_status, const char *body, size_t len,
                           size_t n_records, struct pe_produce_result *r);
+/* The same, and when per is not NULL (n_records entries) each record's
+ * status for an offsets body of the right length; otherwise per is left
+ * all acknowledged = 0 only if r->outcome is PE_OUT_OK.  Free the messages
+ * with pe_record_status_clear. */
+void pe_response_classify_records(long http_status, const char *body,
+                                  size_t len, size_t n_records,
+                                  struct pe_record_status *per,
+                                  struct pe_produce_result *r);
+void pe_record_status_clear(struct pe_record_status *per, size_t n);
 /* Outcome as a word, for messages. */
 const char *pe_outcome_name(enum pe_outcome o);
 /* A one-line printable excerpt of an arbitrary body (at most max bytes). */

@@ -5,6 +5,7 @@
 #ifndef PINEMIT_SINK_HTTP_H
 #define PINEMIT_SINK_HTTP_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "response.h"
@@ -17,6 +18,9 @@ struct pe_sink_opts {
     long timeout_ms;
     long connect_timeout_ms;
     const char *ca_file; /* NULL: system store */
+    /* When not NULL and *abort_flag >= 2, a transfer in progress stops at
+     * once (a second SIGINT/SIGTERM). */
+    const volatile sig_atomic_t *abort_flag;
 };
 
 /* Call once before any thread starts (wraps curl_global_init). */
@@ -27,11 +31,14 @@ struct pe_sink *pe_sink_new(const struct pe_sink_opts *o, struct pe_error *err);
 void pe_sink_free(struct pe_sink *s);
 
 /* POSTs body (n_records records) to {invoke_url}/topics/{topic} and
- * classifies the answer into *res.  Returns PE_OK when every record was
- * acknowledged; PE_ERR_PROXY otherwise, with err->retriable and a one-line
- * message naming status, error code and text. */
+ * classifies the answer into *res, and per record into per (n_records
+ * entries, may be NULL; clear with pe_record_status_clear).  Returns PE_OK
+ * when every record was acknowledged; PE_ERR_PROXY otherwise, with
+ * err->retriable and a one-line message naming status, error code and
+ * text; PE_ERR_INTERRUPTED when abort_flag stopped the transfer. */
 enum pe_status pe_sink_send(struct pe_sink *s, const char *topic,
                             const char *body, size_t len, size_t n_records,
+                            struct pe_record_status *per,
                             struct pe_produce_result *res,
                             struct pe_error *err);
 

@@ -30,11 +30,16 @@ struct pe_rows {
     size_t key_col;
 };
 
-/* Connects and sets the session up (UTC, ISO dates, UTF8, application_name,
+/* Errors are PE_ERR_DB with err->retriable set when another try may work
+ * (a broken connection, a transient SQLSTATE).
+ * Connects and sets the session up (UTC, ISO dates, UTF8, application_name,
  * search_path).  PE_ERR_DB on failure, with libpq's message. */
 struct pe_source *pe_source_open(const struct pe_source_opts *o,
                                  struct pe_error *err);
 void pe_source_free(struct pe_source *s);
+/* Reconnects with the same parameters and sets the session up again.
+ * Tables opened before are invalid afterwards: free and reopen them. */
+enum pe_status pe_source_reset(struct pe_source *s, struct pe_error *err);
 /* "host:port/dbname" of the live connection, for messages (no secrets). */
 const char *pe_source_describe(struct pe_source *s);
 

@@ -20,7 +20,9 @@ enum pe_status {
     PE_ERR_TOO_LARGE, /* a cap was reached (buffer, record, body) */
     PE_ERR_DATA,      /* a value that cannot be encoded */
     PE_ERR_LOCKED,    /* another run holds the lock */
-    PE_ERR_INTERRUPTED /* stopped by a signal */
+    PE_ERR_INTERRUPTED, /* stopped by a signal */
+    PE_ERR_ABORTED,   /* stopped by a limit: max_runtime_s, dead_letter.max */
+    PE_DEAD_LETTERED  /* finished, but records went to the dead-letter file */
 };
 
 struct pe_error {

@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "batch.h"
 #include "checkpoint.h"
+#include "deadletter.h"
+#include "deliver.h"
 #include "encode.h"
 #include "log.h"
 #include "sink_http.h"
@@ -38,23 +41,19 @@ static void install_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
-struct stream_stats {
-    long long rows;
-    long long batches;
-    long long bytes;
-};
-
 /* What one stream's run needs; all borrowed but the batch and buffers. */
 struct stream_run {
     const struct pe_stream_config *sc;
     const struct pe_app_opts *o;
+    const struct pe_deliver_env *env;
+    struct pe_source *src;
     struct pe_table *table;
     struct pe_sink *sink; /* NULL in dry-run */
     struct pe_ckpt_store *store;
     struct pe_batch batch;
     struct pe_buf rec;
     char *acked; /* last acknowledged key (owned) */
-    struct stream_stats stats;
+    struct pe_send_stats stats;
 };
 
 static bool selected(const struct pe_app_opts *o, const char *name)
@@ -79,50 +78,96 @@ static enum pe_status check_selection(const struct pe_app_opts *o,
     return PE_OK;
 }
 
+/* The checkpoint moves to `key` once everything up to it is acknowledged
+ * or dead-lettered (and the dead letters synced). */
+static enum pe_status advance(struct stream_run *r, const char *key,
+                              struct pe_error *err)
+{
+    enum pe_status st = pe_ckpt_save(r->store, r->sc->name, key, err);
+
+    if (st == PE_OK) {
+        free(r->acked);
+        r->acked = pe_xstrdup(key);
+    }
+    return st;
+}
+
 /* Sends the batch (or prints it in dry-run), then moves the checkpoint. */
 static enum pe_status flush(struct stream_run *r, struct pe_error *err)
 {
-    struct pe_produce_result res;
-    const char *body;
-    size_t len;
+    const char *last;
     enum pe_status st;
 
     if (r->batch.n == 0)
         return PE_OK;
-    body = pe_batch_finish(&r->batch, &len);
+    last = pe_batch_key(&r->batch, r->batch.n - 1);
     if (r->o->dry_run) {
+        size_t len;
+        const char *body = pe_batch_finish(&r->batch, &len);
+
         if (fwrite(body, 1, len, stdout) != len || fputc('\n', stdout) == EOF)
             return pe_error_set(err, PE_ERR_IO, false, "stdout: %s",
                                 strerror(errno));
+        r->stats.records += (long long)r->batch.n;
+        r->stats.requests++;
+        r->stats.bytes += (long long)len;
     } else {
-        st = pe_sink_send(r->sink, r->sc->topic, body, len, r->batch.n, &res,
-                          err);
+        st = pe_deliver(r->env, r->sink, r->sc->name, r->sc->topic, &r->batch,
+                        NULL, r->batch.n, &r->stats, err);
         if (st != PE_OK) {
-            pe_error_prefix(err, "keys %s to %s", r->batch.first_key,
-                            r->batch.last_key);
+            if (st != PE_ERR_INTERRUPTED)
+                pe_error_prefix(err, "topic %s: keys %s to %s", r->sc->topic,
+                                pe_batch_key(&r->batch, 0), last);
             return st;
         }
-        st = pe_ckpt_save(r->store, r->sc->name, r->batch.last_key, err);
-        if (st != PE_OK)
+        if ((st = advance(r, last, err)) != PE_OK)
             return st;
-        free(r->acked);
-        r->acked = pe_xstrdup(r->batch.last_key);
     }
-    r->stats.rows += (long long)r->batch.n;
-    r->stats.batches++;
-    r->stats.bytes += (long long)len;
-    pe_log(PE_LOG_DEBUG, "stream %s: batch of %zu records, %zu bytes, "
-                         "keys %s to %s",
-           r->sc->name, r->batch.n, len, r->batch.first_key,
-           r->batch.last_key);
+    pe_log(PE_LOG_DEBUG, "stream %s: batch of %zu records, keys %s to %s",
+           r->sc->name, r->batch.n, pe_batch_key(&r->batch, 0), last);
     pe_batch_reset(&r->batch);
     return PE_OK;
+}
+
+/* A row whose record cannot be sent (over batch.max_bytes or the proxy's
+ * record limit): what came before it goes first, then it becomes a dead
+ * letter and the checkpoint moves past it. */
+static enum pe_status oversized(struct stream_run *r, const char *key,
+                                size_t limit, const char *what,
+                                struct pe_error *err)
+{
+    struct pe_dead_letter d;
+    char msg[160];
+    enum pe_status st;
+
+    if ((st = flush(r, err)) != PE_OK)
+        return st;
+    snprintf(msg, sizeof(msg), "record of %zu bytes is over %s (%zu)",
+             r->rec.len, what, limit);
+    if (r->o->dry_run) {
+        pe_log(PE_LOG_WARN, "stream %s: key %s: %s; a run would dead-letter it",
+               r->sc->name, key, msg);
+        return PE_OK;
+    }
+    memset(&d, 0, sizeof(d));
+    d.stream = r->sc->name;
+    d.topic = r->sc->topic;
+    d.key = key;
+    d.error_code = 413;
+    d.message = msg;
+    d.record = r->rec.data;
+    d.record_len = r->rec.len;
+    if ((st = pe_deliver_dead_letter(r->env, &d, &r->stats, err)) != PE_OK ||
+        (st = pe_dlq_sync(r->env->dlq, err)) != PE_OK)
+        return st;
+    return advance(r, key, err);
 }
 
 /* Encodes one row and adds it, sending the batch first when it is full. */
 static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
                               size_t i, struct pe_error *err)
 {
+    const struct pe_config *c = r->o->cfg;
     const char *key = pe_rows_key(rows, i);
     enum pe_status st;
 
@@ -133,25 +178,52 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
         pe_error_prefix(err, "key %s", key);
         return st;
     }
-    if (pe_batch_single_size(r->rec.len) >
-        (size_t)r->o->cfg->batch.max_bytes) {
-        /* Deliver what came before it, so the checkpoint stops right at
-         * the row that cannot be sent. */
-        if ((st = flush(r, err)) != PE_OK)
-            return st;
-        return pe_error_set(err, PE_ERR_TOO_LARGE, false,
-                            "key %s: the record alone is %zu bytes, over "
-                            "batch.max_bytes (%ld)",
-                            key, pe_batch_single_size(r->rec.len),
-                            r->o->cfg->batch.max_bytes);
-    }
+    if (pe_batch_single_size(r->rec.len) > (size_t)c->batch.max_bytes)
+        return oversized(r, key, (size_t)c->batch.max_bytes,
+                         "batch.max_bytes", err);
+    if (r->rec.len > (size_t)c->sink.max_record_bytes)
+        return oversized(r, key, (size_t)c->sink.max_record_bytes,
+                         "sink.max_record_bytes", err);
     if (pe_batch_add(&r->batch, r->rec.data, r->rec.len, key) == PE_OK)
         return PE_OK;
     if ((st = flush(r, err)) != PE_OK)
         return st;
     if (stop_requested)
         return PE_ERR_INTERRUPTED;
+    if ((st = pe_deliver_check_deadline(r->env, err)) != PE_OK)
+        return st;
     return pe_batch_add(&r->batch, r->rec.data, r->rec.len, key);
+}
+
+/* After a database error worth retrying: drop the unsent batch, back off,
+ * reconnect and reopen the table; the caller resumes from the checkpoint. */
+static enum pe_status recover_db(struct stream_run *r, long *attempts,
+                                 struct pe_error *err)
+{
+    const struct pe_retry_policy *p = &r->env->policy;
+    enum pe_status st;
+
+    while (err->status == PE_ERR_DB && err->retriable &&
+           *attempts < p->max_attempts) {
+        int64_t wait = pe_backoff_ms(p, *attempts, pe_random64());
+
+        (*attempts)++;
+        pe_log(PE_LOG_WARN, "stream %s: %s; reconnecting in %lld ms "
+                            "(attempt %ld of %ld)",
+               r->sc->name, err->msg, (long long)wait, *attempts,
+               p->max_attempts);
+        pe_batch_reset(&r->batch);
+        pe_table_free(r->table);
+        r->table = NULL;
+        if ((st = pe_deliver_sleep(r->env, wait, err)) != PE_OK)
+            return st;
+        if (pe_source_reset(r->src, err) != PE_OK)
+            continue;
+        r->table = pe_table_open(r->src, r->sc->table, r->sc->key, err);
+        if (r->table != NULL)
+            return PE_OK;
+    }
+    return err->status;
 }
 
 static enum pe_status pump(struct stream_run *r, struct pe_error *err)
@@ -159,17 +231,31 @@ static enum pe_status pump(struct stream_run *r, struct pe_error *err)
     struct pe_rows rows;
     char *cursor = r->acked ? pe_xstrdup(r->acked) : NULL;
     long long left = r->o->limit > 0 ? r->o->limit : -1;
+    long db_attempts = 0;
     enum pe_status st = PE_OK;
 
     memset(&rows, 0, sizeof(rows));
     while (left != 0 && !stop_requested) {
         long want = r->o->cfg->source.fetch_rows;
 
+        if ((st = pe_deliver_check_deadline(r->env, err)) != PE_OK)
+            break;
         if (left > 0 && left < want)
             want = (long)left;
         st = pe_table_fetch(r->table, cursor, want, &rows, err);
+        if (st == PE_ERR_DB && err->retriable) {
+            pe_rows_cleanup(&rows);
+            if ((st = recover_db(r, &db_attempts, err)) != PE_OK)
+                break;
+            /* Resume after what the proxy acknowledged. */
+            free(cursor);
+            cursor = r->acked ? pe_xstrdup(r->acked) : NULL;
+            left = r->o->limit > 0 ? r->o->limit - r->stats.records : -1;
+            continue;
+        }
         if (st != PE_OK)
             break;
+        db_attempts = 0;
         for (size_t i = 0; i < rows.n_rows && st == PE_OK; i++)
             st = add_row(r, &rows, i, err);
         if (st != PE_OK)
@@ -192,19 +278,36 @@ static enum pe_status pump(struct stream_run *r, struct pe_error *err)
     return st;
 }
 
+static void log_summary(const struct stream_run *r, double secs)
+{
+    pe_log(PE_LOG_INFO,
+           "stream %s: %s %lld rows in %lld requests (%lld bytes) to topic "
+           "%s; %lld retries; %lld dead letters; checkpoint %s; %.2f s, "
+           "%.0f rows/s",
+           r->sc->name, r->o->dry_run ? "would send" : "sent",
+           r->stats.records, r->stats.requests, r->stats.bytes, r->sc->topic,
+           r->stats.retries, r->stats.dead, r->acked ? r->acked : "(none)",
+           secs, secs > 0 ? (double)r->stats.records / secs : 0.0);
+}
+
 static enum pe_status run_stream(const struct pe_app_opts *o,
+                                 const struct pe_deliver_env *env,
                                  const struct pe_stream_config *sc,
                                  struct pe_source *src,
                                  struct pe_ckpt_store *store,
+                                 struct pe_send_stats *total,
                                  struct pe_error *err)
 {
     struct stream_run r;
     int64_t t0 = pe_now_mono_ms();
+    long db_attempts = 0;
     enum pe_status st;
 
     memset(&r, 0, sizeof(r));
     r.sc = sc;
     r.o = o;
+    r.env = env;
+    r.src = src;
     r.store = store;
     pe_batch_init(&r.batch, (size_t)o->cfg->batch.max_records,
                   (size_t)o->cfg->batch.max_bytes);
@@ -213,15 +316,13 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
         (st = pe_ckpt_load(store, sc->name, &r.acked, err)) != PE_OK)
         goto out;
     r.table = pe_table_open(src, sc->table, sc->key, err);
-    if (r.table == NULL) {
-        st = err->status;
+    if (r.table == NULL && (st = recover_db(&r, &db_attempts, err)) != PE_OK)
         goto out;
-    }
     if (!o->dry_run) {
         struct pe_sink_opts so = {o->cfg->sink.invoke_url,
                                   o->cfg->sink.timeout_ms,
                                   o->cfg->sink.connect_timeout_ms,
-                                  o->cfg->sink.ca_file};
+                                  o->cfg->sink.ca_file, &stop_requested};
 
         r.sink = pe_sink_new(&so, err);
         if (r.sink == NULL) {
@@ -232,26 +333,67 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     pe_log(PE_LOG_DEBUG, "stream %s: %s from key %s", sc->name,
            pe_table_name(r.table), r.acked ? r.acked : "(start)");
     st = pump(&r, err);
-    {
-        double secs = (double)(pe_now_mono_ms() - t0) / 1000.0;
-
-        pe_log(PE_LOG_INFO,
-               "stream %s: %s %lld rows in %lld batches (%lld bytes) to topic "
-               "%s; checkpoint %s; %.2f s, %.0f rows/s",
-               sc->name, o->dry_run ? "would send" : "sent", r.stats.rows,
-               r.stats.batches, r.stats.bytes, sc->topic,
-               r.acked ? r.acked : "(none)", secs,
-               secs > 0 ? (double)r.stats.rows / secs : 0.0);
-    }
+    log_summary(&r, (double)(pe_now_mono_ms() - t0) / 1000.0);
 out:
     if (st != PE_OK && st != PE_ERR_INTERRUPTED)
         pe_error_prefix(err, "stream %s", sc->name);
+    total->records += r.stats.records;
+    total->dead += r.stats.dead;
     pe_sink_free(r.sink);
     pe_table_free(r.table);
     pe_batch_cleanup(&r.batch);
     pe_buf_cleanup(&r.rec);
     free(r.acked);
     return st;
+}
+
+static void env_init(struct pe_deliver_env *env, const struct pe_config *c,
+                     struct pe_dlq *dlq, size_t *rejected)
+{
+    memset(env, 0, sizeof(*env));
+    env->policy.max_attempts = c->sink.retry.max_attempts;
+    env->policy.initial_backoff_ms = c->sink.retry.initial_backoff_ms;
+    env->policy.max_backoff_ms = c->sink.retry.max_backoff_ms;
+    env->policy.max_retry_after_ms = c->sink.retry.max_retry_after_ms;
+    env->dlq = dlq;
+    env->dead_letter_max = c->dead_letter.max;
+    env->rejected = rejected;
+    env->deadline_ms = c->run.max_runtime_s > 0
+                           ? pe_now_mono_ms() + c->run.max_runtime_s * 1000
+                           : 0;
+    env->stop = &stop_requested;
+}
+
+/* The run's final word: failures first, then dead letters, then a stop. */
+static enum pe_status finish(enum pe_status worst, size_t failed,
+                             const struct pe_dlq *dlq, struct pe_error *err)
+{
+    if (stop_requested)
+        pe_log(PE_LOG_WARN, "stopped by a signal; checkpoints hold what the "
+                            "proxy acknowledged%s",
+               stop_requested > 1 ? " (the request in flight was abandoned "
+                                    "and will be sent again)"
+                                  : "");
+    if (failed > 0) {
+        if (pe_dlq_count(dlq) > 0)
+            pe_log(PE_LOG_WARN, "%zu records were dead-lettered to %s",
+                   pe_dlq_count(dlq), pe_dlq_path(dlq));
+        pe_error_set(err, worst, false, "%s", ""); /* reported above */
+        return worst;
+    }
+    if (pe_dlq_count(dlq) > 0)
+        return pe_error_set(err, PE_DEAD_LETTERED, false,
+                            "%zu records were dead-lettered to %s",
+                            pe_dlq_count(dlq), pe_dlq_path(dlq));
+    return stop_requested ? PE_ERR_INTERRUPTED : PE_OK;
+}
+
+/* Config errors outrank runtime ones in the exit code. */
+static enum pe_status worse(enum pe_status a, enum pe_status b)
+{
+    if (a == PE_ERR_CONFIG || b == PE_ERR_CONFIG)
+        return PE_ERR_CONFIG;
+    return a != PE_OK ? a : b;
 }
 
 enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
@@ -261,18 +403,26 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
                                 c->source.connect_timeout_s};
     struct pe_ckpt_store *store = NULL;
     struct pe_source *src = NULL;
+    struct pe_dlq *dlq = pe_dlq_new(c->dead_letter.path);
+    struct pe_deliver_env env;
+    struct pe_send_stats total;
+    size_t rejected = 0, failed = 0;
     enum pe_status st, worst = PE_OK;
-    size_t failed = 0;
 
+    memset(&total, 0, sizeof(total));
+    env_init(&env, c, dlq, &rejected);
     if ((st = check_selection(o, err)) != PE_OK)
-        return st;
+        goto out;
     install_signals();
     /* A dry run reads checkpoints if it can but never writes or locks. */
     store = pe_ckpt_open(c->state.dir, !o->dry_run, err);
-    if (store == NULL && !o->dry_run)
-        return err->status;
+    if (store == NULL && !o->dry_run) {
+        st = err->status;
+        goto out;
+    }
     if (store != NULL && !o->dry_run &&
-        (st = pe_ckpt_lock(store, err)) != PE_OK)
+        (st = pe_ckpt_lock(store, o->wait_lock_s * 1000, &stop_requested,
+                           err)) != PE_OK)
         goto out;
     src = pe_source_open(&so, err);
     if (src == NULL) {
@@ -285,29 +435,187 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
         if (!selected(o, c->streams[i].name))
             continue;
         pe_error_clear(&e);
-        st = run_stream(o, &c->streams[i], src, store, &e);
+        st = run_stream(o, &env, &c->streams[i], src, store, &total, &e);
         if (st == PE_ERR_INTERRUPTED)
             break;
         if (st != PE_OK) {
             pe_log(PE_LOG_ERROR, "%s", e.msg);
             failed++;
-            if (worst == PE_OK)
-                worst = st;
+            worst = worse(worst, st);
+            if (st == PE_ERR_ABORTED)
+                break; /* a limit of the whole run */
         }
     }
-    st = worst;
-    if (stop_requested) {
-        pe_log(PE_LOG_WARN, "stopped by a signal; checkpoints hold what the "
-                            "proxy acknowledged");
-    }
-    if (failed > 0)
-        pe_error_set(err, st, false, "%s", ""); /* reported above */
+    st = finish(worst, failed, dlq, err);
 out:
     if (fflush(stdout) != 0 && st == PE_OK)
         st = pe_error_set(err, PE_ERR_IO, false, "stdout: %s",
                           strerror(errno));
     pe_source_free(src);
     pe_ckpt_close(store);
+    pe_dlq_free(dlq);
+    return st;
+}
+
+/* Same file?  Replaying into the file being read would never end. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Reads every line once to prove the file is sound before sending. */
+static enum pe_status check_dead_letters(FILE *f, const char *path,
+                                         size_t *count, struct pe_error *err)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    enum pe_status st = PE_OK;
+
+    *count = 0;
+    while (getline(&line, &cap, f) >= 0) {
+        struct pe_dead_letter d;
+
+        lineno++;
+        if (line[0] == '\n' || line[0] == '\0')
+            continue;
+        if (pe_dlq_parse_line(line, &d, err) != PE_OK) {
+            st = pe_error_set(err, PE_ERR_DATA, false, "%s:%ld: %s", path,
+                              lineno, err->msg);
+            break;
+        }
+        if (!pe_topic_valid(d.topic)) {
+            st = pe_error_set(err, PE_ERR_DATA, false,
+                              "%s:%ld: invalid topic \"%s\"", path, lineno,
+                              d.topic);
+            break;
+        }
+        (*count)++;
+    }
+    free(line);
+    rewind(f);
+    return st;
+}
+
+/* Sends (or in dry-run prints) one replay batch and empties it. */
+static enum pe_status replay_send(const struct pe_app_opts *o,
+                                  const struct pe_deliver_env *env,
+                                  struct pe_sink *sink, const char *stream,
+                                  const char *topic, struct pe_batch *b,
+                                  struct pe_send_stats *stats,
+                                  struct pe_error *err)
+{
+    enum pe_status st = PE_OK;
+
+    if (o->dry_run) {
+        size_t len;
+        const char *body = pe_batch_finish(b, &len);
+
+        if (fwrite(body, 1, len, stdout) != len || fputc('\n', stdout) == EOF)
+            st = pe_error_set(err, PE_ERR_IO, false, "stdout: %s",
+                              strerror(errno));
+        stats->records += (long long)b->n;
+    } else if ((st = pe_deliver(env, sink, stream, topic, b, NULL, b->n,
+                                stats, err)) != PE_OK &&
+               st != PE_ERR_INTERRUPTED) {
+        pe_error_prefix(err, "replay to topic %s", topic);
+    }
+    pe_batch_reset(b);
+    return st;
+}
+
+/* Resends a dead-letter file: consecutive letters of one topic share
+ * batches; what the proxy rejects again is dead-lettered again. */
+enum pe_status pe_app_replay(const struct pe_app_opts *o, struct pe_error *err)
+{
+    const struct pe_config *c = o->cfg;
+    struct pe_sink_opts ko = {c->sink.invoke_url, c->sink.timeout_ms,
+                              c->sink.connect_timeout_ms, c->sink.ca_file,
+                              &stop_requested};
+    struct pe_dlq *dlq = pe_dlq_new(c->dead_letter.path);
+    struct pe_deliver_env env;
+    struct pe_send_stats stats;
+    struct pe_batch b;
+    struct pe_sink *sink = NULL;
+    char *line = NULL, *topic = NULL, *stream = NULL;
+    size_t cap = 0, count = 0, rejected = 0;
+    enum pe_status st = PE_OK;
+    FILE *f = NULL;
+
+    memset(&stats, 0, sizeof(stats));
+    env_init(&env, c, dlq, &rejected);
+    pe_batch_init(&b, (size_t)c->batch.max_records, (size_t)c->batch.max_bytes);
+    if (same_file(o->dead_letters, c->dead_letter.path)) {
+        st = pe_error_set(err, PE_ERR_USAGE, false,
+                          "%s is the dead-letter file this replay would write "
+                          "to; move it aside first",
+                          o->dead_letters);
+        goto out;
+    }
+    if ((f = fopen(o->dead_letters, "r")) == NULL) {
+        st = pe_error_set(err, errno == ENOENT ? PE_ERR_USAGE : PE_ERR_IO,
+                          false, "%s: %s", o->dead_letters, strerror(errno));
+        goto out;
+    }
+    install_signals();
+    if ((st = check_dead_letters(f, o->dead_letters, &count, err)) != PE_OK)
+        goto out;
+    if (!o->dry_run && (sink = pe_sink_new(&ko, err)) == NULL) {
+        st = err->status;
+        goto out;
+    }
+    while (st == PE_OK) {
+        struct pe_dead_letter d;
+        bool eof = getline(&line, &cap, f) < 0;
+
+        if (!eof && (line[0] == '\n' || line[0] == '\0'))
+            continue;
+        if (!eof)
+            (void)pe_dlq_parse_line(line, &d, NULL); /* checked above */
+        if (b.n > 0 && (eof || strcmp(d.topic, topic) != 0) &&
+            (st = replay_send(o, &env, sink, stream, topic, &b, &stats,
+                              err)) != PE_OK)
+            break;
+        if (eof || stop_requested)
+            break;
+        if (b.n == 0) {
+            free(topic);
+            free(stream);
+            topic = pe_xstrdup(d.topic);
+            stream = pe_xstrdup(d.stream);
+        }
+        if (pe_batch_add(&b, d.record, d.record_len, d.key) == PE_OK)
+            continue;
+        if (b.n > 0 && (st = replay_send(o, &env, sink, stream, topic, &b,
+                                         &stats, err)) != PE_OK)
+            break;
+        if (pe_batch_add(&b, d.record, d.record_len, d.key) != PE_OK)
+            st = pe_error_set(err, PE_ERR_DATA, false,
+                              "%s: key %s: the record alone is over "
+                              "batch.max_bytes (%ld)",
+                              o->dead_letters, d.key, c->batch.max_bytes);
+    }
+    if (st == PE_OK) {
+        pe_log(PE_LOG_INFO,
+               "replay: %lld of %zu records %s from %s; %lld dead-lettered "
+               "again",
+               stats.records, count, o->dry_run ? "would be sent" : "delivered",
+               o->dead_letters, stats.dead);
+        st = finish(PE_OK, 0, dlq, err);
+    }
+out:
+    if (f != NULL)
+        fclose(f);
+    fflush(stdout);
+    free(line);
+    free(topic);
+    free(stream);
+    pe_batch_cleanup(&b);
+    pe_sink_free(sink);
+    pe_dlq_free(dlq);
     return st;
 }
 
@@ -356,7 +664,8 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     struct pe_source_opts so = {c->source.conninfo,
                                 c->source.connect_timeout_s};
     struct pe_sink_opts ko = {c->sink.invoke_url, c->sink.timeout_ms,
-                              c->sink.connect_timeout_ms, c->sink.ca_file};
+                              c->sink.connect_timeout_ms, c->sink.ca_file,
+                              NULL};
     struct pe_source *src;
     struct pe_sink *sink;
     bool exists;

@@ -15,8 +15,11 @@ void pe_batch_init(struct pe_batch *b, size_t max_records, size_t max_bytes)
     memset(b, 0, sizeof(*b));
     b->max_records = max_records;
     b->max_bytes = max_bytes;
-    /* The cap keeps room for the tail, so finishing never fails. */
-    pe_buf_init(&b->body, max_bytes > TAIL_LEN ? max_bytes - TAIL_LEN : 1);
+    pe_buf_init(&b->body, 0);
+    pe_buf_init(&b->recs, 0);
+    pe_buf_init(&b->keys, 0);
+    b->rec_off = pe_xcalloc(max_records + 1, sizeof(size_t));
+    b->key_off = pe_xcalloc(max_records, sizeof(size_t));
     pe_batch_reset(b);
 }
 
@@ -25,20 +28,20 @@ void pe_batch_cleanup(struct pe_batch *b)
     if (b == NULL)
         return;
     pe_buf_cleanup(&b->body);
-    free(b->first_key);
-    free(b->last_key);
-    b->first_key = b->last_key = NULL;
+    pe_buf_cleanup(&b->recs);
+    pe_buf_cleanup(&b->keys);
+    free(b->rec_off);
+    free(b->key_off);
+    b->rec_off = b->key_off = NULL;
     b->n = 0;
 }
 
 void pe_batch_reset(struct pe_batch *b)
 {
-    pe_buf_reset(&b->body);
-    (void)pe_buf_append(&b->body, head, HEAD_LEN);
+    pe_buf_reset(&b->recs);
+    pe_buf_reset(&b->keys);
     b->n = 0;
-    free(b->first_key);
-    free(b->last_key);
-    b->first_key = b->last_key = NULL;
+    b->body_bytes = HEAD_LEN + TAIL_LEN;
 }
 
 size_t pe_batch_single_size(size_t record_len)
@@ -49,31 +52,53 @@ size_t pe_batch_single_size(size_t record_len)
 enum pe_status pe_batch_add(struct pe_batch *b, const char *rec, size_t len,
                             const char *key)
 {
-    size_t mark = b->body.len;
+    size_t grow = len + (b->n > 0 ? 1 : 0); /* the comma */
 
-    if (b->n >= b->max_records)
+    if (b->n >= b->max_records || grow > b->max_bytes ||
+        b->body_bytes > b->max_bytes - grow)
         return PE_ERR_TOO_LARGE;
-    if ((b->n > 0 && pe_buf_append(&b->body, ",", 1) != PE_OK) ||
-        pe_buf_append(&b->body, rec, len) != PE_OK) {
-        pe_buf_truncate(&b->body, mark);
-        return PE_ERR_TOO_LARGE;
-    }
-    if (b->n == 0)
-        b->first_key = pe_xstrdup(key);
-    free(b->last_key);
-    b->last_key = pe_xstrdup(key);
+    b->key_off[b->n] = b->keys.len;
+    pe_buf_append(&b->keys, key, strlen(key) + 1);
+    b->rec_off[b->n] = b->recs.len;
+    pe_buf_append(&b->recs, rec, len);
     b->n++;
+    b->rec_off[b->n] = b->recs.len;
+    b->body_bytes += grow;
     return PE_OK;
+}
+
+const char *pe_batch_record(const struct pe_batch *b, size_t i, size_t *len)
+{
+    if (i >= b->n)
+        return NULL;
+    *len = b->rec_off[i + 1] - b->rec_off[i];
+    return b->recs.data + b->rec_off[i];
+}
+
+const char *pe_batch_key(const struct pe_batch *b, size_t i)
+{
+    return i < b->n ? b->keys.data + b->key_off[i] : NULL;
+}
+
+const char *pe_batch_build(struct pe_batch *b, const size_t *idx, size_t n,
+                           size_t *len)
+{
+    pe_buf_reset(&b->body);
+    pe_buf_append(&b->body, head, HEAD_LEN);
+    for (size_t j = 0; j < n; j++) {
+        size_t rl = 0;
+        const char *r = pe_batch_record(b, idx ? idx[j] : j, &rl);
+
+        if (j > 0)
+            pe_buf_append(&b->body, ",", 1);
+        pe_buf_append(&b->body, r, rl);
+    }
+    pe_buf_append(&b->body, tail, TAIL_LEN);
+    *len = b->body.len;
+    return b->body.data;
 }
 
 const char *pe_batch_finish(struct pe_batch *b, size_t *len)
 {
-    /* Lift the cap for the tail only: the cap reserved room for it. */
-    size_t cap = b->body.cap;
-
-    b->body.cap = 0;
-    (void)pe_buf_append(&b->body, tail, TAIL_LEN);
-    b->body.cap = cap;
-    *len = b->body.len;
-    return b->body.data;
+    return pe_batch_build(b, NULL, b->n, len);
 }

@@ -95,13 +95,12 @@ void pe_ckpt_close(struct pe_ckpt_store *s)
     free(s);
 }
 
-enum pe_status pe_ckpt_lock(struct pe_ckpt_store *s, struct pe_error *err)
+/* One non-blocking try; PE_ERR_LOCKED names the holder's pid. */
+static enum pe_status try_lock(struct pe_ckpt_store *s, struct pe_error *err)
 {
     char pid[32];
     int fd;
 
-    if (s->lock_fd >= 0)
-        return PE_OK;
     fd = openat(s->dir_fd, "pinemit.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
         return pe_error_set(err, PE_ERR_IO, false, "%s/pinemit.lock: %s",
@@ -135,6 +134,24 @@ enum pe_status pe_ckpt_lock(struct pe_ckpt_store *s, struct pe_error *err)
     }
     s->lock_fd = fd;
     return PE_OK;
+}
+
+enum pe_status pe_ckpt_lock(struct pe_ckpt_store *s, long wait_ms,
+                            const volatile sig_atomic_t *stop,
+                            struct pe_error *err)
+{
+    int64_t until = pe_now_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+    enum pe_status st;
+
+    if (s->lock_fd >= 0)
+        return PE_OK;
+    while ((st = try_lock(s, err)) == PE_ERR_LOCKED &&
+           pe_now_mono_ms() < until && !(stop && *stop)) {
+        struct timespec ts = {0, 100 * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+    return st;
 }
 
 char *pe_ckpt_path(const struct pe_ckpt_store *s, const char *stream)
@@ -175,7 +192,7 @@ enum pe_status pe_ckpt_load(struct pe_ckpt_store *s, const char *stream,
     doc = cJSON_ParseWithLength(text.data ? text.data : "", text.len);
     k = cJSON_GetObjectItemCaseSensitive(doc, "key");
     if (!cJSON_IsString(k)) {
-        st = pe_error_set(err, PE_ERR_DATA, false,
+        st = pe_error_set(err, PE_ERR_CONFIG, false,
                           "%s/%s: damaged checkpoint (no \"key\" string); "
                           "fix or remove it by hand",
                           s->dir, name);

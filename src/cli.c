@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,10 @@ static const char usage_text[] =
     "  run      send every row past each stream's checkpoint, in key order\n"
     "             --stream NAME   only this stream (repeatable)\n"
     "             --limit N       send at most N rows per stream\n"
+    "             --wait-lock S   wait up to S seconds for another run\n"
+    "  replay   resend the records of a dead-letter file\n"
+    "             --dead-letters FILE   the file (not the live one: move\n"
+    "                                   it aside first)\n"
     "  check    validate the config, connect to the database, reach the\n"
     "           proxy (GET <invoke_url>/topics)\n"
     "  status   show each stream's checkpoint and how many rows wait past it\n"
@@ -34,26 +39,31 @@ static const char usage_text[] =
     "  -h, --help            show this help and exit\n"
     "  -V, --version         show the version and exit\n"
     "\n"
-    "Exit status: 0 all delivered; 1 runtime failure (database, proxy, files);\n"
-    "2 usage or config error; 3 finished but records were dead-lettered\n"
-    "(reserved); 75 another run holds the lock.\n";
+    "Exit status: 0 all delivered (or stopped by a signal, checkpoints\n"
+    "consistent); 1 runtime failure (database, proxy, files, a run limit);\n"
+    "2 usage or config error; 3 finished, but records were dead-lettered;\n"
+    "75 another run holds the lock.\n";
 
 const char *pe_cli_usage(void)
 {
     return usage_text;
 }
 
-static enum pe_status parse_limit(const char *s, long long *out,
-                                  struct pe_error *err)
+/* A whole number in [min, max] for option `opt`. */
+static enum pe_status parse_number(const char *opt, const char *s,
+                                   long long min, long long max,
+                                   long long *out, struct pe_error *err)
 {
     char *end;
     long long v;
 
     errno = 0;
     v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 1)
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
         return pe_error_set(err, PE_ERR_USAGE, false,
-                            "--limit: \"%s\" is not a positive integer", s);
+                            "%s: \"%s\" is not a whole number from %lld to "
+                            "%lld",
+                            opt, s, min, max);
     *out = v;
     return PE_OK;
 }
@@ -64,10 +74,24 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
     static const struct option opts[] = {
         {"stream", required_argument, NULL, 's'},
         {"limit", required_argument, NULL, 'l'},
+        {"wait-lock", required_argument, NULL, 'w'},
+        {"dead-letters", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* Which command takes which option. */
+    static const struct {
+        int opt;
+        const char *name;
+        unsigned commands;
+    } allowed[] = {
+        {'s', "stream", 1u << PE_CMD_RUN | 1u << PE_CMD_STATUS},
+        {'l', "limit", 1u << PE_CMD_RUN},
+        {'w', "wait-lock", 1u << PE_CMD_RUN},
+        {'d', "dead-letters", 1u << PE_CMD_REPLAY},
+    };
     const char *name = argv[0];
+    long long v;
     int c;
 
     if (strcmp(name, "run") == 0)
@@ -76,25 +100,40 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
         cli->command = PE_CMD_CHECK;
     else if (strcmp(name, "status") == 0)
         cli->command = PE_CMD_STATUS;
+    else if (strcmp(name, "replay") == 0)
+        cli->command = PE_CMD_REPLAY;
     else
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "unknown command \"%s\" (try --help)", name);
     optind = 0; /* 0: glibc's full reset of getopt's state */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+        for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+            if (allowed[i].opt == c &&
+                !(allowed[i].commands & (1u << cli->command)))
+                return pe_error_set(err, PE_ERR_USAGE, false,
+                                    "%s: option --%s does not apply (try "
+                                    "--help)",
+                                    name, allowed[i].name);
         switch (c) {
         case 's':
-            if (cli->command == PE_CMD_CHECK)
-                goto unknown;
             cli->streams = pe_xrealloc(cli->streams, (cli->n_streams + 1) *
                                                          sizeof(char *));
             cli->streams[cli->n_streams++] = optarg;
             break;
         case 'l':
-            if (cli->command != PE_CMD_RUN)
-                goto unknown;
-            if (parse_limit(optarg, &cli->limit, err) != PE_OK)
+            if (parse_number("--limit", optarg, 1, LLONG_MAX, &cli->limit,
+                             err) != PE_OK)
                 return PE_ERR_USAGE;
+            break;
+        case 'w':
+            if (parse_number("--wait-lock", optarg, 0, 86400, &v, err) !=
+                PE_OK)
+                return PE_ERR_USAGE;
+            cli->wait_lock_s = (long)v;
+            break;
+        case 'd':
+            cli->dead_letters = optarg;
             break;
         case 'h':
             cli->help = true;
@@ -107,12 +146,12 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
             return pe_error_set(err, PE_ERR_USAGE, false,
                                 "%s: unknown option %s (try --help)", name,
                                 argv[optind - 1]);
-        unknown:
-            return pe_error_set(err, PE_ERR_USAGE, false,
-                                "%s: option --%s does not apply (try --help)",
-                                name, c == 's' ? "stream" : "limit");
         }
     }
+    if (cli->command == PE_CMD_REPLAY && cli->dead_letters == NULL &&
+        !cli->help)
+        return pe_error_set(err, PE_ERR_USAGE, false,
+                            "replay: --dead-letters FILE is required");
     if (optind < argc)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "%s: unexpected argument \"%s\"", name,
@@ -194,7 +233,8 @@ enum pe_status pe_cli_parse(int argc, char **argv, struct pe_cli *cli,
         cli->log_level = PE_LOG_DEBUG;
     if (optind >= argc)
         return pe_error_set(err, PE_ERR_USAGE, false,
-                            "no command given: run, check or status "
+                            "no command given: run, check, status or "
+                            "replay "
                             "(try --help)");
     return parse_command(argc - optind, argv + optind, cli, err);
 }

@@ -221,12 +221,20 @@ static enum pe_status read_streams(struct reader *r, const config_setting_t *roo
 static enum pe_status read_all(struct reader *r, const config_setting_t *root,
                                struct pe_config *c)
 {
-    static const char *const top[] = {"user_id", "source", "sink", "batch",
-                                      "state",   "streams", NULL};
+    static const char *const top[] = {"user_id", "source",  "sink",
+                                      "batch",   "state",   "run",
+                                      "dead_letter", "streams", NULL};
     static const char *const src[] = {"conninfo", "fetch_rows",
                                       "connect_timeout_s", NULL};
     static const char *const snk[] = {"invoke_url", "timeout_ms",
-                                      "connect_timeout_ms", "ca_file", NULL};
+                                      "connect_timeout_ms", "ca_file",
+                                      "max_record_bytes", "retry", NULL};
+    static const char *const rty[] = {"max_attempts", "initial_backoff_ms",
+                                      "max_backoff_ms", "max_retry_after_ms",
+                                      NULL};
+    static const char *const run[] = {"max_runtime_s", NULL};
+    static const char *const dlq[] = {"path", "max", NULL};
+    const config_setting_t *g_rty, *g_run, *g_dlq;
     static const char *const bat[] = {"max_records", "max_bytes", NULL};
     static const char *const sta[] = {"dir", NULL};
     const config_setting_t *g_src, *g_snk, *g_bat, *g_sta;
@@ -284,6 +292,35 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
         return fail_at(r, config_setting_get_member(g_snk, "invoke_url"),
                        "sink.invoke_url",
                        "must not contain spaces, a query or a fragment");
+    /* 1 MiB is the proxy producer's max.request.size; keep room for
+     * Kafka's own record overhead. */
+    if ((st = get_long(r, g_snk, "sink.", "max_record_bytes", 1047552, 1024,
+                       100000000, &c->sink.max_record_bytes)) != PE_OK ||
+        (st = get_group(r, g_snk, "retry", &g_rty)) != PE_OK)
+        return st;
+    if (g_rty != NULL &&
+        (st = check_members(r, g_rty, "sink.retry.", rty)) != PE_OK)
+        return st;
+    if ((st = get_long(r, g_rty, "sink.retry.", "max_attempts", 8, 1, 1000,
+                       &c->sink.retry.max_attempts)) != PE_OK ||
+        (st = get_long(r, g_rty, "sink.retry.", "initial_backoff_ms", 200, 1,
+                       3600000, &c->sink.retry.initial_backoff_ms)) != PE_OK ||
+        (st = get_long(r, g_rty, "sink.retry.", "max_backoff_ms", 30000, 1,
+                       3600000, &c->sink.retry.max_backoff_ms)) != PE_OK ||
+        (st = get_long(r, g_rty, "sink.retry.", "max_retry_after_ms", 300000,
+                       0, 86400000, &c->sink.retry.max_retry_after_ms)) !=
+            PE_OK)
+        return st;
+    if (c->sink.retry.max_backoff_ms < c->sink.retry.initial_backoff_ms)
+        return fail_at(r, config_setting_get_member(g_rty, "max_backoff_ms"),
+                       "sink.retry.max_backoff_ms",
+                       "must not be below initial_backoff_ms (%ld)",
+                       c->sink.retry.initial_backoff_ms);
+    if ((st = get_group(r, root, "run", &g_run)) != PE_OK ||
+        (g_run != NULL && (st = check_members(r, g_run, "run.", run)) != PE_OK) ||
+        (st = get_long(r, g_run, "run.", "max_runtime_s", 0, 0, 31536000,
+                       &c->run.max_runtime_s)) != PE_OK)
+        return st;
     if (g_bat != NULL && (st = check_members(r, g_bat, "batch.", bat)) != PE_OK)
         return st;
     /* 10,000,000: API Gateway refuses bodies over 10 MB. */
@@ -297,6 +334,17 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
     if ((st = get_string(r, g_sta, "state.", "dir", false, "/var/lib/pinemit",
                          &c->state.dir)) != PE_OK)
         return st;
+    if ((st = get_group(r, root, "dead_letter", &g_dlq)) != PE_OK ||
+        (g_dlq != NULL &&
+         (st = check_members(r, g_dlq, "dead_letter.", dlq)) != PE_OK) ||
+        (st = get_string(r, g_dlq, "dead_letter.", "path", false, NULL,
+                         &c->dead_letter.path)) != PE_OK ||
+        (st = get_long(r, g_dlq, "dead_letter.", "max", -1, -1, 1000000000,
+                       &c->dead_letter.max)) != PE_OK)
+        return st;
+    if (c->dead_letter.path == NULL)
+        c->dead_letter.path =
+            pe_xasprintf("%s/dead-letters.jsonl", c->state.dir);
     if (c->user_id != NULL && !pe_topic_valid(c->user_id))
         return fail_at(r, config_setting_get_member(root, "user_id"),
                        "user_id",
@@ -358,6 +406,7 @@ void pe_config_cleanup(struct pe_config *c)
     free(c->sink.invoke_url);
     free(c->sink.ca_file);
     free(c->state.dir);
+    free(c->dead_letter.path);
     memset(c, 0, sizeof(*c));
 }
 

@@ -42,6 +42,8 @@ int main(int argc, char **argv)
     o.streams = cli.streams;
     o.n_streams = cli.n_streams;
     o.limit = cli.limit;
+    o.wait_lock_s = cli.wait_lock_s;
+    o.dead_letters = cli.dead_letters;
     switch (cli.command) {
     case PE_CMD_RUN:
         st = pe_app_run(&o, &err);
@@ -52,15 +54,18 @@ int main(int argc, char **argv)
     case PE_CMD_STATUS:
         st = pe_app_status(&o, &err);
         break;
+    case PE_CMD_REPLAY:
+        st = pe_app_replay(&o, &err);
+        break;
     default:
         break;
     }
     pe_sink_global_cleanup();
 out:
     code = pe_status_exit_code(st);
-    if (st == PE_ERR_INTERRUPTED)
-        code = 0; /* a requested stop; checkpoints are consistent */
-    else if (st != PE_OK && err.msg[0] != '\0')
+    if (st == PE_DEAD_LETTERED)
+        pe_log(PE_LOG_WARN, "%s", err.msg);
+    else if (st != PE_OK && st != PE_ERR_INTERRUPTED && err.msg[0] != '\0')
         pe_log(PE_LOG_ERROR, "%s", err.msg);
     pe_config_cleanup(&cfg);
     pe_cli_cleanup(&cli);

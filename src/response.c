@@ -3,9 +3,12 @@
 #include "response.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cJSON.h>
+
+#include "util.h"
 
 const char *pe_outcome_name(enum pe_outcome o)
 {
@@ -64,11 +67,24 @@ static bool is_integer(const cJSON *n)
     return cJSON_IsNumber(n) && n->valuedouble == (double)(long long)n->valuedouble;
 }
 
+void pe_record_status_clear(struct pe_record_status *per, size_t n)
+{
+    if (per == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(per[i].message);
+        per[i].message = NULL;
+        per[i].code = 0;
+    }
+}
+
 static void parse_offsets(const cJSON *offsets, size_t n_records,
+                          struct pe_record_status *per,
                           struct pe_produce_result *r)
 {
     size_t i = 0;
     const cJSON *e;
+    bool all_retriable = true;
 
     if (!cJSON_IsArray(offsets) ||
         (size_t)cJSON_GetArraySize(offsets) != n_records) {
@@ -95,38 +111,48 @@ static void parse_offsets(const cJSON *offsets, size_t n_records,
                      "offsets[%zu] is not an object", i);
             return;
         }
-        if (code != NULL && !cJSON_IsNull(code)) {
-            long c = is_integer(code) ? normalize_code((long)code->valuedouble)
-                                      : -1;
+        if ((code != NULL && !cJSON_IsNull(code)) || !is_integer(off)) {
+            /* -1: neither an offset nor a usable code, so not acknowledged
+             * and possibly written: as retriable as a delivery timeout. */
+            long c = code != NULL && !cJSON_IsNull(code) && is_integer(code)
+                         ? normalize_code((long)code->valuedouble)
+                         : -1;
+            const char *text =
+                cJSON_IsString(msg) ? msg->valuestring
+                : c == -1 ? "neither offset nor error_code in the answer"
+                          : "(no message)";
 
+            if (per != NULL) {
+                per[i].code = c;
+                per[i].message = pe_xstrdup(text);
+            }
             if (r->n_failed++ == 0) {
                 r->first_failed = i;
                 r->error_code = c;
-                snprintf(r->message, sizeof(r->message), "%s",
-                         cJSON_IsString(msg) ? msg->valuestring
-                                             : "(no message)");
-                r->retriable = c == 50003;
-                /* A delivery timeout does not prove the record is absent. */
-                r->maybe_written = c == 50003;
-            } else if (c != 50003) {
-                r->retriable = false;
+                snprintf(r->message, sizeof(r->message), "%s", text);
             }
-        } else if (!is_integer(off)) {
-            /* Neither an error nor an offset: not acknowledged. */
-            if (r->n_failed++ == 0) {
-                r->first_failed = i;
-                r->error_code = 0;
-                snprintf(r->message, sizeof(r->message),
-                         "offsets[%zu] has neither offset nor error_code", i);
-            }
+            /* A delivery timeout does not prove the record is absent. */
+            if (c == 50003 || c == -1)
+                r->maybe_written = true;
+            else
+                all_retriable = false;
         }
         i++;
     }
+    r->retriable = r->n_failed > 0 && all_retriable;
     r->outcome = r->n_failed ? PE_OUT_RECORD_ERRORS : PE_OUT_OK;
 }
 
 void pe_response_classify(long status, const char *body, size_t len,
                           size_t n_records, struct pe_produce_result *r)
+{
+    pe_response_classify_records(status, body, len, n_records, NULL, r);
+}
+
+void pe_response_classify_records(long status, const char *body, size_t len,
+                                  size_t n_records,
+                                  struct pe_record_status *per,
+                                  struct pe_produce_result *r)
 {
     cJSON *doc = body && len ? cJSON_ParseWithLength(body, len) : NULL;
     const cJSON *offsets = cJSON_GetObjectItemCaseSensitive(doc, "offsets");
@@ -135,9 +161,10 @@ void pe_response_classify(long status, const char *body, size_t len,
 
     memset(r, 0, sizeof(*r));
     r->http_status = status;
+    r->retry_after_ms = -1;
     if (cJSON_IsObject(doc) && offsets != NULL &&
         (status == 200 || status == 401 || status == 403)) {
-        parse_offsets(offsets, n_records, r);
+        parse_offsets(offsets, n_records, per, r);
         if (status != 200 && r->outcome == PE_OUT_OK) {
             /* 401/403 always name a failed record; be safe if not. */
             r->outcome = PE_OUT_RECORD_ERRORS;

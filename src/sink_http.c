@@ -3,10 +3,13 @@
 #include "sink_http.h"
 
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
+
+#include "retry.h"
 
 /* An answer larger than this is not a produce answer; stop reading. */
 #define MAX_RESPONSE_BYTES (8u << 20)
@@ -21,6 +24,8 @@ struct pe_sink {
     long timeout_ms;
     long connect_timeout_ms;
     char *ca_file;
+    const volatile sig_atomic_t *abort_flag;
+    char retry_after[64]; /* the last answer's Retry-After, or "" */
 };
 
 enum pe_status pe_sink_global_init(struct pe_error *err)
@@ -34,6 +39,38 @@ enum pe_status pe_sink_global_init(struct pe_error *err)
 void pe_sink_global_cleanup(void)
 {
     curl_global_cleanup();
+}
+
+/* Keeps the Retry-After header of the final answer. */
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct pe_sink *s = arg;
+    size_t len = size * n;
+
+    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+        s->retry_after[0] = '\0'; /* a new answer (after 100, or a retry) */
+    } else if (len > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
+        size_t v = len - 12;
+
+        if (v >= sizeof(s->retry_after))
+            v = sizeof(s->retry_after) - 1;
+        memcpy(s->retry_after, p + 12, v);
+        s->retry_after[v] = '\0';
+        s->retry_after[strcspn(s->retry_after, "\r\n")] = '\0';
+    }
+    return len;
+}
+
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+                       curl_off_t ultotal, curl_off_t ulnow)
+{
+    const struct pe_sink *s = arg;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return s->abort_flag != NULL && *s->abort_flag >= 2;
 }
 
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
@@ -59,6 +96,7 @@ struct pe_sink *pe_sink_new(const struct pe_sink_opts *o, struct pe_error *err)
     s->timeout_ms = o->timeout_ms;
     s->connect_timeout_ms = o->connect_timeout_ms;
     s->ca_file = o->ca_file ? pe_xstrdup(o->ca_file) : NULL;
+    s->abort_flag = o->abort_flag;
     pe_buf_init(&s->resp, MAX_RESPONSE_BYTES);
     s->post_headers = curl_slist_append(
         NULL, "Content-Type: application/vnd.kafka.json.v2+json");
@@ -105,22 +143,42 @@ static void common_opts(struct pe_sink *s, const char *url)
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->curl_err);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s->resp);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     s->curl_err[0] = '\0';
+    s->retry_after[0] = '\0';
     pe_buf_reset(&s->resp);
 }
 
-/* A transport failure: was the request possibly delivered? */
+/* A transport failure.  Before the request left (no connection) nothing
+ * can have been written; after it, the outcome is unknown.  Both may be
+ * resent: at-least-once is the contract. */
 static enum pe_status transport_error(struct pe_sink *s, CURLcode rc,
-                                      const char *what, struct pe_error *err)
+                                      const char *what,
+                                      struct pe_produce_result *res,
+                                      struct pe_error *err)
 {
-    /* Before the request left: safe to resend.  After: outcome unknown,
-     * but resending is what at-least-once asks for, so both retriable. */
+    res->outcome = PE_OUT_HTTP_ERROR;
+    res->retriable = true;
+    res->maybe_written = !(rc == CURLE_COULDNT_CONNECT ||
+                           rc == CURLE_COULDNT_RESOLVE_HOST ||
+                           rc == CURLE_COULDNT_RESOLVE_PROXY ||
+                           rc == CURLE_SSL_CONNECT_ERROR);
+    snprintf(res->message, sizeof(res->message), "%s",
+             s->curl_err[0] ? s->curl_err : curl_easy_strerror(rc));
+    if (rc == CURLE_ABORTED_BY_CALLBACK)
+        return pe_error_set(err, PE_ERR_INTERRUPTED, false,
+                            "%s: transfer abandoned on a second signal", what);
     return pe_error_set(err, PE_ERR_PROXY, true, "%s: %s", what,
-                        s->curl_err[0] ? s->curl_err : curl_easy_strerror(rc));
+                        res->message);
 }
 
 enum pe_status pe_sink_send(struct pe_sink *s, const char *topic,
                             const char *body, size_t len, size_t n_records,
+                            struct pe_record_status *per,
                             struct pe_produce_result *res,
                             struct pe_error *err)
 {
@@ -130,6 +188,7 @@ enum pe_status pe_sink_send(struct pe_sink *s, const char *topic,
     long status = 0;
 
     memset(res, 0, sizeof(*res));
+    res->retry_after_ms = -1;
     common_opts(s, url);
     curl_easy_setopt(s->curl, CURLOPT_POST, 1L);
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->post_headers);
@@ -137,14 +196,19 @@ enum pe_status pe_sink_send(struct pe_sink *s, const char *topic,
     curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     rc = curl_easy_perform(s->curl);
     if (rc != CURLE_OK) {
-        res->outcome = PE_OUT_HTTP_ERROR;
-        res->retriable = true;
-        res->maybe_written = true;
-        st = transport_error(s, rc, url, err);
+        st = transport_error(s, rc, url, res, err);
         goto out;
     }
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
-    pe_response_classify(status, s->resp.data, s->resp.len, n_records, res);
+    pe_response_classify_records(status, s->resp.data, s->resp.len,
+                                 n_records, per, res);
+    if (s->retry_after[0] != '\0') {
+        int64_t ms;
+
+        if (pe_retry_after_parse(s->retry_after, pe_now_wall_ms() / 1000,
+                                 &ms) == PE_OK)
+            res->retry_after_ms = ms;
+    }
     if (res->outcome == PE_OUT_OK)
         goto out;
     if (res->outcome == PE_OUT_RECORD_ERRORS)
@@ -179,7 +243,9 @@ enum pe_status pe_sink_list_topics(struct pe_sink *s, struct pe_buf *names,
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->get_headers);
     rc = curl_easy_perform(s->curl);
     if (rc != CURLE_OK) {
-        st = transport_error(s, rc, url, err);
+        struct pe_produce_result ignored;
+
+        st = transport_error(s, rc, url, &ignored, err);
         goto out;
     }
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);

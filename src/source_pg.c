@@ -2,6 +2,7 @@
  * source_pg.c - libpq: connection, type mapping, keyset pages. */
 #include "source_pg.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,18 @@ static enum pe_status db_error(struct pe_error *err, PGconn *conn,
     char one[400];
     size_t n;
 
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    bool retriable;
+
+    /* Worth another try: the connection broke, or the server said the
+     * failure was transient (connection exceptions, serialization and
+     * deadlock, resources, operator intervention such as a statement
+     * timeout or a shutdown, system errors). */
+    retriable = conn == NULL || PQstatus(conn) != CONNECTION_OK ||
+                state == NULL ||
+                strncmp(state, "08", 2) == 0 || strncmp(state, "40", 2) == 0 ||
+                strncmp(state, "53", 2) == 0 || strncmp(state, "57", 2) == 0 ||
+                strncmp(state, "58", 2) == 0 || strcmp(state, "55P03") == 0;
     snprintf(one, sizeof(one), "%s", m && *m ? m : "unknown error");
     for (char *p = one; *p; p++)
         if (*p == '\n' || *p == '\t')
@@ -66,7 +79,7 @@ static enum pe_status db_error(struct pe_error *err, PGconn *conn,
     n = strlen(one);
     while (n > 0 && one[n - 1] == ' ')
         one[--n] = '\0';
-    return pe_error_set(err, PE_ERR_DB, true, "%s: %s", what, one);
+    return pe_error_set(err, PE_ERR_DB, retriable, "%s: %s", what, one);
 }
 
 /* Runs a command that returns no rows or rows we ignore. */
@@ -83,6 +96,42 @@ static enum pe_status exec_ok(PGconn *c, const char *sql, const char *what,
     return st;
 }
 
+/* Describes the connection, keeps the user's search_path schemas, then
+ * pins every setting the encoder depends on. */
+static enum pe_status setup_session(struct pe_source *s, struct pe_error *err)
+{
+    PGresult *r;
+
+    PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
+    snprintf(s->desc, sizeof(s->desc), "%s:%s/%s", PQhost(s->conn),
+             PQport(s->conn), PQdb(s->conn));
+    /* The schemas the user's search_path names, kept to resolve unqualified
+     * table names; afterwards only pg_catalog is searched. */
+    r = PQexec(s->conn, "SELECT pg_catalog.current_schemas(true)::text");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        db_error(err, s->conn, r, "cannot read search_path");
+        PQclear(r);
+        return PE_ERR_DB;
+    }
+    free(s->schemas);
+    s->schemas = pe_xstrdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return exec_ok(s->conn,
+                   "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY';"
+                   " SET IntervalStyle = 'postgres';"
+                   " SET extra_float_digits = 1; SET bytea_output = 'hex';"
+                   " SET search_path = pg_catalog, pg_temp",
+                   "cannot set session parameters", err);
+}
+
+enum pe_status pe_source_reset(struct pe_source *s, struct pe_error *err)
+{
+    PQreset(s->conn);
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return db_error(err, s->conn, NULL, "cannot reconnect to the database");
+    return setup_session(s, err);
+}
+
 struct pe_source *pe_source_open(const struct pe_source_opts *o,
                                  struct pe_error *err)
 {
@@ -92,7 +141,6 @@ struct pe_source *pe_source_open(const struct pe_source_opts *o,
                           NULL};
     const char *vals[] = {timeout, o->conninfo, "pinemit", "UTF8", NULL};
     struct pe_source *s;
-    PGresult *r;
 
     snprintf(timeout, sizeof(timeout), "%ld", o->connect_timeout_s);
     s = pe_xcalloc(1, sizeof(*s));
@@ -103,25 +151,7 @@ struct pe_source *pe_source_open(const struct pe_source_opts *o,
         db_error(err, s->conn, NULL, "cannot connect to the database");
         goto fail;
     }
-    PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
-    snprintf(s->desc, sizeof(s->desc), "%s:%s/%s", PQhost(s->conn),
-             PQport(s->conn), PQdb(s->conn));
-    /* The schemas the user's search_path names, kept to resolve unqualified
-     * table names; afterwards only pg_catalog is searched. */
-    r = PQexec(s->conn, "SELECT pg_catalog.current_schemas(true)::text");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        db_error(err, s->conn, r, "cannot read search_path");
-        PQclear(r);
-        goto fail;
-    }
-    s->schemas = pe_xstrdup(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    if (exec_ok(s->conn,
-                "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY';"
-                " SET IntervalStyle = 'postgres'; SET extra_float_digits = 1;"
-                " SET bytea_output = 'hex';"
-                " SET search_path = pg_catalog, pg_temp",
-                "cannot set session parameters", err) != PE_OK)
+    if (setup_session(s, err) != PE_OK)
         goto fail;
     return s;
 fail:

@@ -60,6 +60,10 @@ int pe_status_exit_code(enum pe_status st)
         return 2;
     case PE_ERR_LOCKED:
         return 75;
+    case PE_ERR_INTERRUPTED:
+        return 0; /* a requested stop; checkpoints are consistent */
+    case PE_DEAD_LETTERED:
+        return 3;
     default:
         return 1;
     }
@@ -70,6 +74,7 @@ const char *pe_status_name(enum pe_status st)
     static const char *const names[] = {
         "ok",       "usage", "config",    "database",      "proxy",
         "io",       "too large", "data", "locked", "interrupted",
+        "aborted",  "dead-lettered",
     };
 
     if ((size_t)st < sizeof(names) / sizeof(names[0]))

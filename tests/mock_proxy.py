@@ -6,18 +6,27 @@ Python 3.11 standard library only. Behaviour follows /work/shared/docs/rest-prox
 Usage:
     python3 tests/mock_proxy.py --store DIR [--port N] [--port-file FILE]
         [--base-path /test] [--topics a,b,c] [--auto-create] [--partitions N]
-        [--max-record-bytes N] [--max-body-bytes N] [--script FILE] [--quiet]
+        [--max-record-bytes N] [--max-body-bytes N] [--script FILE]
+        [--chaos RATE] [--chaos-seed N] [--reject-marker TEXT] [--quiet]
 
 Listens on 127.0.0.1 only. After binding, the port is written to --port-file (temp file +
 rename) and "listening on 127.0.0.1:PORT" goes to stderr (unless --quiet). SIGTERM/SIGINT
-stop it cleanly with exit status 0.
+stop it cleanly with exit status 0. Bad options exit with status 2.
 
 Endpoints (after --base-path; anything outside it gets API Gateway's 403
 "Missing Authentication Token"): GET /, GET /topics, GET /topics/T,
 GET /topics/T/partitions[/P], POST /topics/T, POST /topics/T/partitions/P.
-Bodies over --max-body-bytes get API Gateway's 413 {"message":"Request Too Long"}.
+Bodies over --max-body-bytes get API Gateway's 413 {"message":"Request Too Long"} with
+"Connection: close", sent as soon as the Content-Length (or the chunked data read so far)
+exceeds the limit, without waiting for the body and without "100 Continue" to an
+"Expect: 100-continue". The body is then read and discarded after the answer (lingering
+close: half-close, drain until the client closes, at most 10 s, 2 s idle), so the client
+reads the 413 rather than a connection reset. Its requests.jsonl body_bytes is the declared
+Content-Length (chunked: the bytes counted up to the limit).
 Mock control at the root (never under the base path, never logged):
-    GET /_mock/stats     {"requests":n,"records":n,"by_topic":{...},"script":[...]}
+    GET /_mock/stats     {"requests":n,"records":n,"by_topic":{...},"script":[...],
+                          "chaos":{"<kind>":n,... every chaos kind},"rejected":n}
+                         (rejected = records refused by --reject-marker)
     POST /_mock/script   replace the script (JSON array) -> {"ok":true}
 
 Store (reset at startup):
@@ -27,22 +36,68 @@ Store (reset at startup):
         decoded bytes as a string (bytes that are not UTF-8 become \\udcXX escapes).
     DIR/requests.jsonl  one line per request: {"seq","time","method","path","topic","status",
         "content_type","accept","body_bytes","records","accepted","action"}; status is null
-        when the connection was dropped.
+        when the connection was dropped; accepted = records stored by this request (also
+        when they were stored behind an error answer); action = the script action's kind,
+        "chaos:<kind>" for a chaos fault, or null.
 
 Script: a JSON array of actions for produce requests. The first action whose "topic" (absent
 = any) matches and whose "times" (default 1) is > 0 is used and its times decremented.
 Any action may carry "delay_ms" (sleep first). Kinds:
     {"delay_ms":N}                               sleep, then process normally
-    {"status":503,"body":"..","content_type":"text/html"}   answer that; store nothing
+    {"status":503,"body":"..","content_type":"text/html","retry_after":"5"}
+                                                 answer that (Retry-After only if given:
+                                                 seconds or an HTTP date, sent as is)
     {"gateway":"Too Many Requests","status":429,"retry_after":"5","error_type":".."}
-                                                 {"message":..} body; store nothing
+                                                 {"message":..} body
     {"drop":"before"} / {"drop":"after"}         close without answer; "after" stores first
     {"record_errors":{"0":50002,"3":50003}}      per-record errors at those indexes; HTTP 200
                                                  (40101 / 40301 turn the status into 401 / 403)
-    {"proxy_error":500,"error_code":50001,"message":".."}   proxy error body; store nothing
+    {"proxy_error":500,"error_code":50001,"message":".."}   proxy error body
     {"garbage":true}                             200 text/html "<html>oops"
-    {"short_offsets":true}                       200, one offsets entry too few; store nothing
-    {"raw":"<body>","status":200}                that exact body; store nothing
+    {"short_offsets":true}                       200, one offsets entry too few
+    {"raw":"<body>","status":200}                that exact body
+By default the error answers (status, gateway, proxy_error, garbage, short_offsets, raw) store
+nothing. Options on them:
+    "store":true    first store the request's records exactly as a successful produce would
+                    (offsets advance; per-record failures such as unknown topic, too large
+                    or the reject marker are not stored), then send the error answer:
+                    "504 from API Gateway but the proxy wrote the records anyway". With
+                    short_offsets the answer then holds the real offsets minus the last.
+    "partial":N     (status and proxy_error only; implies store) store only the first N
+                    records of the batch (all if N >= batch size), then answer: "500 after
+                    some records were written" (a batch is not atomic).
+    Storing needs a request the proxy would take (produce Content-Type, Accept, valid
+    body); for any other request nothing is stored and the scripted answer is still sent.
+"store" on other kinds, "partial" on other kinds or < 0, and unknown fields are rejected.
+
+Chaos (--chaos RATE, 0..1, default 0 = off; --chaos-seed N, default 1): each produce request
+that no script action matched gets, with probability RATE, one fault drawn uniformly from the
+kinds below by random.Random(seed) under the lock. Every produce request consumes the same
+three draws (hit, kind, a seed for the fault's own choices such as partial count, subset and
+delay), so a run is reproducible given the same request order. GETs, 403s outside the base
+path and 413s are never chaos'd. requests.jsonl action: "chaos:<kind>". Kinds:
+    proxy_500_partial        500 {"error_code":500,"message":"Unexpected non-Kafka exception
+                             returned by Kafka"} after storing a random 0..n of the records
+    html_502 / html_503      502 / 503 text/html page (load balancer); nothing stored
+    gateway_504_stored       504 {"message":"Endpoint request timed out"}, all records stored
+    gateway_504              the same 504, nothing stored
+    gateway_429              429 {"message":"Too Many Requests"}, no Retry-After, nothing stored
+    gateway_429_retry_after  the same 429 with "Retry-After: 1"
+    drop_before / drop_after close without an answer; "after" stores first
+    record_50003             HTTP 200, per-record 50003 on a random non-empty subset of the
+                             records (chosen among those the reject marker leaves, if any);
+                             the others stored
+    garbage                  200 text/html "<html>oops", nothing stored
+    delay                    sleep 300-800 ms, then normal processing
+proxy_500_partial and gateway_504_stored store like "partial"/"store" above (a request the
+proxy would reject stores nothing, the fault is still answered); drop_after, record_50003
+and delay go through normal processing, so such a request gets its normal 4xx.
+
+Reject marker (--reject-marker TEXT, independent of chaos): a record whose serialized value
+(json: the JSON text; binary: the decoded bytes) contains TEXT gets per-record
+50002 "Record rejected: marker" (permanent) and is never stored, whatever else happens to
+the batch (normal success, script record_errors, chaos record_50003, store/partial); the
+other records are treated as usual. Counted in /_mock/stats "rejected".
 
 Record size check: key+value bytes plus Kafka's batch/record overhead (about 85 bytes) must
 not exceed --max-record-bytes, else per-record 50002. Records without partition go by Kafka's
@@ -54,6 +109,7 @@ import base64
 import binascii
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -100,7 +156,23 @@ ACTION_KINDS = ("gateway", "drop", "record_errors", "proxy_error", "garbage",
 ACTION_TYPES = {"topic": (str, type(None)), "times": int, "delay_ms": (int, float),
                 "status": int, "body": str, "content_type": str, "gateway": str, "retry_after": str, "error_type": str,
                 "drop": str, "record_errors": dict, "proxy_error": int, "error_code": int,
-                "message": str, "garbage": bool, "short_offsets": bool, "raw": str}
+                "message": str, "garbage": bool, "short_offsets": bool, "raw": str,
+                "store": bool, "partial": int}
+STORE_KINDS = ("status", "gateway", "proxy_error", "garbage", "raw", "short_offsets")
+PARTIAL_KINDS = ("status", "proxy_error")
+REJECT_MESSAGE = "Record rejected: marker"
+HTML_PAGES = {
+    502: "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+         "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
+    503: "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
+         "<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n",
+}
+# Chaos faults, drawn uniformly; each maps to an action like a script's (see the docstring).
+CHAOS_KINDS = ("proxy_500_partial", "html_502", "html_503", "gateway_504_stored", "gateway_504",
+               "gateway_429", "gateway_429_retry_after", "drop_before", "drop_after",
+               "record_50003", "garbage", "delay")
+RANDOM = "random"  # placeholder in a chaos action: drawn from the request's own generator
+DRAIN_SECONDS, DRAIN_IDLE_SECONDS, DRAIN_MAX_BYTES = 10.0, 2.0, 1 << 30
 SHORTCUT_KINDS = ("status", "gateway", "drop_before", "proxy_error", "garbage",
                   "short_offsets", "raw")
 
@@ -222,6 +294,11 @@ def validate_action(a):
         raise ValueError("action has no effect: %s" % json.dumps(a))
     if a.get("drop", "before") not in ("before", "after") or a.get("delay_ms", 0) < 0:
         raise ValueError('drop must be "before" or "after"; delay_ms must be >= 0')
+    if "store" in a and kind not in STORE_KINDS:
+        raise ValueError('"store" only applies to %s actions' % "/".join(STORE_KINDS))
+    if "partial" in a and (kind not in PARTIAL_KINDS or a["partial"] < 0):
+        raise ValueError('"partial" must be >= 0 and only applies to %s actions'
+                         % "/".join(PARTIAL_KINDS))
     a = dict(a, times=a.get("times", 1))
     if kind == "record_errors":
         errs = a["record_errors"]
@@ -249,6 +326,11 @@ class State:
             self.topics[t] = args.partitions
         self.next_offset, self.round_robin = {}, {}
         self.script, self.seq, self.total, self.by_topic = [], 0, 0, {}
+        self.marker = args.reject_marker.encode("utf-8") if args.reject_marker else None
+        self.rejected = 0
+        self.chaos_rate = args.chaos
+        self.chaos_rng = random.Random(args.chaos_seed)
+        self.chaos_counts = {k: 0 for k in CHAOS_KINDS}
         self.rec_dir = os.path.join(args.store, "records")
         os.makedirs(self.rec_dir, exist_ok=True)
         for name in os.listdir(self.rec_dir):
@@ -276,6 +358,25 @@ class State:
                     return a
         return None
 
+    def chaos_draw(self):
+        """Chaos decision for one produce request no script action matched: None, or
+        (kind, generator for the fault's own random choices). Every request consumes the
+        same three values of the seeded generator, so a run is reproducible given the same
+        request order, whatever the batches hold."""
+        if self.chaos_rate <= 0:
+            return None
+        with self.lock:
+            rng = self.chaos_rng
+            hit, kind, sub = rng.random() < self.chaos_rate, rng.choice(CHAOS_KINDS), rng.getrandbits(64)
+            if not hit:
+                return None
+            self.chaos_counts[kind] += 1
+        return kind, random.Random(sub)
+
+    def is_marked(self, rec):
+        return self.marker is not None and rec.value_bytes is not None and \
+            self.marker in rec.value_bytes
+
     def log_request(self, entry):
         with self.lock:
             self.seq += 1
@@ -285,7 +386,8 @@ class State:
 
     def stats(self):
         with self.lock:
-            return {"requests": self.seq, "records": self.total, "by_topic": dict(self.by_topic)}
+            return {"requests": self.seq, "records": self.total, "by_topic": dict(self.by_topic),
+                    "chaos": dict(self.chaos_counts), "rejected": self.rejected}
 
     def topic_partitions(self, topic):
         with self.lock:
@@ -306,6 +408,10 @@ class State:
                 if p is not None and p < 0:
                     failed = True
                     break
+                if self.is_marked(rec):
+                    self.rejected += 1
+                    offsets.append(_record_error(50002, REJECT_MESSAGE))
+                    continue
                 if i in forced:
                     code = forced[i]
                     text = FORCED_MESSAGES.get(code, "Mock record error %d" % code)
@@ -457,6 +563,7 @@ class Handler(BaseHTTPRequestHandler):
         self.rid = self.headers.get("x-amzn-RequestId") or str(uuid.uuid4())
         self.info = {"topic": None, "records": None, "accepted": 0, "action": None}
         self.body_len, self.logged, self.responded, self.is_mock = 0, False, False, False
+        self.unread_body = False
         try:
             path = urlsplit(self.path).path
             self.is_mock = path.startswith("/_mock/")
@@ -481,12 +588,45 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             else:
                 self.error(500, "Internal Server Error")
+        finally:
+            if self.unread_body:
+                self.linger()
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
     # ---- plumbing -------------------------------------------------------------------
+    def handle_expect_100(self):
+        """No "100 Continue" for a body declared over --max-body-bytes: the 413 is the answer."""
+        cl = (self.headers.get("Content-Length") or "").strip()
+        if re.fullmatch(r"[0-9]+", cl) and int(cl) > self.server.state.max_body:
+            return True
+        return super().handle_expect_100()
+
+    def too_large(self):
+        """Body over the limit: answer without reading (the rest), close, drain afterwards."""
+        self.unread_body = self.close_connection = True
+        return TOO_LARGE
+
+    def linger(self):
+        """Lingering close for a body left unread: half-close after the answer, then read and
+        discard until the client closes (at most DRAIN_SECONDS, DRAIN_IDLE_SECONDS idle), so
+        the client gets to read the answer instead of a connection reset."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(DRAIN_IDLE_SECONDS)
+            deadline, total = time.monotonic() + DRAIN_SECONDS, 0
+            while time.monotonic() < deadline and total < DRAIN_MAX_BYTES:
+                chunk = self.rfile.read1(1 << 16)
+                if not chunk:
+                    break
+                total += len(chunk)
+        except (OSError, ValueError):
+            pass
+
     def read_body(self, limit):
-        """Request body as bytes, TOO_LARGE (body drained), or None if already answered/closed."""
+        """Request body as bytes, TOO_LARGE (answer first, body drained after the answer),
+        or None if already answered/closed."""
         te = self.headers.get("Transfer-Encoding")
         if te is not None:
             if te.split(",")[-1].strip().lower() != "chunked":
@@ -498,6 +638,9 @@ class Handler(BaseHTTPRequestHandler):
         if not re.fullmatch(r"[0-9]+", cl.strip()):
             return self.bad_framing("invalid Content-Length")
         left, parts = int(cl), []
+        if left > limit:
+            self.body_len = left  # logged as declared; the body is drained after the 413
+            return self.too_large()
         while left > 0:
             chunk = self.rfile.read(min(left, 1 << 16))
             if not chunk:  # client went away mid-body
@@ -505,9 +648,8 @@ class Handler(BaseHTTPRequestHandler):
                 return None
             left -= len(chunk)
             self.body_len += len(chunk)
-            if self.body_len <= limit:
-                parts.append(chunk)
-        return TOO_LARGE if self.body_len > limit else b"".join(parts)
+            parts.append(chunk)
+        return b"".join(parts)
 
     def read_chunked(self, limit):
         parts = []
@@ -518,15 +660,17 @@ class Handler(BaseHTTPRequestHandler):
                 return self.bad_framing("malformed chunked body")
             if int(size, 16) == 0:
                 break
+            if self.body_len + int(size, 16) > limit:
+                self.body_len += int(size, 16)
+                return self.too_large()
             data = self.rfile.read(int(size, 16))
             if len(data) != int(size, 16) or self.rfile.read(2) != b"\r\n":
                 return self.bad_framing("malformed chunked body")
             self.body_len += len(data)
-            if self.body_len <= limit:
-                parts.append(data)
+            parts.append(data)
         while self.rfile.readline(1 << 16) not in (b"\r\n", b"\n", b""):
             pass  # trailers
-        return TOO_LARGE if self.body_len > limit else b"".join(parts)
+        return b"".join(parts)
 
     def bad_framing(self, what):
         self.close_connection = True
@@ -652,26 +796,23 @@ class Handler(BaseHTTPRequestHandler):
     def produce(self, topic, path_partition, body):
         self.info["topic"] = topic
         action = self.state.take_action(topic)
+        if action is None:
+            action = self.chaos_action()
         if action is not None:
-            self.info["action"] = action["kind"]
+            self.info["action"] = action.get("label", action["kind"])
             if action.get("delay_ms"):
                 time.sleep(action["delay_ms"] / 1000.0)
             if action["kind"] in SHORTCUT_KINDS:
-                return self.apply_shortcut(action, body)
-        ctype = self.headers.get("Content-Type")
-        fmt = "binary" if ctype is None else PRODUCE_TYPES.get(media_type(ctype))
-        if fmt is None:
-            return self.unsupported()
-        if not self.accept_ok():
-            return self.respond(406)  # empty body, no Content-Type
-        try:
-            records = parse_produce(body, fmt)
-        except ApiError as e:
-            return self.error(e.status, e.message, e.error_code)
-        except RecursionError:
-            return self.error(400, "JSON nesting too deep")
+                return self.apply_shortcut(action, topic, path_partition, body)
+        records, answer = self.produce_records(body)
+        if records is None:
+            return answer()
         self.info["records"] = len(records)
-        forced = action["record_errors"] if action and action["kind"] == "record_errors" else {}
+        forced = {}
+        if action is not None and action["kind"] == "record_errors":
+            forced = action["record_errors"]
+            if forced == RANDOM:
+                forced = self.random_record_errors(records, action["rng"])
         offsets, failed = self.state.produce(topic, path_partition, records, forced)
         self.info["accepted"] = sum(1 for o in offsets if o["error_code"] is None)
         if failed:
@@ -685,10 +826,79 @@ class Handler(BaseHTTPRequestHandler):
                 break
         self.send_json(status, {"offsets": offsets, "key_schema_id": None, "value_schema_id": None})
 
-    def apply_shortcut(self, a, body):
+    def produce_records(self, body):
+        """(records, None) for a produce request the proxy would take, else (None, answer)
+        where answer() sends the proxy's 4xx for it."""
+        ctype = self.headers.get("Content-Type")
+        fmt = "binary" if ctype is None else PRODUCE_TYPES.get(media_type(ctype))
+        if fmt is None:
+            return None, self.unsupported
+        if not self.accept_ok():
+            return None, lambda: self.respond(406)  # empty body, no Content-Type
+        try:
+            return parse_produce(body, fmt), None
+        except ApiError as e:
+            return None, lambda e=e: self.error(e.status, e.message, e.error_code)
+        except RecursionError:
+            return None, lambda: self.error(400, "JSON nesting too deep")
+
+    def random_record_errors(self, records, rng):
+        """Chaos: 50003 on a random non-empty subset of the records the marker leaves."""
+        left = [i for i, r in enumerate(records) if not self.state.is_marked(r)]
+        left = left or list(range(len(records)))
+        return {i: 50003 for i in rng.sample(left, rng.randint(1, len(left)))}
+
+    def chaos_action(self):
+        """A chaos fault as an action (same effects as the script action it names), or None."""
+        drawn = self.state.chaos_draw()
+        if drawn is None:
+            return None
+        kind, rng = drawn
+        a = {"label": "chaos:" + kind, "rng": rng}
+        if kind == "proxy_500_partial":
+            a.update(kind="proxy_error", proxy_error=500, error_code=500, partial=RANDOM,
+                     message="Unexpected non-Kafka exception returned by Kafka")
+        elif kind in ("html_502", "html_503"):
+            code = int(kind[-3:])
+            a.update(kind="status", status=code, body=HTML_PAGES[code], content_type="text/html")
+        elif kind.startswith("gateway_504"):
+            a.update(kind="gateway", gateway="Endpoint request timed out",
+                     store=kind == "gateway_504_stored")
+        elif kind.startswith("gateway_429"):
+            a.update(kind="gateway", gateway="Too Many Requests")
+            if kind == "gateway_429_retry_after":
+                a["retry_after"] = "1"
+        elif kind == "record_50003":
+            a.update(kind="record_errors", record_errors=RANDOM)
+        elif kind == "delay":
+            a.update(kind="delay", delay_ms=rng.randint(300, 800))
+        else:  # drop_before, drop_after, garbage
+            a["kind"] = kind
+        return a
+
+    def store_first(self, a, topic, path_partition, body):
+        """"store"/"partial" on an error action: store the request's records (the first
+        "partial" of them) as a successful produce would, before the error answer. Returns
+        the offsets entries, or None when nothing was to be stored or the request is one the
+        proxy would reject (then nothing is stored and the scripted error is still sent)."""
+        if not a.get("store") and "partial" not in a:
+            return None
+        records, _ = self.produce_records(body)
+        if records is None:
+            return None
+        self.info["records"] = n = len(records)
+        limit = a.get("partial", n)
+        if limit == RANDOM:
+            limit = a["rng"].randint(0, n)
+        offsets, _ = self.state.produce(topic, path_partition, records[:limit], {})
+        self.info["accepted"] = sum(1 for o in offsets if o["error_code"] is None)
+        return offsets
+
+    def apply_shortcut(self, a, topic, path_partition, body):
         kind = a["kind"]
         if kind == "drop_before":
             return self.drop()
+        stored = self.store_first(a, topic, path_partition, body)
         if kind == "gateway":
             status, etype = GATEWAY_ERRORS.get(a["gateway"], (500, None))
             return self.gateway_error(a.get("status", status), a["gateway"],
@@ -699,22 +909,26 @@ class Handler(BaseHTTPRequestHandler):
         if kind == "garbage":
             return self.respond(200, b"<html>oops", "text/html")
         if kind == "short_offsets":
-            try:
-                doc = parse_json(body)
-                n = len(doc["records"]) if isinstance(doc, dict) and \
-                    isinstance(doc.get("records"), list) else 1
-            except (ApiError, RecursionError):
-                n = 1
-            self.info["records"] = n
-            offsets = [{"partition": 0, "offset": i, "error_code": None, "error": None}
-                       for i in range(max(n - 1, 0))]
+            if stored is not None:
+                offsets = stored[:max(self.info["records"] - 1, 0)]
+            else:
+                try:
+                    doc = parse_json(body)
+                    n = len(doc["records"]) if isinstance(doc, dict) and \
+                        isinstance(doc.get("records"), list) else 1
+                except (ApiError, RecursionError):
+                    n = 1
+                self.info["records"] = n
+                offsets = [{"partition": 0, "offset": i, "error_code": None, "error": None}
+                           for i in range(max(n - 1, 0))]
             return self.send_json(200, {"offsets": offsets, "key_schema_id": None,
                                         "value_schema_id": None})
         if kind == "raw":
             return self.respond(a.get("status", 200), a["raw"].encode("utf-8"),
                                 a.get("content_type", KAFKA_V2))
+        headers = [("Retry-After", a["retry_after"])] if a.get("retry_after") else []
         return self.respond(a["status"], a.get("body", "").encode("utf-8"),
-                            a.get("content_type", "text/html"))
+                            a.get("content_type", "text/html"), headers)
 
     def mock_endpoint(self, path, body):
         if body is TOO_LARGE:
@@ -750,10 +964,17 @@ def main(argv=None):
     ap.add_argument("--max-record-bytes", type=int, default=1048576)
     ap.add_argument("--max-body-bytes", type=int, default=10485760)
     ap.add_argument("--script", help="JSON array of misbehaviour actions")
+    ap.add_argument("--chaos", type=float, default=0.0, metavar="RATE",
+                    help="probability (0..1) of a random fault per unscripted produce request")
+    ap.add_argument("--chaos-seed", type=int, default=1, metavar="N", help="chaos random seed")
+    ap.add_argument("--reject-marker", metavar="TEXT",
+                    help="records whose value contains TEXT get per-record 50002")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     if args.partitions < 1:
         ap.error("--partitions must be >= 1")
+    if not 0.0 <= args.chaos <= 1.0:
+        ap.error("--chaos must be between 0 and 1")
     try:
         state = State(args)
         if args.script:

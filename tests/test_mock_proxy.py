@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -526,6 +527,329 @@ class AutoCreateTest(unittest.TestCase):
         self.assertEqual((st, data), (503, b"busy"))
         st, _, _ = self.mock.produce("scripted", {"records": [{"value": 1}]}, path="/topics/scripted")
         self.assertEqual(st, 200)
+
+
+DROPPED = (http.client.RemoteDisconnected, ConnectionError, http.client.BadStatusLine)
+
+
+def values(mock, topic):
+    return [json.loads(line)["value"] for line in mock.stored(topic)]
+
+
+class ErrorStoreTest(unittest.TestCase):
+    """"store", "partial" and "retry_after" on error actions; --reject-marker."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mock = Mock("--auto-create", "--reject-marker", "REJECT-ME")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mock.cleanup()
+
+    def setUp(self):
+        self.assertEqual(self.mock.set_script([]), (200, {"ok": True}))
+
+    def batch(self, topic, n, start=0):
+        return self.mock.produce(topic, {"records": [{"value": start + i} for i in range(n)]},
+                                 path="/topics/" + topic)
+
+    def last_log(self, topic):
+        return [e for e in self.mock.requests_log() if e["topic"] == topic][-1]
+
+    def test_store_on_gateway_504(self):
+        self.mock.set_script([{"gateway": "Endpoint request timed out", "store": True}])
+        st, h, data = self.batch("st504", 3)
+        self.assertEqual((st, json.loads(data), h["Content-Type"]),
+                         (504, {"message": "Endpoint request timed out"}, "application/json"))
+        lines = [json.loads(x) for x in self.mock.stored("st504")]
+        self.assertEqual([(r["offset"], r["value"]) for r in lines], [(0, 0), (1, 1), (2, 2)])
+        entry = self.last_log("st504")
+        self.assertEqual((entry["status"], entry["records"], entry["accepted"], entry["action"]),
+                         (504, 3, 3, "gateway"))
+        # offsets keep advancing after the stored-behind-a-504 batch
+        st, _, data = self.batch("st504", 1, 3)
+        self.assertEqual((st, json.loads(data)["offsets"][0]["offset"]), (200, 3))
+
+    def test_store_on_every_error_kind(self):
+        cases = [({"status": 503, "body": "busy", "store": True}, 503),
+                 ({"proxy_error": 500, "store": True}, 500),
+                 ({"garbage": True, "store": True}, 200),
+                 ({"raw": "{}", "status": 502, "store": True}, 502),
+                 ({"gateway": "Too Many Requests", "store": True}, 429)]
+        for i, (action, status) in enumerate(cases):
+            topic = "stkind%d" % i
+            self.mock.set_script([action])
+            self.assertEqual(self.batch(topic, 2)[0], status, action)
+            self.assertEqual(values(self.mock, topic), [0, 1], action)
+            self.assertEqual(self.last_log(topic)["accepted"], 2)
+        # short_offsets + store: the real offsets, one entry too few
+        self.mock.set_script([])
+        self.batch("stshort", 1)
+        self.mock.set_script([{"short_offsets": True, "store": True}])
+        st, _, data = self.batch("stshort", 3, 1)
+        self.assertEqual(st, 200)
+        self.assertEqual([o["offset"] for o in json.loads(data)["offsets"]], [1, 2])
+        self.assertEqual(values(self.mock, "stshort"), [0, 1, 2, 3])
+
+    def test_store_false_or_invalid_request_stores_nothing(self):
+        self.mock.set_script([{"gateway": "Endpoint request timed out", "store": False},
+                              {"gateway": "Endpoint request timed out", "store": True}])
+        self.assertEqual(self.batch("stnone", 2)[0], 504)
+        st, _, _ = self.mock.produce("stnone", b'{"records":[{"value":1}', path="/topics/stnone")
+        self.assertEqual(st, 504)  # the scripted answer still wins over the 400
+        self.assertEqual(self.mock.stored("stnone"), [])
+        self.assertEqual(self.last_log("stnone")["accepted"], 0)
+
+    def test_partial(self):
+        self.mock.set_script([{"proxy_error": 500, "partial": 2,
+                               "message": "Unexpected non-Kafka exception returned by Kafka"},
+                              {"status": 503, "partial": 0},
+                              {"status": 502, "partial": 10, "body": "<html>bad</html>"}])
+        st, h, data = self.batch("partial", 5)
+        self.assertEqual((st, json.loads(data)),
+                         (500, {"error_code": 500,
+                                "message": "Unexpected non-Kafka exception returned by Kafka"}))
+        self.assertEqual(values(self.mock, "partial"), [0, 1])
+        entry = self.last_log("partial")
+        self.assertEqual((entry["records"], entry["accepted"], entry["action"]), (5, 2, "proxy_error"))
+        self.assertEqual(self.batch("partial", 3, 10)[0], 503)
+        self.assertEqual(self.last_log("partial")["accepted"], 0)
+        self.assertEqual(self.batch("partial", 2, 20)[0], 502)  # N beyond the batch: all of it
+        self.assertEqual(values(self.mock, "partial"), [0, 1, 20, 21])
+        self.assertEqual([json.loads(x)["offset"] for x in self.mock.stored("partial")], [0, 1, 2, 3])
+
+    def test_status_retry_after(self):
+        date = "Wed, 21 Oct 2026 07:28:00 GMT"
+        self.mock.set_script([{"status": 503, "retry_after": "7"},
+                              {"status": 429, "retry_after": date, "body": "slow down",
+                               "content_type": "text/plain"},
+                              {"status": 503}])
+        st, h, _ = self.batch("retry", 1)
+        self.assertEqual((st, h["Retry-After"]), (503, "7"))
+        st, h, data = self.batch("retry", 1)
+        self.assertEqual((st, h["Retry-After"], data), (429, date, b"slow down"))
+        st, h, _ = self.batch("retry", 1)
+        self.assertEqual(st, 503)
+        self.assertIsNone(h["Retry-After"])
+
+    def test_store_and_partial_validation(self):
+        for bad in ([{"drop": "after", "store": True}], [{"record_errors": {}, "store": True}],
+                    [{"delay_ms": 1, "store": True}], [{"gateway": "Forbidden", "partial": 1}],
+                    [{"garbage": True, "partial": 1}], [{"status": 500, "partial": -1}],
+                    [{"status": 500, "store": 1}], [{"status": 500, "partial": True}],
+                    [{"status": 500, "partial": 1.5}]):
+            st, body = self.mock.set_script(bad)
+            self.assertEqual((st, body["ok"]), (400, False), bad)
+
+    def test_reject_marker(self):
+        body = {"records": [{"value": {"id": 1}}, {"key": "k", "value": {"note": "x REJECT-ME y"}},
+                            {"value": "REJECT-ME"}, {"value": 4}, {"key": "REJECT-ME", "value": 5}]}
+        before = json.loads(self.mock.request("GET", "/_mock/stats")[2])["rejected"]
+        st, _, data = self.mock.produce("marker", body, path="/topics/marker")
+        self.assertEqual(st, 200)
+        offsets = json.loads(data)["offsets"]
+        self.assertEqual([o["error_code"] for o in offsets], [None, 50002, 50002, None, None])
+        self.assertEqual(offsets[1], {"partition": None, "offset": None, "error_code": 50002,
+                                      "error": "Record rejected: marker"})
+        self.assertEqual(values(self.mock, "marker"), [{"id": 1}, 4, 5])  # only values are checked
+        self.assertEqual(self.last_log("marker")["accepted"], 3)
+        # binary format: the decoded value is checked
+        st, _, data = self.mock.produce("marker", {"records": [{"value": "UkVKRUNULU1F"}]},
+                                        ctype="application/vnd.kafka.binary.v2+json",
+                                        path="/topics/marker")
+        self.assertEqual(json.loads(data)["offsets"][0]["error_code"], 50002)
+        # marker wins over script record errors, and is never stored behind an error answer
+        self.mock.set_script([{"record_errors": {"0": 50003}},
+                              {"gateway": "Endpoint request timed out", "store": True}])
+        st, _, data = self.mock.produce("marker", {"records": [{"value": "REJECT-ME"}, {"value": 7}]},
+                                        path="/topics/marker")
+        self.assertEqual([o["error_code"] for o in json.loads(data)["offsets"]], [50002, None])
+        st, _, _ = self.mock.produce("marker", {"records": [{"value": "REJECT-ME"}, {"value": 8}]},
+                                     path="/topics/marker")
+        self.assertEqual(st, 504)
+        self.assertEqual(values(self.mock, "marker"), [{"id": 1}, 4, 5, 7, 8])
+        stats = json.loads(self.mock.request("GET", "/_mock/stats")[2])
+        self.assertEqual(stats["rejected"] - before, 5)
+        self.assertEqual(stats["chaos"], {k: 0 for k in mock_proxy.CHAOS_KINDS})
+
+
+class BodyLimitTest(unittest.TestCase):
+    """--max-body-bytes: API Gateway's 413, answered early, never a reset."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mock = Mock("--topics", "t", "--max-body-bytes", "100000")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mock.cleanup()
+
+    BIG = b'{"records":[{"value":"' + b"y" * 2000000 + b'"}]}'
+
+    def test_large_body_413_seen_by_client(self):
+        t0 = time.monotonic()
+        st, h, data = self.mock.produce("t", self.BIG, path="/topics/t")
+        self.assertEqual((st, json.loads(data)), (413, {"message": "Request Too Long"}))
+        self.assertEqual(h["Connection"], "close")
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(self.mock.stored("t"), [])
+        entry = self.mock.requests_log()[-1]
+        self.assertEqual((entry["status"], entry["body_bytes"]), (413, len(self.BIG)))
+        # a body at the limit still goes through
+        small = b'{"records":[{"value":"' + b"s" * 1000 + b'"}]}'
+        self.assertEqual(self.mock.produce("t", small, path="/topics/t")[0], 200)
+
+    def test_413_before_the_body_is_sent(self):
+        with socket.create_connection(("127.0.0.1", self.mock.port), timeout=TIMEOUT) as s:
+            s.sendall(b"POST /topics/t HTTP/1.1\r\nHost: x\r\nContent-Type: " + JSON_CT.encode() +
+                      b"\r\nContent-Length: %d\r\n\r\n" % len(self.BIG))
+            resp = http.client.HTTPResponse(s)
+            resp.begin()  # no body sent yet: the answer must not wait for it
+            self.assertEqual((resp.status, json.loads(resp.read())),
+                             (413, {"message": "Request Too Long"}))
+            s.sendall(self.BIG)  # the mock drains it instead of resetting
+            self.assertEqual(s.recv(10), b"")
+
+    def test_expect_100_continue_gets_413(self):
+        with socket.create_connection(("127.0.0.1", self.mock.port), timeout=TIMEOUT) as s:
+            s.sendall(b"POST /topics/t HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                      b"Content-Type: " + JSON_CT.encode() +
+                      b"\r\nContent-Length: %d\r\n\r\n" % len(self.BIG))
+            resp = http.client.HTTPResponse(s)
+            resp.begin()
+            self.assertEqual(resp.status, 413)
+
+    def test_chunked_large_body_413(self):
+        c = self.mock.conn()
+        try:
+            c.request("POST", "/topics/t", body=iter([b"z" * 50000] * 40),
+                      headers={"Content-Type": JSON_CT}, encode_chunked=True)
+            resp = c.getresponse()
+            self.assertEqual((resp.status, json.loads(resp.read())),
+                             (413, {"message": "Request Too Long"}))
+        finally:
+            c.close()
+
+
+CHAOS_STATUS = {"proxy_500_partial": 500, "html_502": 502, "html_503": 503,
+                "gateway_504_stored": 504, "gateway_504": 504, "gateway_429": 429,
+                "gateway_429_retry_after": 429, "drop_before": None, "drop_after": None,
+                "record_50003": 200, "garbage": 200, "delay": 200}
+
+
+class ChaosTest(unittest.TestCase):
+    MARK = "CHAOS-REJECT"
+
+    def run_requests(self, *args, count=50):
+        """Start a mock with args, send count produce requests in order; return (per-request
+        client results, requests.jsonl entries, stored lines, stats)."""
+        mock = Mock("--topics", "c", "--partitions", "2", "--reject-marker", self.MARK, *args)
+        try:
+            results = []
+            for i in range(count):
+                recs = [{"key": "k%d" % j, "value": {"i": i, "j": j}} for j in range(i % 5 + 1)]
+                if i % 3 == 0:
+                    recs.append({"value": {"i": i, "m": self.MARK}})
+                t0 = time.monotonic()
+                try:
+                    st, h, data = mock.produce("c", {"records": recs}, path="/topics/c")
+                except DROPPED:
+                    st, h, data = None, {}, b""
+                results.append({"n": len(recs), "status": st, "headers": h, "data": data,
+                                "secs": time.monotonic() - t0, "marked": i % 3 == 0})
+            stats = json.loads(mock.request("GET", "/_mock/stats")[2])
+            return results, mock.requests_log(), mock.stored("c"), stats
+        finally:
+            mock.cleanup()
+
+    def test_reproducible_with_seed(self):
+        first = self.run_requests("--chaos", "0.5", "--chaos-seed", "42")
+        second = self.run_requests("--chaos", "0.5", "--chaos-seed", "42")
+        key = [(e["action"], e["status"], e["records"], e["accepted"]) for e in first[1]]
+        self.assertEqual(len(key), 50)
+        self.assertEqual(key, [(e["action"], e["status"], e["records"], e["accepted"])
+                               for e in second[1]])
+        self.assertEqual(first[2], second[2])  # same records, same offsets
+        self.assertEqual(first[3]["chaos"], second[3]["chaos"])
+        actions = [k[0] for k in key]
+        self.assertIn(None, actions)
+        self.assertTrue(any(a and a.startswith("chaos:") for a in actions))
+        self.assertEqual(sum(first[3]["chaos"].values()), sum(1 for a in actions if a))
+        other = self.run_requests("--chaos", "0.5", "--chaos-seed", "43")
+        self.assertNotEqual(actions, [e["action"] for e in other[1]])
+
+    def test_rate_one_only_faults(self):
+        results, log, stored, stats = self.run_requests("--chaos", "1.0", "--chaos-seed", "7",
+                                                        count=60)
+        self.assertEqual(len(log), 60)
+        kinds = []
+        for res, entry in zip(results, log):
+            action = entry["action"] or ""
+            self.assertTrue(action.startswith("chaos:"), entry)
+            kind = action[len("chaos:"):]
+            kinds.append(kind)
+            self.assertEqual(res["status"], CHAOS_STATUS[kind], entry)
+            self.assertEqual(entry["status"], CHAOS_STATUS[kind], entry)
+            n, accepted = res["n"], entry["accepted"]
+            good = n - 1 if res["marked"] else n  # records the marker leaves
+            if kind in ("html_502", "html_503", "gateway_504", "gateway_429",
+                        "gateway_429_retry_after", "drop_before", "garbage"):
+                self.assertEqual(accepted, 0, entry)
+            elif kind in ("gateway_504_stored", "drop_after", "delay"):
+                self.assertEqual(accepted, good, entry)
+            elif kind == "proxy_500_partial":
+                self.assertLessEqual(accepted, good, entry)
+                self.assertEqual(json.loads(res["data"]), {
+                    "error_code": 500, "message": "Unexpected non-Kafka exception returned by Kafka"})
+            elif kind == "record_50003":
+                codes = [o["error_code"] for o in json.loads(res["data"])["offsets"]]
+                self.assertEqual(len(codes), n)
+                self.assertIn(50003, codes)
+                self.assertEqual(codes[-1] == 50002, res["marked"])
+                self.assertEqual(accepted, codes.count(None))
+            if kind.startswith("html_"):
+                self.assertEqual(res["headers"]["Content-Type"], "text/html")
+                self.assertIn(b"<html>", res["data"])
+            if kind.startswith("gateway_504"):
+                self.assertEqual(json.loads(res["data"]), {"message": "Endpoint request timed out"})
+            if kind.startswith("gateway_429"):
+                self.assertEqual(json.loads(res["data"]), {"message": "Too Many Requests"})
+                self.assertEqual(res["headers"]["Retry-After"],
+                                 "1" if kind.endswith("retry_after") else None)
+            if kind == "garbage":
+                self.assertEqual(res["data"], b"<html>oops")
+            if kind == "delay":
+                self.assertGreaterEqual(res["secs"], 0.29)
+                offsets = json.loads(res["data"])["offsets"]
+                self.assertEqual(offsets[-1]["error_code"] == 50002, res["marked"])
+        self.assertEqual(set(kinds), set(mock_proxy.CHAOS_KINDS))  # seed 7 covers every kind
+        self.assertEqual(stats["chaos"], {k: kinds.count(k) for k in mock_proxy.CHAOS_KINDS})
+        self.assertEqual(len(stored), sum(e["accepted"] for e in log))
+        self.assertTrue(all(self.MARK not in line for line in stored))
+
+    def test_script_action_takes_precedence(self):
+        mock = Mock("--topics", "c", "--chaos", "1.0")
+        try:
+            mock.set_script([{"status": 503, "times": 2}])
+            statuses = []
+            for _ in range(2):
+                statuses.append(mock.produce("c", {"records": [{"value": 1}]}, path="/topics/c")[0])
+            self.assertEqual(statuses, [503, 503])
+            self.assertEqual([e["action"] for e in mock.requests_log()], ["status", "status"])
+            # GETs are never chaos'd
+            self.assertEqual(mock.request("GET", "/topics/c")[0], 200)
+            stats = json.loads(mock.request("GET", "/_mock/stats")[2])
+            self.assertEqual(sum(stats["chaos"].values()), 0)
+        finally:
+            mock.cleanup()
+
+    def test_chaos_rate_validated(self):
+        with tempfile.TemporaryDirectory() as d:
+            for rate in ("1.5", "-0.1", "x"):
+                proc = subprocess.run([sys.executable, MOCK, "--store", d, "--chaos", rate],
+                                      stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT)
+                self.assertEqual(proc.returncode, 2, rate)
 
 
 class SignalTest(unittest.TestCase):

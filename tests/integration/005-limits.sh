@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
-# A row whose record alone exceeds batch.max_bytes stops the stream, naming
-# stream and key, after everything before it was delivered; batches always
-# respect max_bytes; --limit stops after N rows.
+# A row whose record alone exceeds batch.max_bytes (or sink.max_record_bytes)
+# becomes a dead letter; the stream goes on and the run exits 3.  Batches
+# always respect max_bytes; --limit stops after N rows.
 set -eu
 . "$(dirname "$0")/lib.sh"
 trap stop_mock EXIT
@@ -11,29 +11,51 @@ load_seed 400
 start_mock --auto-create
 MAX_BYTES=8192 MAX_RECORDS=1000 write_conf "$WORK/pinemit.conf"
 u=0e3bbd435bfb
+dl=$WORK/state/dead-letters.jsonl
 
-set +e
-out=$("$PINEMIT" -c "$WORK/pinemit.conf" run --stream pin 2>&1)
-rc=$?
-set -e
-expect_eq "exit code" 1 "$rc"
-big=$(printf '%s' "$out" | sed -n 's/.*stream pin: key \([0-9]*\): the record alone is [0-9]* bytes, over batch.max_bytes (8192)$/\1/p')
-[ -n "$big" ] || fail "message names stream and key: $out"
-expect_eq "the named row is bigger than a batch" t \
-    "$(sql "SELECT octet_length(convert_to(row_to_json(p)::text, 'UTF8')) > 8000 FROM pinterest_data p WHERE index = $big")"
+run_expect 3 run --stream pin
 check_limits 1000 8192
-python3 - "$MOCK_STORE/records/$u.pin.jsonl" \
-    "$(sql "SELECT string_agg(index::text, ',' ORDER BY index) FROM pinterest_data WHERE index < $big")" \
-    <<'PY' || fail "every row before the big one, once, in order"
+big=$(sql "SELECT string_agg(index::text, ',' ORDER BY index) FROM pinterest_data p
+           WHERE octet_length(convert_to(row_to_json(p)::text, 'UTF8')) > 8150")
+expect_match "says how many and where" \
+    "dead-lettered to $dl" "$OUT"
+# Exactly the big rows are dead letters, whole, with the reason; every
+# other row arrived once, in order.
+python3 - "$dl" "$MOCK_STORE/records/$u.pin.jsonl" "$big" \
+    "$(sql 'SELECT count(*) FROM pinterest_data')" <<'PY' || fail "dead letters"
 import json, sys
-keys = [json.loads(l)["value"]["index"] for l in open(sys.argv[1])]
-want = [int(k) for k in sys.argv[2].split(",")]
-assert keys == want, (len(keys), len(want))
+letters = [json.loads(l) for l in open(sys.argv[1])]
+sent = [json.loads(l)["value"]["index"] for l in open(sys.argv[2])]
+big = [int(k) for k in sys.argv[3].split(",")]
+assert [int(l["key"]) for l in letters] == big, ([l["key"] for l in letters], big)
+for l in letters:
+    assert l["error_code"] == 413 and "batch.max_bytes (8192)" in l["message"], l["message"]
+    assert l["record"]["value"]["index"] == int(l["key"])
+assert sent == sorted(sent) and not set(sent) & set(big)
+assert len(sent) + len(big) == int(sys.argv[4]), (len(sent), len(big))
 PY
+expect_eq "checkpoint at the end" "$(sql 'SELECT max(index) FROM pinterest_data')" "$(ckpt pin)"
+
+# sink.max_record_bytes: the proxy's own record limit, checked before sending.
+rm -f "$dl"
+EXTRA_CONF='' MAX_RECORDS=1000 write_conf "$WORK/pinemit.conf"
+sed -i 's/^  retry = /  max_record_bytes = 2048;\n  retry = /' "$WORK/pinemit.conf"
+run_expect 3 run --stream user
+n=$(sql "SELECT count(*) FROM user_data u
+         WHERE octet_length(convert_to(row_to_json(u)::text, 'UTF8')) + 11 > 2048")
+expect_eq "user dead letters" "$n" "$(wc -l <"$dl")"
+grep -q 'sink.max_record_bytes (2048)' "$dl" || fail "reason in the dead letter"
+
 # --limit
-"$PINEMIT" -c "$WORK/pinemit.conf" run --stream geo --limit 25 || fail "limit run"
-n=$(wc -l <"$MOCK_STORE/records/$u.geo.jsonl")
-expect_eq "rows sent with --limit 25" 25 "$n"
+run_expect 0 run --stream geo --limit 25
+expect_eq "rows sent with --limit 25" 25 "$(wc -l <"$MOCK_STORE/records/$u.geo.jsonl")"
 expect_eq "checkpoint after --limit" \
-    "$(sql 'SELECT ind FROM geolocation_data ORDER BY ind LIMIT 1 OFFSET 24')" \
-    "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$WORK/state/geo.checkpoint")"
+    "$(sql 'SELECT ind FROM geolocation_data ORDER BY ind LIMIT 1 OFFSET 24')" "$(ckpt geo)"
+
+# dead_letter.max: more rejections than allowed abort the run (exit 1).
+rm -f "$WORK/state/pin.checkpoint" "$dl"
+MAX_BYTES=8192 MAX_RECORDS=1000 EXTRA_CONF='dead_letter = { max = 0; };' \
+    write_conf "$WORK/pinemit.conf"
+run_expect 1 run --stream pin
+expect_match "dead_letter.max" "more than 0 records rejected in this run \\(dead_letter.max\\)" "$OUT"
+expect_eq "the letters written so far" 1 "$(wc -l <"$dl")"

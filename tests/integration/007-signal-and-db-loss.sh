@@ -3,6 +3,7 @@
 # exit 0; the next run sends the rest with no duplicate.  The database going
 # away mid-run: exit 1 with one line, checkpoint intact, next run resumes.
 set -eu
+export PATH="$PATH:$(pg_config --bindir 2>/dev/null || true)"
 . "$(dirname "$0")/lib.sh"
 PID=
 trap 'stop_mock; [ -z "$PID" ] || kill "$PID" 2>/dev/null || true' EXIT
@@ -46,8 +47,8 @@ mock_script '[]'
 "$PINEMIT" -c "$WORK/pinemit.conf" run --stream geo || fail "resume after SIGTERM"
 verify $u.geo geolocation_data ind
 
-# --- the database goes away ---
-mock_script '[{"delay_ms":300,"times":100}]'
+# --- the database connection is killed mid-run: reconnect and resume ---
+mock_script '[{"delay_ms":200,"times":100}]'
 FETCH_ROWS=100 MAX_RECORDS=50 write_conf "$WORK/pinemit.conf"
 "$PINEMIT" -c "$WORK/pinemit.conf" run --stream user 2>"$WORK/err" &
 PID=$!
@@ -59,9 +60,48 @@ wait "$PID"
 rc=$?
 set -e
 PID=
-expect_eq "exit code after losing the database" 1 "$rc"
-expect_match "message" "^pinemit: stream user: .*(terminat|connection|server closed)" "$(cat "$WORK/err")"
-expect_eq "one line" 1 "$(wc -l <"$WORK/err")"
-mock_script '[]'
-"$PINEMIT" -c "$WORK/pinemit.conf" run --stream user || fail "resume after database loss"
+expect_eq "exit code after a lost connection" 0 "$rc"
+expect_match "warning" "^pinemit: warning: stream user: .*reconnecting in [0-9]+ ms \\(attempt 1 of 8\\)" "$(cat "$WORK/err")"
 verify $u.user user_data ind
+
+# --- the database restarts mid-run ---
+mock_script '[{"delay_ms":200,"times":100}]'
+"$PINEMIT" -c "$WORK/pinemit.conf" run --stream pin 2>"$WORK/err" &
+PID=$!
+wait_requests "$(($(mock_requests) + 1))"
+if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- pg_ctl -D "$PGHOST/data" -m fast -w restart >/dev/null
+else
+    pg_ctl -D "$PGHOST/data" -m fast -w restart >/dev/null
+fi
+set +e
+wait "$PID"
+rc=$?
+set -e
+PID=
+expect_eq "exit code after a database restart" 0 "$rc"
+verify $u.pin pinterest_data index
+
+# --- the database stays away: give up after the retry budget ---
+mock_script '[{"delay_ms":200,"times":100}]'
+sql "CREATE TABLE t3 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 1000) g;
+     ALTER TABLE t3 ADD PRIMARY KEY (id)" >/dev/null
+MAX_ATTEMPTS=3 FETCH_ROWS=50 MAX_RECORDS=50 write_conf "$WORK/pinemit.conf" \
+    '{ name = "t3"; key = "id"; }'
+"$PINEMIT" -c "$WORK/pinemit.conf" run --stream t3 2>"$WORK/err" &
+PID=$!
+wait_requests "$(($(mock_requests) + 1))"
+psql -X -q -d postgres -c "ALTER DATABASE sig ALLOW_CONNECTIONS false" >/dev/null
+psql -X -q -d postgres -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+     WHERE application_name = 'pinemit' AND datname = 'sig'" >/dev/null
+set +e
+wait "$PID"
+rc=$?
+set -e
+PID=
+psql -X -q -d postgres -c "ALTER DATABASE sig ALLOW_CONNECTIONS true" >/dev/null
+expect_eq "exit code when the database stays away" 1 "$rc"
+expect_match "last line" "^pinemit: stream t3: cannot reconnect to the database: .*not currently accepting connections" "$(tail -n 1 "$WORK/err")"
+expect_eq "three reconnect warnings" 3 "$(grep -c 'reconnecting in' "$WORK/err")"
+run_expect 0 run --stream t3
+verify $u.t3 t3 id

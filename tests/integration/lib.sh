@@ -108,7 +108,11 @@ source = {
   conninfo = "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=$PGUSER";
   fetch_rows = ${FETCH_ROWS:-700};
 };
-sink = { invoke_url = "$MOCK_URL"; timeout_ms = 10000; };
+sink = {
+  invoke_url = "$MOCK_URL"; timeout_ms = ${TIMEOUT_MS:-10000};
+  retry = { max_attempts = ${MAX_ATTEMPTS:-8}; initial_backoff_ms = 10; max_backoff_ms = 100; };
+};
+${EXTRA_CONF:-}
 batch = { max_records = ${MAX_RECORDS:-100}; max_bytes = ${MAX_BYTES:-1048576}; };
 state = { dir = "$state"; };
 streams = (
@@ -118,6 +122,24 @@ streams = (
   $2}
 );
 CONF
+}
+
+# ckpt STREAM: the stream's checkpointed key.
+ckpt() {
+    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' \
+        "$WORK/state/$1.checkpoint"
+}
+
+# run_expect CODE [pinemit args...]: runs pinemit with the test config;
+# the exit code must be CODE; stderr lands in $OUT.
+run_expect() {
+    local want=$1 rc
+    shift
+    set +e
+    OUT=$("$PINEMIT" -c "$WORK/pinemit.conf" "$@" 2>&1 >/dev/null)
+    rc=$?
+    set -e
+    expect_eq "exit code of pinemit $* (stderr: $OUT)" "$want" "$rc"
 }
 
 # verify TOPIC TABLE KEY [verify.py options]

@@ -75,8 +75,8 @@ static void empty_batch_finishes_as_empty_list(void **state)
     pe_batch_init(&b, 5, 100);
     assert_string_equal(pe_batch_finish(&b, &len), EMPTY_BODY);
     assert_int_equal(len, strlen(EMPTY_BODY));
-    assert_null(b.first_key);
-    assert_null(b.last_key);
+    assert_null(pe_batch_key(&b, 0));
+    assert_null(pe_batch_key(&b, b.n - 1));
     pe_batch_cleanup(&b);
 }
 
@@ -101,7 +101,7 @@ static void max_records_is_a_hard_limit(void **state)
     assert_int_equal(add_str(&b, "4", "d"), PE_ERR_TOO_LARGE);
     assert_int_equal(add_str(&b, "5", "e"), PE_ERR_TOO_LARGE);
     assert_int_equal(b.n, 3);
-    assert_string_equal(b.last_key, "c");
+    assert_string_equal(pe_batch_key(&b, b.n - 1), "c");
     assert_string_equal(pe_batch_finish(&b, &len), "{\"records\":[1,2,3]}");
     pe_batch_cleanup(&b);
 }
@@ -122,7 +122,7 @@ static void exact_fit_accepted_one_over_refused(void **state)
     assert_int_equal(add_str(&b, over, "o"), PE_ERR_TOO_LARGE);
     assert_int_equal(b.n, 0);
     assert_true(pe_batch_single_size(strlen(over)) > max);
-    assert_null(b.first_key);
+    assert_null(pe_batch_key(&b, 0));
     /* Exactly max bytes once finished: accepted. */
     assert_true(pe_batch_single_size(strlen(rec)) == max);
     assert_int_equal(add_str(&b, rec, "r"), PE_OK);
@@ -153,7 +153,7 @@ static void exact_fit_of_second_record(void **state)
     second = record_of_len(room);
     assert_int_equal(add_str(&b, second_over, "2"), PE_ERR_TOO_LARGE);
     assert_int_equal(b.n, 1);
-    assert_string_equal(b.last_key, "1");
+    assert_string_equal(pe_batch_key(&b, b.n - 1), "1");
     assert_int_equal(add_str(&b, second, "2"), PE_OK);
     assert_int_equal(b.n, 2);
     pe_batch_finish(&b, &len);
@@ -174,12 +174,12 @@ static void refusal_leaves_batch_unchanged(void **state)
     assert_int_equal(add_str(&b, "{\"a\":1}", "k1"), PE_OK);
     assert_int_equal(add_str(&b, big, "k2"), PE_ERR_TOO_LARGE);
     assert_int_equal(b.n, 1);
-    assert_string_equal(b.first_key, "k1");
-    assert_string_equal(b.last_key, "k1");
+    assert_string_equal(pe_batch_key(&b, 0), "k1");
+    assert_string_equal(pe_batch_key(&b, b.n - 1), "k1");
     assert_int_equal(add_str(&b, "{\"b\":2}", "k3"), PE_OK);
     assert_string_equal(pe_batch_finish(&b, &len),
                         "{\"records\":[{\"a\":1},{\"b\":2}]}");
-    assert_string_equal(b.last_key, "k3");
+    assert_string_equal(pe_batch_key(&b, b.n - 1), "k3");
     pe_batch_cleanup(&b);
     free(big);
 }
@@ -191,21 +191,21 @@ static void first_and_last_keys(void **state)
 
     (void)state;
     pe_batch_init(&b, 10, 1000);
-    assert_null(b.first_key);
-    assert_null(b.last_key);
+    assert_null(pe_batch_key(&b, 0));
+    assert_null(pe_batch_key(&b, b.n - 1));
     assert_int_equal(add_str(&b, "1", "alpha"), PE_OK);
-    assert_string_equal(b.first_key, "alpha");
-    assert_string_equal(b.last_key, "alpha");
+    assert_string_equal(pe_batch_key(&b, 0), "alpha");
+    assert_string_equal(pe_batch_key(&b, b.n - 1), "alpha");
     /* Keys are copied: the caller's buffer may change. */
     strcpy(key, "beta");
     assert_int_equal(add_str(&b, "2", key), PE_OK);
     strcpy(key, "zzz");
     assert_int_equal(add_str(&b, "3", "gamma"), PE_OK);
-    assert_string_equal(b.first_key, "alpha");
-    assert_string_equal(b.last_key, "gamma");
+    assert_string_equal(pe_batch_key(&b, 0), "alpha");
+    assert_string_equal(pe_batch_key(&b, b.n - 1), "gamma");
     pe_batch_cleanup(&b);
-    assert_null(b.first_key);
-    assert_null(b.last_key);
+    assert_null(pe_batch_key(&b, 0));
+    assert_null(pe_batch_key(&b, b.n - 1));
     pe_batch_cleanup(&b); /* twice is fine */
 }
 
@@ -222,12 +222,12 @@ static void reset_reuses_the_batch(void **state)
     assert_string_equal(pe_batch_finish(&b, &len), "{\"records\":[1,2]}");
     pe_batch_reset(&b);
     assert_int_equal(b.n, 0);
-    assert_null(b.first_key);
-    assert_null(b.last_key);
+    assert_null(pe_batch_key(&b, 0));
+    assert_null(pe_batch_key(&b, b.n - 1));
     assert_string_equal(pe_batch_finish(&b, &len), EMPTY_BODY);
     pe_batch_reset(&b);
     assert_int_equal(add_str(&b, "3", "c"), PE_OK);
-    assert_string_equal(b.first_key, "c");
+    assert_string_equal(pe_batch_key(&b, 0), "c");
     assert_string_equal(pe_batch_finish(&b, &len), "{\"records\":[3]}");
     assert_int_equal(len, strlen("{\"records\":[3]}"));
     pe_batch_reset(&b);
@@ -304,10 +304,8 @@ static void random_records_fill_within_limits(void **state)
             st = pe_batch_add(&b, rec, (size_t)rlen, key);
             if (st == PE_ERR_TOO_LARGE && b.n > 0) {
                 /* Refused only because it is full: check that. */
-                size_t open_len = b.body.len;
-
                 assert_true(b.n == max_records ||
-                            open_len + 1 + (size_t)rlen + 2 > max_bytes);
+                            b.body_bytes + 1 + (size_t)rlen > max_bytes);
                 body = pe_batch_finish(&b, &len);
                 check_body(body, len, max_bytes, max_records, &next);
                 n_bodies++;
@@ -324,7 +322,7 @@ static void random_records_fill_within_limits(void **state)
             } else {
                 assert_int_equal(st, PE_OK);
                 assert_true(b.n <= max_records);
-                assert_string_equal(b.last_key, key);
+                assert_string_equal(pe_batch_key(&b, b.n - 1), key);
             }
             sent_or_rejected++;
             free(rec);

@@ -238,9 +238,9 @@ static void damaged_files_are_data_errors(void **state)
 
         write_file(path, bodies[i]);
         pe_error_clear(&err);
-        if (pe_ckpt_load(s, "bad", &key, &err) != PE_ERR_DATA)
-            fail_msg("checkpoint [%s] was not PE_ERR_DATA", bodies[i]);
-        assert_int_equal(err.status, PE_ERR_DATA);
+        if (pe_ckpt_load(s, "bad", &key, &err) != PE_ERR_CONFIG)
+            fail_msg("checkpoint [%s] was not PE_ERR_CONFIG", bodies[i]);
+        assert_int_equal(err.status, PE_ERR_CONFIG);
         assert_null(key);
         /* The message names the file so an operator can fix it. */
         if (strstr(err.msg, path) == NULL)
@@ -326,22 +326,22 @@ static void lock_conflicts_between_stores(void **state)
 
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
     pe_error_clear(&err);
-    assert_int_equal(pe_ckpt_lock(a, &err), PE_OK);
+    assert_int_equal(pe_ckpt_lock(a, 0, NULL, &err), PE_OK);
     /* Taking it again through the same store is a no-op. */
-    assert_int_equal(pe_ckpt_lock(a, &err), PE_OK);
+    assert_int_equal(pe_ckpt_lock(a, 0, NULL, &err), PE_OK);
     /* flock locks belong to the open file description: a second open,
      * even in this process, conflicts. */
-    assert_int_equal(pe_ckpt_lock(b, &err), PE_ERR_LOCKED);
+    assert_int_equal(pe_ckpt_lock(b, 0, NULL, &err), PE_ERR_LOCKED);
     assert_int_equal(err.status, PE_ERR_LOCKED);
     assert_non_null(strstr(err.msg, "pinemit.lock"));
     assert_non_null(strstr(err.msg, pid)); /* the holder's pid */
-    assert_int_equal(pe_ckpt_lock(b, &err), PE_ERR_LOCKED);
+    assert_int_equal(pe_ckpt_lock(b, 0, NULL, &err), PE_ERR_LOCKED);
     /* Closing the holder releases the lock. */
     pe_ckpt_close(a);
     pe_error_clear(&err);
-    assert_int_equal(pe_ckpt_lock(b, &err), PE_OK);
+    assert_int_equal(pe_ckpt_lock(b, 0, NULL, &err), PE_OK);
     a = open_store(dir);
-    assert_int_equal(pe_ckpt_lock(a, &err), PE_ERR_LOCKED);
+    assert_int_equal(pe_ckpt_lock(a, 0, NULL, &err), PE_ERR_LOCKED);
     pe_ckpt_close(a);
     pe_ckpt_close(b);
 }
@@ -357,7 +357,7 @@ static void lock_file_holds_pid(void **state)
 
     /* Old content from an earlier holder is replaced. */
     write_file(path, "999999999999\n");
-    assert_int_equal(pe_ckpt_lock(s, &err), PE_OK);
+    assert_int_equal(pe_ckpt_lock(s, 0, NULL, &err), PE_OK);
     snprintf(want, sizeof(want), "%ld\n", (long)getpid());
     text = read_file(path);
     assert_string_equal(text, want);
@@ -374,7 +374,7 @@ static void lock_does_not_block_checkpoints(void **state)
     struct pe_error err;
     char *key = NULL;
 
-    assert_int_equal(pe_ckpt_lock(a, &err), PE_OK);
+    assert_int_equal(pe_ckpt_lock(a, 0, NULL, &err), PE_OK);
     assert_int_equal(pe_ckpt_save(a, "s", "5", &err), PE_OK);
     /* status reads checkpoints without the lock. */
     assert_int_equal(pe_ckpt_load(b, "s", &key, &err), PE_OK);
@@ -453,10 +453,10 @@ static void regression_lock_holder_text_overflows(void **state)
     a = open_store(dir);
     b = open_store(dir);
     path = pe_xasprintf("%s/pinemit.lock", dir);
-    assert_int_equal(pe_ckpt_lock(a, &err), PE_OK);
+    assert_int_equal(pe_ckpt_lock(a, 0, NULL, &err), PE_OK);
     /* The holder keeps its flock; the content is not protected by it. */
     write_file(path, "holder-text-without-newline-0123456789abcdef");
-    assert_int_equal(pe_ckpt_lock(b, &err), PE_ERR_LOCKED);
+    assert_int_equal(pe_ckpt_lock(b, 0, NULL, &err), PE_ERR_LOCKED);
     assert_non_null(strstr(err.msg, "pinemit.lock"));
     free(path);
     pe_ckpt_close(a);

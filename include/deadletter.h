@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT
+ * deadletter.h - records that cannot be delivered, kept as JSON lines:
+ *   {"time":..,"stream":..,"topic":..,"key":..,"error_code":..,
+ *    "message":..,"record":<the record as sent>}
+ * "record" is always last and written byte for byte, so a replay resends
+ * exactly what was rejected. */
+#ifndef PINEMIT_DEADLETTER_H
+#define PINEMIT_DEADLETTER_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "util.h"
+
+struct pe_dead_letter {
+    const char *stream;
+    const char *topic;
+    const char *key;
+    long error_code; /* the proxy's code, or 413 / 0 for local limits */
+    const char *message;
+    const char *record; /* {"value":...} */
+    size_t record_len;
+};
+
+struct pe_dlq; /* opaque: an append-only file, opened on first write */
+
+struct pe_dlq *pe_dlq_new(const char *path);
+void pe_dlq_free(struct pe_dlq *q);
+const char *pe_dlq_path(const struct pe_dlq *q);
+/* Letters written through this handle. */
+size_t pe_dlq_count(const struct pe_dlq *q);
+/* Appends one line (one write(2), O_APPEND). */
+enum pe_status pe_dlq_write(struct pe_dlq *q, const struct pe_dead_letter *d,
+                            struct pe_error *err);
+/* fsync, so letters are durable before a checkpoint moves past them. */
+enum pe_status pe_dlq_sync(struct pe_dlq *q, struct pe_error *err);
+
+/* Parses one line of a dead-letter file.  The strings in *d point into
+ * `line`, which is modified (NUL terminators); PE_ERR_DATA when it is not
+ * a dead letter. */
+enum pe_status pe_dlq_parse_line(char *line, struct pe_dead_letter *d,
+                                 struct pe_error *err);
+
+#endif

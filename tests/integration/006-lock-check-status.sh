@@ -62,3 +62,11 @@ expect_match "status pin" "^pin +0e3bbd435bfb.pin +$k +$((total - 50))$" \
     "$(printf '%s\n' "$out" | grep '^pin ')"
 expect_match "status geo" "^geo +0e3bbd435bfb.geo +- +$(sql 'SELECT count(*) FROM geolocation_data')$" \
     "$(printf '%s\n' "$out" | grep '^geo ')"
+
+# A damaged checkpoint stops its stream with exit 2 and names the file; it
+# never silently starts again from zero.
+echo 'garbage{' >"$WORK/state/pin.checkpoint"
+before=$(mock_requests)
+run_expect 2 run --stream pin
+expect_match "names the file" "$WORK/state/pin.checkpoint: damaged checkpoint" "$OUT"
+expect_eq "nothing sent" "$before" "$(mock_requests)"

@@ -105,3 +105,32 @@ expect_match "last line" "^pinemit: stream t3: cannot reconnect to the database:
 expect_eq "three reconnect warnings" 3 "$(grep -c 'reconnecting in' "$WORK/err")"
 run_expect 0 run --stream t3
 verify $u.t3 t3 id
+
+# --- a second signal abandons the request in flight at once ---
+sql "CREATE TABLE t4 AS SELECT g AS id FROM generate_series(1, 200) g;
+     ALTER TABLE t4 ADD PRIMARY KEY (id)" >/dev/null
+write_conf "$WORK/pinemit.conf" '{ name = "t4"; key = "id"; }'
+mock_script '[{"delay_ms":0},{"delay_ms":8000}]'
+"$PINEMIT" -c "$WORK/pinemit.conf" run --stream t4 2>"$WORK/err" &
+PID=$!
+for _ in $(seq 1 100); do
+    [ -e "$WORK/state/t4.checkpoint" ] && break
+    sleep 0.05
+done
+sleep 0.3 # now inside the slow second request
+kill -INT "$PID"
+sleep 0.2
+kill -INT "$PID"
+for _ in $(seq 1 40); do
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.05
+done
+kill -0 "$PID" 2>/dev/null && fail "still running 2 s after the second signal"
+set +e
+wait "$PID"
+rc=$?
+set -e
+PID=
+expect_eq "exit code after two signals" 0 "$rc"
+expect_match "note" "in flight was abandoned" "$(cat "$WORK/err")"
+expect_eq "checkpoint at the first batch" 100 "$(ckpt t4)"

@@ -8,6 +8,8 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -30,6 +32,35 @@ enum pe_status pe_ckpt_probe(const char *dir, bool *exists,
 enum pe_status pe_ckpt_lock(struct pe_ckpt_store *s, long wait_ms,
                             const volatile sig_atomic_t *stop,
                             struct pe_error *err);
+
+/* Where a stream stands when it tracks transactions (the no-row-left-
+ * behind reads; see source_pg.h).  Transaction ids are 64-bit (xid8). */
+struct pe_ckpt_history {
+    int64_t xmax; /* a run's snapshot xmax */
+    char *key;    /* the checkpoint key when that run started; NULL = none */
+};
+
+struct pe_ckpt_state {
+    char *key;       /* last key sent or dead-lettered; NULL = none yet */
+    bool tracked;    /* the fields below are meaningful */
+    int64_t floor;   /* transactions below this are settled */
+    char *low;       /* rows of unsettled transactions have keys > low;
+                        NULL = no lower bound known */
+    int64_t *sent;   /* transactions >= floor whose rows were all sent */
+    size_t n_sent;
+    struct pe_ckpt_history *history;
+    size_t n_history;
+};
+
+void pe_ckpt_state_cleanup(struct pe_ckpt_state *c);
+/* Loads the whole state.  A file from an older version (a key only) loads
+ * with tracked = false. */
+enum pe_status pe_ckpt_load_state(struct pe_ckpt_store *s, const char *stream,
+                                  struct pe_ckpt_state *out,
+                                  struct pe_error *err);
+enum pe_status pe_ckpt_save_state(struct pe_ckpt_store *s, const char *stream,
+                                  const struct pe_ckpt_state *c,
+                                  struct pe_error *err);
 
 /* *key receives the stored key (caller frees), or NULL when the stream has
  * no checkpoint yet.  PE_ERR_CONFIG naming the file when it is damaged:

@@ -15,6 +15,7 @@ struct pe_stream_config {
     char *table; /* as written; "schema.table" or "table" */
     char *key;   /* key column name */
     char *topic; /* Kafka topic; defaults to "<user_id>.<name>" */
+    bool ordered_writer; /* keys commit in order: a plain key watermark */
 };
 
 struct pe_config {
@@ -24,6 +25,7 @@ struct pe_config {
         char *conninfo; /* secret: never print it unmasked */
         long fetch_rows;
         long connect_timeout_s;
+        long max_pending_age_s; /* then stop waiting for a transaction */
     } source;
     struct {
         char *invoke_url; /* no trailing slash */

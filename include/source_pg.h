@@ -5,6 +5,7 @@
 #ifndef PINEMIT_SOURCE_PG_H
 #define PINEMIT_SOURCE_PG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,24 @@ struct pe_rows {
     void *res;                    /* private */
     const char **values;          /* scratch: one row's values */
     size_t key_col;
+    bool has_xmin; /* a tracking table: column n_cols holds xmin */
+    int64_t epoch_base; /* to widen xmin (see pe_rows_xid) */
+    int64_t xmax;
+};
+
+/* A snapshot, as pg_current_snapshot() reports it (xid8 values). */
+struct pe_snapshot {
+    int64_t xmin;
+    int64_t xmax;
+    int64_t *xip; /* in progress, ascending */
+    size_t n_xip;
+};
+
+/* The backend running an in-progress transaction, if one is found. */
+struct pe_xact_info {
+    int pid;             /* 0 = not found (finished, or prepared) */
+    bool other_database; /* it cannot write this table */
+    double age_s;        /* since the transaction started */
 };
 
 /* Errors are PE_ERR_DB with err->retriable set when another try may work
@@ -49,6 +68,34 @@ const char *pe_source_describe(struct pe_source *s);
  * cannot be encoded. */
 struct pe_table *pe_table_open(struct pe_source *s, const char *table,
                                const char *key, struct pe_error *err);
+/* The same, for a table read with transaction tracking: every row carries
+ * its inserting transaction (xmin), and late rows can be fetched.
+ * PE_ERR_CONFIG when the relation has no xmin (a view, a foreign table). */
+struct pe_table *pe_table_open_tracked(struct pe_source *s, const char *table,
+                                       const char *key, struct pe_error *err);
+
+/* Starts a REPEATABLE READ, READ ONLY transaction: every fetch until
+ * pe_table_end sees one snapshot, returned in *snap (free with
+ * pe_snapshot_cleanup). */
+enum pe_status pe_table_begin(struct pe_table *t, struct pe_snapshot *snap,
+                              struct pe_error *err);
+void pe_table_end(struct pe_table *t); /* ends it; safe when none is open */
+void pe_snapshot_cleanup(struct pe_snapshot *snap);
+
+/* Late rows: key in (after, high] (after NULL: no lower bound) written by
+ * a transaction >= floor that is not in sent[0..n_sent), in key order, at
+ * most limit.  Needs a tracked table inside pe_table_begin. */
+enum pe_status pe_table_fetch_late(struct pe_table *t, const char *after,
+                                   const char *high, int64_t floor,
+                                   const int64_t *sent, size_t n_sent,
+                                   const struct pe_snapshot *snap, long limit,
+                                   struct pe_rows *rows, struct pe_error *err);
+/* Row i's inserting transaction as an xid8 (tracked tables only). */
+int64_t pe_rows_xid(const struct pe_rows *rows, size_t i);
+/* Who runs transaction xid, and for how long. */
+enum pe_status pe_source_xact_info(struct pe_source *s, int64_t xid,
+                                   struct pe_xact_info *info,
+                                   struct pe_error *err);
 void pe_table_free(struct pe_table *t);
 /* The quoted, schema-qualified name. */
 const char *pe_table_name(const struct pe_table *t);
@@ -58,6 +105,11 @@ const char *pe_table_name(const struct pe_table *t);
 enum pe_status pe_table_fetch(struct pe_table *t, const char *after,
                               long limit, struct pe_rows *rows,
                               struct pe_error *err);
+/* The same inside pe_table_begin: rows carry their xmin (tracked tables). */
+enum pe_status pe_table_fetch_snap(struct pe_table *t, const char *after,
+                                   long limit, const struct pe_snapshot *snap,
+                                   struct pe_rows *rows,
+                                   struct pe_error *err);
 /* Row i's values (NULL = SQL NULL), valid until the next fetch. */
 const char *const *pe_rows_values(struct pe_rows *rows, size_t i);
 const char *pe_rows_key(const struct pe_rows *rows, size_t i);

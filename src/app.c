@@ -51,8 +51,13 @@ struct stream_run {
     struct pe_sink *sink; /* NULL in dry-run */
     struct pe_ckpt_store *store;
     struct pe_batch batch;
+    int64_t *batch_xids; /* inserting transaction of each batch record */
     struct pe_buf rec;
-    char *acked; /* last acknowledged key (owned) */
+    struct pe_ckpt_state state; /* as last saved (the checkpoint) */
+    bool tracked;               /* not an ordered_writer stream */
+    bool late_phase;            /* sending rows below the checkpoint */
+    struct pe_snapshot snap;
+    long long left; /* rows still allowed by --limit; -1 = no limit */
     struct pe_send_stats stats;
 };
 
@@ -78,18 +83,46 @@ static enum pe_status check_selection(const struct pe_app_opts *o,
     return PE_OK;
 }
 
-/* The checkpoint moves to `key` once everything up to it is acknowledged
- * or dead-lettered (and the dead letters synced). */
+/* Adds xid to the sorted set of transactions whose rows were all sent. */
+static void mark_sent(struct pe_ckpt_state *c, int64_t xid)
+{
+    size_t lo = 0, hi = c->n_sent;
+
+    if (xid < c->floor)
+        return; /* settled anyway */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+
+        if (c->sent[mid] < xid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < c->n_sent && c->sent[lo] == xid)
+        return;
+    c->sent = pe_xrealloc(c->sent, (c->n_sent + 1) * sizeof(*c->sent));
+    memmove(c->sent + lo + 1, c->sent + lo, (c->n_sent - lo) * sizeof(int64_t));
+    c->sent[lo] = xid;
+    c->n_sent++;
+}
+
+/* Everything up to `key` (and the rows of xids) was acknowledged or
+ * dead-lettered (and the dead letters synced): record it.  Rows sent in
+ * the late phase lie below the checkpoint key, which stays. */
 static enum pe_status advance(struct stream_run *r, const char *key,
+                              const int64_t *xids, size_t n,
                               struct pe_error *err)
 {
-    enum pe_status st = pe_ckpt_save(r->store, r->sc->name, key, err);
-
-    if (st == PE_OK) {
-        free(r->acked);
-        r->acked = pe_xstrdup(key);
+    if (r->tracked)
+        for (size_t i = 0; i < n; i++)
+            mark_sent(&r->state, xids[i]);
+    if (!r->late_phase) {
+        free(r->state.key);
+        r->state.key = pe_xstrdup(key);
     }
-    return st;
+    if (r->o->dry_run)
+        return PE_OK;
+    return pe_ckpt_save_state(r->store, r->sc->name, &r->state, err);
 }
 
 /* Sends the batch (or prints it in dry-run), then moves the checkpoint. */
@@ -120,11 +153,12 @@ static enum pe_status flush(struct stream_run *r, struct pe_error *err)
                                 pe_batch_key(&r->batch, 0), last);
             return st;
         }
-        if ((st = advance(r, last, err)) != PE_OK)
-            return st;
     }
-    pe_log(PE_LOG_DEBUG, "stream %s: batch of %zu records, keys %s to %s",
-           r->sc->name, r->batch.n, pe_batch_key(&r->batch, 0), last);
+    if ((st = advance(r, last, r->batch_xids, r->batch.n, err)) != PE_OK)
+        return st;
+    pe_log(PE_LOG_DEBUG, "stream %s: %sbatch of %zu records, keys %s to %s",
+           r->sc->name, r->late_phase ? "late " : "", r->batch.n,
+           pe_batch_key(&r->batch, 0), last);
     pe_batch_reset(&r->batch);
     return PE_OK;
 }
@@ -133,7 +167,7 @@ static enum pe_status flush(struct stream_run *r, struct pe_error *err)
  * record limit): what came before it goes first, then it becomes a dead
  * letter and the checkpoint moves past it. */
 static enum pe_status oversized(struct stream_run *r, const char *key,
-                                size_t limit, const char *what,
+                                int64_t xid, size_t limit, const char *what,
                                 struct pe_error *err)
 {
     struct pe_dead_letter d;
@@ -160,7 +194,7 @@ static enum pe_status oversized(struct stream_run *r, const char *key,
     if ((st = pe_deliver_dead_letter(r->env, &d, &r->stats, err)) != PE_OK ||
         (st = pe_dlq_sync(r->env->dlq, err)) != PE_OK)
         return st;
-    return advance(r, key, err);
+    return advance(r, key, &xid, 1, err);
 }
 
 /* Encodes one row and adds it, sending the batch first when it is full. */
@@ -169,6 +203,7 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
 {
     const struct pe_config *c = r->o->cfg;
     const char *key = pe_rows_key(rows, i);
+    int64_t xid = rows->has_xmin ? pe_rows_xid(rows, i) : 0;
     enum pe_status st;
 
     pe_buf_reset(&r->rec);
@@ -179,24 +214,29 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
         return st;
     }
     if (pe_batch_single_size(r->rec.len) > (size_t)c->batch.max_bytes)
-        return oversized(r, key, (size_t)c->batch.max_bytes,
+        return oversized(r, key, xid, (size_t)c->batch.max_bytes,
                          "batch.max_bytes", err);
     if (r->rec.len > (size_t)c->sink.max_record_bytes)
-        return oversized(r, key, (size_t)c->sink.max_record_bytes,
+        return oversized(r, key, xid, (size_t)c->sink.max_record_bytes,
                          "sink.max_record_bytes", err);
-    if (pe_batch_add(&r->batch, r->rec.data, r->rec.len, key) == PE_OK)
-        return PE_OK;
-    if ((st = flush(r, err)) != PE_OK)
-        return st;
-    if (stop_requested)
-        return PE_ERR_INTERRUPTED;
-    if ((st = pe_deliver_check_deadline(r->env, err)) != PE_OK)
-        return st;
-    return pe_batch_add(&r->batch, r->rec.data, r->rec.len, key);
+    if (pe_batch_add(&r->batch, r->rec.data, r->rec.len, key) != PE_OK) {
+        if ((st = flush(r, err)) != PE_OK)
+            return st;
+        if (stop_requested)
+            return PE_ERR_INTERRUPTED;
+        if ((st = pe_deliver_check_deadline(r->env, err)) != PE_OK)
+            return st;
+        if ((st = pe_batch_add(&r->batch, r->rec.data, r->rec.len, key)) !=
+            PE_OK)
+            return st;
+    }
+    r->batch_xids[r->batch.n - 1] = xid;
+    return PE_OK;
 }
 
 /* After a database error worth retrying: drop the unsent batch, back off,
- * reconnect and reopen the table; the caller resumes from the checkpoint. */
+ * reconnect and reopen the table; the caller starts over from the
+ * checkpoint. */
 static enum pe_status recover_db(struct stream_run *r, long *attempts,
                                  struct pe_error *err)
 {
@@ -219,43 +259,47 @@ static enum pe_status recover_db(struct stream_run *r, long *attempts,
             return st;
         if (pe_source_reset(r->src, err) != PE_OK)
             continue;
-        r->table = pe_table_open(r->src, r->sc->table, r->sc->key, err);
+        r->table = r->tracked
+                       ? pe_table_open_tracked(r->src, r->sc->table,
+                                               r->sc->key, err)
+                       : pe_table_open(r->src, r->sc->table, r->sc->key, err);
         if (r->table != NULL)
             return PE_OK;
     }
     return err->status;
 }
 
-static enum pe_status pump(struct stream_run *r, struct pe_error *err)
+/* Sends pages of rows until a short page, the limit or a stop.  late:
+ * rows below the checkpoint from transactions not settled before. */
+static enum pe_status scan(struct stream_run *r, bool late,
+                           struct pe_error *err)
 {
+    const struct pe_ckpt_state *c = &r->state;
     struct pe_rows rows;
-    char *cursor = r->acked ? pe_xstrdup(r->acked) : NULL;
-    long long left = r->o->limit > 0 ? r->o->limit : -1;
-    long db_attempts = 0;
+    char *cursor = late ? (c->low ? pe_xstrdup(c->low) : NULL)
+                        : (c->key ? pe_xstrdup(c->key) : NULL);
+    char *high = late ? pe_xstrdup(c->key) : NULL;
     enum pe_status st = PE_OK;
 
     memset(&rows, 0, sizeof(rows));
-    while (left != 0 && !stop_requested) {
+    r->late_phase = late;
+    while (r->left != 0 && !stop_requested) {
         long want = r->o->cfg->source.fetch_rows;
 
         if ((st = pe_deliver_check_deadline(r->env, err)) != PE_OK)
             break;
-        if (left > 0 && left < want)
-            want = (long)left;
-        st = pe_table_fetch(r->table, cursor, want, &rows, err);
-        if (st == PE_ERR_DB && err->retriable) {
-            pe_rows_cleanup(&rows);
-            if ((st = recover_db(r, &db_attempts, err)) != PE_OK)
-                break;
-            /* Resume after what the proxy acknowledged. */
-            free(cursor);
-            cursor = r->acked ? pe_xstrdup(r->acked) : NULL;
-            left = r->o->limit > 0 ? r->o->limit - r->stats.records : -1;
-            continue;
-        }
+        if (r->left > 0 && r->left < want)
+            want = (long)r->left;
+        if (late)
+            st = pe_table_fetch_late(r->table, cursor, high, c->floor, c->sent,
+                                     c->n_sent, &r->snap, want, &rows, err);
+        else if (r->tracked)
+            st = pe_table_fetch_snap(r->table, cursor, want, &r->snap, &rows,
+                                     err);
+        else
+            st = pe_table_fetch(r->table, cursor, want, &rows, err);
         if (st != PE_OK)
             break;
-        db_attempts = 0;
         for (size_t i = 0; i < rows.n_rows && st == PE_OK; i++)
             st = add_row(r, &rows, i, err);
         if (st != PE_OK)
@@ -264,18 +308,138 @@ static enum pe_status pump(struct stream_run *r, struct pe_error *err)
             free(cursor);
             cursor = pe_xstrdup(pe_rows_key(&rows, rows.n_rows - 1));
         }
-        if (left > 0)
-            left -= (long long)rows.n_rows;
+        if (r->left > 0)
+            r->left -= (long long)rows.n_rows;
         if ((long)rows.n_rows < want)
             break; /* a short page: nothing more past the cursor */
     }
     pe_rows_cleanup(&rows);
     free(cursor);
+    free(high);
     if (st == PE_OK && !stop_requested)
         st = flush(r, err);
     if (st == PE_OK && stop_requested)
         st = PE_ERR_INTERRUPTED;
     return st;
+}
+
+/* The oldest transaction rows may still come from, after this snapshot:
+ * the oldest one in progress, skipping those of other databases (they
+ * cannot write this table) and those open longer than max_pending_age_s
+ * (with a warning: rows they commit below the checkpoint are not sent). */
+static enum pe_status new_floor(struct stream_run *r, int64_t *floor,
+                                struct pe_error *err)
+{
+    long max_age = r->o->cfg->source.max_pending_age_s;
+
+    *floor = r->snap.xmax;
+    for (size_t i = 0; i < r->snap.n_xip; i++) {
+        struct pe_xact_info info;
+        int64_t x = r->snap.xip[i];
+
+        if (x >= *floor)
+            continue;
+        if (pe_source_xact_info(r->src, x, &info, err) != PE_OK)
+            return err->status;
+        if (info.other_database)
+            continue;
+        if (info.age_s > (double)max_age) {
+            pe_log(PE_LOG_WARN,
+                   "stream %s: transaction %lld (backend pid %d) has been "
+                   "open %.0f s, longer than source.max_pending_age_s (%ld); "
+                   "no longer waiting for it: rows it commits with keys up "
+                   "to %s will not be sent",
+                   r->sc->name, (long long)x, info.pid, info.age_s, max_age,
+                   r->state.key ? r->state.key : "(none)");
+            continue;
+        }
+        *floor = x; /* xip is ascending: the oldest that counts */
+        break;
+    }
+    return PE_OK;
+}
+
+/* Once every row below the checkpoint that this snapshot can see is sent:
+ * the state that the rest of the run (and the next run) starts from. */
+static enum pe_status settle(struct stream_run *r, struct pe_error *err)
+{
+    struct pe_ckpt_state *c = &r->state;
+    int64_t floor;
+    size_t keep = 0, first = 0;
+    enum pe_status st;
+
+    if ((st = new_floor(r, &floor, err)) != PE_OK)
+        return st;
+    /* This run's entry: transactions that get an id from now on took
+     * their keys after the previous run's snapshot, so above the key this
+     * run starts from (one run of margin: a key is taken a moment before
+     * the inserting transaction gets its id). */
+    c->history = pe_xrealloc(c->history,
+                             (c->n_history + 1) * sizeof(*c->history));
+    c->history[c->n_history].xmax = r->snap.xmax;
+    c->history[c->n_history].key = c->key ? pe_xstrdup(c->key) : NULL;
+    c->n_history++;
+    /* Only the newest entry at or below the floor still matters. */
+    while (first + 1 < c->n_history && c->history[first + 1].xmax <= floor)
+        first++;
+    for (size_t i = 0; i < first; i++)
+        free(c->history[i].key);
+    memmove(c->history, c->history + first,
+            (c->n_history - first) * sizeof(*c->history));
+    c->n_history -= first;
+    free(c->low);
+    c->low = c->history[0].xmax <= floor && c->history[0].key
+                 ? pe_xstrdup(c->history[0].key)
+                 : NULL;
+    for (size_t i = 0; i < c->n_sent; i++)
+        if (c->sent[i] >= floor)
+            c->sent[keep++] = c->sent[i];
+    c->n_sent = keep;
+    c->floor = floor;
+    c->tracked = true;
+    if (r->o->dry_run)
+        return PE_OK;
+    return pe_ckpt_save_state(r->store, r->sc->name, c, err);
+}
+
+/* One pass over the stream in one snapshot: late rows, then new ones. */
+static enum pe_status stream_pass(struct stream_run *r, struct pe_error *err)
+{
+    enum pe_status st;
+
+    if (!r->tracked)
+        return scan(r, false, err);
+    if ((st = pe_table_begin(r->table, &r->snap, err)) != PE_OK)
+        return st;
+    if (r->state.tracked && r->state.key != NULL)
+        st = scan(r, true, err);
+    if (st == PE_OK)
+        st = settle(r, err);
+    if (st == PE_OK)
+        st = scan(r, false, err);
+    pe_table_end(r->table);
+    pe_snapshot_cleanup(&r->snap);
+    r->late_phase = false;
+    return st;
+}
+
+static enum pe_status pump(struct stream_run *r, struct pe_error *err)
+{
+    long db_attempts = 0;
+    enum pe_status st;
+
+    r->left = r->o->limit > 0 ? r->o->limit : -1;
+    for (;;) {
+        long long before = r->stats.records + r->stats.dead;
+
+        st = stream_pass(r, err);
+        if (st != PE_ERR_DB || !err->retriable)
+            return st;
+        if (r->stats.records + r->stats.dead > before)
+            db_attempts = 0; /* progress: a fresh budget */
+        if ((st = recover_db(r, &db_attempts, err)) != PE_OK)
+            return st;
+    }
 }
 
 static void log_summary(const struct stream_run *r, double secs)
@@ -286,7 +450,8 @@ static void log_summary(const struct stream_run *r, double secs)
            "%.0f rows/s",
            r->sc->name, r->o->dry_run ? "would send" : "sent",
            r->stats.records, r->stats.requests, r->stats.bytes, r->sc->topic,
-           r->stats.retries, r->stats.dead, r->acked ? r->acked : "(none)",
+           r->stats.retries, r->stats.dead,
+           r->state.key ? r->state.key : "(none)",
            secs, secs > 0 ? (double)r->stats.records / secs : 0.0);
 }
 
@@ -309,13 +474,17 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     r.env = env;
     r.src = src;
     r.store = store;
+    r.tracked = !sc->ordered_writer;
     pe_batch_init(&r.batch, (size_t)o->cfg->batch.max_records,
                   (size_t)o->cfg->batch.max_bytes);
+    r.batch_xids = pe_xcalloc((size_t)o->cfg->batch.max_records,
+                              sizeof(int64_t));
     pe_buf_init(&r.rec, 0);
     if (store != NULL &&
-        (st = pe_ckpt_load(store, sc->name, &r.acked, err)) != PE_OK)
+        (st = pe_ckpt_load_state(store, sc->name, &r.state, err)) != PE_OK)
         goto out;
-    r.table = pe_table_open(src, sc->table, sc->key, err);
+    r.table = r.tracked ? pe_table_open_tracked(src, sc->table, sc->key, err)
+                        : pe_table_open(src, sc->table, sc->key, err);
     if (r.table == NULL && (st = recover_db(&r, &db_attempts, err)) != PE_OK)
         goto out;
     if (!o->dry_run) {
@@ -331,7 +500,7 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
         }
     }
     pe_log(PE_LOG_DEBUG, "stream %s: %s from key %s", sc->name,
-           pe_table_name(r.table), r.acked ? r.acked : "(start)");
+           pe_table_name(r.table), r.state.key ? r.state.key : "(start)");
     st = pump(&r, err);
     log_summary(&r, (double)(pe_now_mono_ms() - t0) / 1000.0);
 out:
@@ -342,8 +511,9 @@ out:
     pe_sink_free(r.sink);
     pe_table_free(r.table);
     pe_batch_cleanup(&r.batch);
+    free(r.batch_xids);
     pe_buf_cleanup(&r.rec);
-    free(r.acked);
+    pe_ckpt_state_cleanup(&r.state);
     return st;
 }
 

@@ -159,19 +159,106 @@ char *pe_ckpt_path(const struct pe_ckpt_store *s, const char *stream)
     return pe_xasprintf("%s/%s.checkpoint", s->dir, stream);
 }
 
-enum pe_status pe_ckpt_load(struct pe_ckpt_store *s, const char *stream,
-                            char **key, struct pe_error *err)
+void pe_ckpt_state_cleanup(struct pe_ckpt_state *c)
+{
+    if (c == NULL)
+        return;
+    free(c->key);
+    free(c->low);
+    free(c->sent);
+    for (size_t i = 0; i < c->n_history; i++)
+        free(c->history[i].key);
+    free(c->history);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Transaction ids are written as strings: JSON numbers go through a double
+ * in most readers, and an xid8 may not fit one exactly. */
+static bool parse_xid(const cJSON *v, int64_t *out)
+{
+    char *end;
+    long long x;
+
+    if (!cJSON_IsString(v) || v->valuestring[0] < '0' ||
+        v->valuestring[0] > '9')
+        return false;
+    errno = 0;
+    x = strtoll(v->valuestring, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = x;
+    return true;
+}
+
+static cJSON *xid_string(int64_t x)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%lld", (long long)x);
+    return cJSON_CreateString(buf);
+}
+
+/* A nullable string member: absent or null -> NULL. */
+static bool opt_string(const cJSON *obj, const char *name, char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    *out = NULL;
+    if (v == NULL || cJSON_IsNull(v))
+        return true;
+    if (!cJSON_IsString(v))
+        return false;
+    *out = pe_xstrdup(v->valuestring);
+    return true;
+}
+
+static bool parse_tracking(const cJSON *t, struct pe_ckpt_state *c)
+{
+    const cJSON *sent = cJSON_GetObjectItemCaseSensitive(t, "sent_xids");
+    const cJSON *hist = cJSON_GetObjectItemCaseSensitive(t, "history");
+    const cJSON *e;
+    size_t i = 0;
+
+    if (!parse_xid(cJSON_GetObjectItemCaseSensitive(t, "floor"), &c->floor) ||
+        !opt_string(t, "low", &c->low) || !cJSON_IsArray(sent) ||
+        !cJSON_IsArray(hist))
+        return false;
+    c->sent = pe_xcalloc((size_t)cJSON_GetArraySize(sent) + 1, sizeof(int64_t));
+    cJSON_ArrayForEach(e, sent)
+    {
+        if (!parse_xid(e, &c->sent[c->n_sent]))
+            return false;
+        c->n_sent++;
+    }
+    c->history = pe_xcalloc((size_t)cJSON_GetArraySize(hist) + 1,
+                            sizeof(*c->history));
+    cJSON_ArrayForEach(e, hist)
+    {
+        struct pe_ckpt_history *h = &c->history[i];
+
+        c->n_history = ++i;
+        if (!parse_xid(cJSON_GetObjectItemCaseSensitive(e, "xmax"), &h->xmax) ||
+            !opt_string(e, "key", &h->key))
+            return false;
+    }
+    c->tracked = true;
+    return true;
+}
+
+enum pe_status pe_ckpt_load_state(struct pe_ckpt_store *s, const char *stream,
+                                  struct pe_ckpt_state *out,
+                                  struct pe_error *err)
 {
     char *name = pe_xasprintf("%s.checkpoint", stream);
     struct pe_buf text;
     cJSON *doc = NULL;
-    const cJSON *k;
+    const cJSON *k, *t;
     enum pe_status st = PE_OK;
     char chunk[4096];
     ssize_t n;
     int fd;
 
-    *key = NULL;
+    memset(out, 0, sizeof(*out));
     pe_buf_init(&text, MAX_CKPT_BYTES);
     fd = openat(s->dir_fd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -191,14 +278,20 @@ enum pe_status pe_ckpt_load(struct pe_ckpt_store *s, const char *stream,
     }
     doc = cJSON_ParseWithLength(text.data ? text.data : "", text.len);
     k = cJSON_GetObjectItemCaseSensitive(doc, "key");
-    if (!cJSON_IsString(k)) {
+    t = cJSON_GetObjectItemCaseSensitive(doc, "tracking");
+    /* A null key: a tracked stream that has sent nothing yet. */
+    if (!(cJSON_IsString(k) || (cJSON_IsNull(k) && t != NULL)) ||
+        (t != NULL && !cJSON_IsNull(t) && !parse_tracking(t, out))) {
+        pe_ckpt_state_cleanup(out);
         st = pe_error_set(err, PE_ERR_CONFIG, false,
-                          "%s/%s: damaged checkpoint (no \"key\" string); "
-                          "fix or remove it by hand",
-                          s->dir, name);
+                          "%s/%s: damaged checkpoint (%s); fix or remove it "
+                          "by hand",
+                          s->dir, name,
+                          cJSON_IsString(k) ? "bad \"tracking\""
+                                            : "no \"key\" string");
         goto out;
     }
-    *key = pe_xstrdup(k->valuestring);
+    out->key = cJSON_IsString(k) ? pe_xstrdup(k->valuestring) : NULL;
 out:
     if (fd >= 0)
         close(fd);
@@ -208,8 +301,47 @@ out:
     return st;
 }
 
-enum pe_status pe_ckpt_save(struct pe_ckpt_store *s, const char *stream,
-                            const char *key, struct pe_error *err)
+enum pe_status pe_ckpt_load(struct pe_ckpt_store *s, const char *stream,
+                            char **key, struct pe_error *err)
+{
+    struct pe_ckpt_state c;
+    enum pe_status st = pe_ckpt_load_state(s, stream, &c, err);
+
+    *key = c.key;
+    c.key = NULL;
+    pe_ckpt_state_cleanup(&c);
+    return st;
+}
+
+static cJSON *tracking_json(const struct pe_ckpt_state *c)
+{
+    cJSON *t = cJSON_CreateObject();
+    cJSON *sent = cJSON_AddArrayToObject(t, "sent_xids");
+    cJSON *hist = cJSON_AddArrayToObject(t, "history");
+
+    cJSON_AddItemToObject(t, "floor", xid_string(c->floor));
+    if (c->low)
+        cJSON_AddStringToObject(t, "low", c->low);
+    else
+        cJSON_AddNullToObject(t, "low");
+    for (size_t i = 0; i < c->n_sent; i++)
+        cJSON_AddItemToArray(sent, xid_string(c->sent[i]));
+    for (size_t i = 0; i < c->n_history; i++) {
+        cJSON *h = cJSON_CreateObject();
+
+        cJSON_AddItemToObject(h, "xmax", xid_string(c->history[i].xmax));
+        if (c->history[i].key)
+            cJSON_AddStringToObject(h, "key", c->history[i].key);
+        else
+            cJSON_AddNullToObject(h, "key");
+        cJSON_AddItemToArray(hist, h);
+    }
+    return t;
+}
+
+enum pe_status pe_ckpt_save_state(struct pe_ckpt_store *s, const char *stream,
+                                  const struct pe_ckpt_state *c,
+                                  struct pe_error *err)
 {
     char *name = pe_xasprintf("%s.checkpoint", stream);
     char *tmp = pe_xasprintf("%s.checkpoint.tmp", stream);
@@ -223,10 +355,15 @@ enum pe_status pe_ckpt_save(struct pe_ckpt_store *s, const char *stream,
 
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    cJSON_AddNumberToObject(doc, "version", 1);
+    cJSON_AddNumberToObject(doc, "version", c->tracked ? 2 : 1);
     cJSON_AddStringToObject(doc, "stream", stream);
-    cJSON_AddStringToObject(doc, "key", key);
+    if (c->key != NULL)
+        cJSON_AddStringToObject(doc, "key", c->key);
+    else
+        cJSON_AddNullToObject(doc, "key");
     cJSON_AddStringToObject(doc, "updated_at", when);
+    if (c->tracked)
+        cJSON_AddItemToObject(doc, "tracking", tracking_json(c));
     text = cJSON_Print(doc);
     fd = openat(s->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
                 0640);
@@ -263,4 +400,14 @@ out:
     free(name);
     free(tmp);
     return st;
+}
+
+enum pe_status pe_ckpt_save(struct pe_ckpt_store *s, const char *stream,
+                            const char *key, struct pe_error *err)
+{
+    struct pe_ckpt_state c;
+
+    memset(&c, 0, sizeof(c));
+    c.key = (char *)(uintptr_t)key; /* borrowed; not freed */
+    return pe_ckpt_save_state(s, stream, &c, err);
 }

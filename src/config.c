@@ -153,7 +153,8 @@ static bool stream_name_valid(const char *s)
 static enum pe_status read_streams(struct reader *r, const config_setting_t *root,
                                    const char *user_id, struct pe_config *c)
 {
-    static const char *const keys[] = {"name", "table", "key", "topic", NULL};
+    static const char *const keys[] = {"name",  "table",          "key",
+                                       "topic", "ordered_writer", NULL};
     const config_setting_t *list = config_setting_get_member(root, "streams");
     enum pe_status st;
     int n;
@@ -199,6 +200,15 @@ static enum pe_status read_streams(struct reader *r, const config_setting_t *roo
             (st = get_string(r, g, prefix, "topic", false, NULL, &s->topic)) !=
                 PE_OK)
             return st;
+        {
+            const config_setting_t *ow =
+                config_setting_get_member(g, "ordered_writer");
+
+            if (ow != NULL && config_setting_type(ow) != CONFIG_TYPE_BOOL)
+                return fail_at(r, ow, "ordered_writer",
+                               "expected true or false");
+            s->ordered_writer = ow != NULL && config_setting_get_bool(ow);
+        }
         if (s->topic == NULL)
             s->topic = user_id ? pe_xasprintf("%s.%s", user_id, s->name)
                                : pe_xstrdup(s->name);
@@ -225,7 +235,8 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
                                       "batch",   "state",   "run",
                                       "dead_letter", "streams", NULL};
     static const char *const src[] = {"conninfo", "fetch_rows",
-                                      "connect_timeout_s", NULL};
+                                      "connect_timeout_s",
+                                      "max_pending_age_s", NULL};
     static const char *const snk[] = {"invoke_url", "timeout_ms",
                                       "connect_timeout_ms", "ca_file",
                                       "max_record_bytes", "retry", NULL};
@@ -259,7 +270,9 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
         (st = get_long(r, g_src, "source.", "fetch_rows", 5000, 1, 1000000,
                        &c->source.fetch_rows)) != PE_OK ||
         (st = get_long(r, g_src, "source.", "connect_timeout_s", 10, 1, 3600,
-                       &c->source.connect_timeout_s)) != PE_OK)
+                       &c->source.connect_timeout_s)) != PE_OK ||
+        (st = get_long(r, g_src, "source.", "max_pending_age_s", 3600, 1,
+                       31536000, &c->source.max_pending_age_s)) != PE_OK)
         return st;
     if ((st = check_members(r, g_snk, "sink.", snk)) != PE_OK ||
         (st = get_string(r, g_snk, "sink.", "invoke_url", true, NULL,

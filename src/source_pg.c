@@ -3,6 +3,7 @@
 #include "source_pg.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,10 +41,13 @@ struct pe_table {
     char *page_after;
     char *count_all;
     char *count_after;
+    char *late_first; /* tracked tables: late rows, no lower bound */
+    char *late_after; /* and with one */
     struct pe_column *cols;
     size_t n_cols;
     size_t key_col;
     const char **values;
+    bool tracked;
 };
 
 static void quiet_notices(void *arg, const char *msg)
@@ -291,7 +295,8 @@ static enum pe_status resolve_table(struct pe_table *t, const char *table,
                                     char **oid_out, struct pe_error *err)
 {
     static const char sql[] =
-        "SELECT c.oid::text, n.nspname::text, c.relname::text"
+        "SELECT c.oid::text, n.nspname::text, c.relname::text,"
+        " c.relkind::text"
         " FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY"
         "  AS s(nsp, ord)"
         " JOIN pg_catalog.pg_namespace n ON n.nspname = s.nsp"
@@ -348,6 +353,13 @@ static enum pe_status resolve_table(struct pe_table *t, const char *table,
         free(qt);
     }
     *oid_out = pe_xstrdup(PQgetvalue(r, 0, 0));
+    /* Views and foreign tables have no xmin to track transactions by. */
+    if (t->tracked && strchr("rpm", PQgetvalue(r, 0, 3)[0]) == NULL)
+        st = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "\"%s\" is a view or foreign table: it has no xmin "
+                          "to track transactions by; set ordered_writer = "
+                          "true for it",
+                          table);
 out:
     PQclear(r);
     free(schema_arr);
@@ -419,21 +431,32 @@ out:
     return st;
 }
 
-struct pe_table *pe_table_open(struct pe_source *s, const char *table,
-                               const char *key, struct pe_error *err)
+/* xmin widened to an xid8 with the epoch of the snapshot's xmax ($E is
+ * that epoch << 32, $X the xmax): rows in the late range are younger than
+ * 2^31 transactions, so one epoch back at most. */
+#define WIDE_XMIN(E, X)                                                       \
+    "(" E "::int8 + xmin::text::int8 - CASE WHEN " E "::int8 + "              \
+    "xmin::text::int8 > " X "::int8 THEN 4294967296 ELSE 0 END)"
+
+static struct pe_table *open_table(struct pe_source *s, const char *table,
+                                   const char *key, bool tracked,
+                                   struct pe_error *err)
 {
     struct pe_table *t = pe_xcalloc(1, sizeof(*t));
     struct pe_buf cols;
     char *reloid = NULL;
     char *qkey = quote_ident(key);
-    char *sql[4] = {NULL, NULL, NULL, NULL};
+    char *sql[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
     enum pe_status st;
 
     t->src = s;
+    t->tracked = tracked;
     pe_buf_init(&cols, 0);
     if ((st = resolve_table(t, table, &reloid, err)) != PE_OK ||
         (st = load_columns(t, reloid, key, &cols, err)) != PE_OK)
         goto out;
+    if (tracked)
+        pe_buf_puts(&cols, ", xmin::text");
     t->values = pe_xcalloc(t->n_cols, sizeof(*t->values));
     /* Keyset pages: each one an index range scan on the key. */
     sql[0] = pe_xasprintf("SELECT %s FROM %s WHERE %s IS NOT NULL"
@@ -451,8 +474,25 @@ struct pe_table *pe_table_open(struct pe_source *s, const char *table,
         (st = prepare(t, &t->count_all, sql[2], 0, err)) != PE_OK ||
         (st = prepare(t, &t->count_after, sql[3], 1, err)) != PE_OK)
         goto out;
+    if (tracked) {
+        /* Late rows: a key range below the checkpoint, filtered by the
+         * inserting transaction; still an index range scan on the key. */
+        sql[4] = pe_xasprintf(
+            "SELECT %s FROM %s WHERE %s <= $1 AND " WIDE_XMIN("$3", "$4")
+            " >= $2 AND " WIDE_XMIN("$3", "$4") " <> ALL($5::int8[])"
+            " ORDER BY %s LIMIT $6",
+            cols.data, t->qname, qkey, qkey);
+        sql[5] = pe_xasprintf(
+            "SELECT %s FROM %s WHERE %s > $7 AND %s <= $1 AND "
+            WIDE_XMIN("$3", "$4") " >= $2 AND " WIDE_XMIN("$3", "$4")
+            " <> ALL($5::int8[]) ORDER BY %s LIMIT $6",
+            cols.data, t->qname, qkey, qkey, qkey);
+        if ((st = prepare(t, &t->late_first, sql[4], 6, err)) != PE_OK ||
+            (st = prepare(t, &t->late_after, sql[5], 7, err)) != PE_OK)
+            goto out;
+    }
 out:
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < 6; i++)
         free(sql[i]);
     free(qkey);
     free(reloid);
@@ -463,6 +503,18 @@ out:
         return NULL;
     }
     return t;
+}
+
+struct pe_table *pe_table_open(struct pe_source *s, const char *table,
+                               const char *key, struct pe_error *err)
+{
+    return open_table(s, table, key, false, err);
+}
+
+struct pe_table *pe_table_open_tracked(struct pe_source *s, const char *table,
+                                       const char *key, struct pe_error *err)
+{
+    return open_table(s, table, key, true, err);
 }
 
 void pe_table_free(struct pe_table *t)
@@ -478,6 +530,8 @@ void pe_table_free(struct pe_table *t)
     free(t->page_after);
     free(t->count_all);
     free(t->count_after);
+    free(t->late_first);
+    free(t->late_after);
     free(t);
 }
 
@@ -486,26 +540,15 @@ const char *pe_table_name(const struct pe_table *t)
     return t->qname;
 }
 
-enum pe_status pe_table_fetch(struct pe_table *t, const char *after,
-                              long limit, struct pe_rows *rows,
-                              struct pe_error *err)
+/* Runs a page statement and hands its result to *rows. */
+static enum pe_status exec_page(struct pe_table *t, const char *stmt,
+                                int nparams, const char *const *params,
+                                const struct pe_snapshot *snap,
+                                struct pe_rows *rows, struct pe_error *err)
 {
-    char lim[24];
-    const char *params[2];
-    PGresult *r;
+    PGresult *r = PQexecPrepared(t->src->conn, stmt, nparams, params, NULL,
+                                 NULL, 0);
 
-    pe_rows_cleanup(rows);
-    snprintf(lim, sizeof(lim), "%ld", limit);
-    if (after == NULL) {
-        params[0] = lim;
-        r = PQexecPrepared(t->src->conn, t->page_first, 1, params, NULL, NULL,
-                           0);
-    } else {
-        params[0] = after;
-        params[1] = lim;
-        r = PQexecPrepared(t->src->conn, t->page_after, 2, params, NULL, NULL,
-                           0);
-    }
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         enum pe_status st = db_error(err, t->src->conn, r, "cannot read rows");
 
@@ -519,7 +562,181 @@ enum pe_status pe_table_fetch(struct pe_table *t, const char *after,
     rows->cols = t->cols;
     rows->values = t->values;
     rows->key_col = t->key_col;
+    rows->has_xmin = t->tracked;
+    rows->epoch_base = snap ? (int64_t)((uint64_t)snap->xmax >> 32 << 32) : 0;
+    rows->xmax = snap ? snap->xmax : INT64_MAX;
     return PE_OK;
+}
+
+enum pe_status pe_table_fetch_snap(struct pe_table *t, const char *after,
+                                   long limit, const struct pe_snapshot *snap,
+                                   struct pe_rows *rows,
+                                   struct pe_error *err)
+{
+    char lim[24];
+    const char *params[2];
+
+    pe_rows_cleanup(rows);
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    if (after == NULL) {
+        params[0] = lim;
+        return exec_page(t, t->page_first, 1, params, snap, rows, err);
+    }
+    params[0] = after;
+    params[1] = lim;
+    return exec_page(t, t->page_after, 2, params, snap, rows, err);
+}
+
+enum pe_status pe_table_fetch(struct pe_table *t, const char *after,
+                              long limit, struct pe_rows *rows,
+                              struct pe_error *err)
+{
+    return pe_table_fetch_snap(t, after, limit, NULL, rows, err);
+}
+
+enum pe_status pe_table_fetch_late(struct pe_table *t, const char *after,
+                                   const char *high, int64_t floor,
+                                   const int64_t *sent, size_t n_sent,
+                                   const struct pe_snapshot *snap, long limit,
+                                   struct pe_rows *rows, struct pe_error *err)
+{
+    char floor_s[24], epoch_s[24], xmax_s[24], lim[24];
+    struct pe_buf arr;
+    const char *params[7];
+    enum pe_status st;
+
+    pe_rows_cleanup(rows);
+    if (!t->tracked)
+        return pe_error_set(err, PE_ERR_CONFIG, false,
+                            "%s: not opened for tracking", t->qname);
+    snprintf(floor_s, sizeof(floor_s), "%lld", (long long)floor);
+    snprintf(epoch_s, sizeof(epoch_s), "%lld",
+             (long long)((uint64_t)snap->xmax >> 32 << 32));
+    snprintf(xmax_s, sizeof(xmax_s), "%lld", (long long)snap->xmax);
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    pe_buf_init(&arr, 0);
+    pe_buf_puts(&arr, "{");
+    for (size_t i = 0; i < n_sent; i++)
+        pe_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)sent[i]);
+    pe_buf_puts(&arr, "}");
+    params[0] = high;
+    params[1] = floor_s;
+    params[2] = epoch_s;
+    params[3] = xmax_s;
+    params[4] = arr.data;
+    params[5] = lim;
+    params[6] = after;
+    st = exec_page(t, after ? t->late_after : t->late_first, after ? 7 : 6,
+                   params, snap, rows, err);
+    pe_buf_cleanup(&arr);
+    return st;
+}
+
+int64_t pe_rows_xid(const struct pe_rows *rows, size_t i)
+{
+    int64_t x = strtoll(PQgetvalue(rows->res, (int)i, (int)rows->n_cols), NULL,
+                        10);
+    int64_t w = rows->epoch_base + x;
+
+    return w > rows->xmax ? w - ((int64_t)1 << 32) : w;
+}
+
+void pe_snapshot_cleanup(struct pe_snapshot *snap)
+{
+    if (snap == NULL)
+        return;
+    free(snap->xip);
+    memset(snap, 0, sizeof(*snap));
+}
+
+/* "xmin:xmax:xip,xip,..." */
+static bool parse_snapshot(const char *text, struct pe_snapshot *snap)
+{
+    char *end;
+    const char *p = text;
+
+    memset(snap, 0, sizeof(*snap));
+    snap->xmin = strtoll(p, &end, 10);
+    if (*end != ':')
+        return false;
+    snap->xmax = strtoll(end + 1, &end, 10);
+    if (*end != ':')
+        return false;
+    p = end + 1;
+    snap->xip = pe_xcalloc(strlen(p) / 2 + 1, sizeof(int64_t));
+    while (*p != '\0') {
+        snap->xip[snap->n_xip++] = strtoll(p, &end, 10);
+        if (end == p || (*end != ',' && *end != '\0'))
+            return false;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return true;
+}
+
+enum pe_status pe_table_begin(struct pe_table *t, struct pe_snapshot *snap,
+                              struct pe_error *err)
+{
+    PGconn *c = t->src->conn;
+    PGresult *r;
+    enum pe_status st;
+
+    memset(snap, 0, sizeof(*snap));
+    if ((st = exec_ok(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                      "cannot start a transaction", err)) != PE_OK)
+        return st;
+    r = PQexec(c, "SELECT pg_catalog.pg_current_snapshot()::text");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        st = db_error(err, c, r, "cannot read the snapshot");
+    } else if (!parse_snapshot(PQgetvalue(r, 0, 0), snap)) {
+        pe_snapshot_cleanup(snap);
+        st = pe_error_set(err, PE_ERR_DB, false, "unexpected snapshot \"%s\"",
+                          PQgetvalue(r, 0, 0));
+    }
+    PQclear(r);
+    if (st != PE_OK)
+        pe_table_end(t);
+    return st;
+}
+
+void pe_table_end(struct pe_table *t)
+{
+    if (t != NULL && t->src->conn != NULL &&
+        PQtransactionStatus(t->src->conn) != PQTRANS_IDLE &&
+        PQtransactionStatus(t->src->conn) != PQTRANS_UNKNOWN)
+        (void)exec_ok(t->src->conn, "COMMIT", "commit", NULL);
+}
+
+enum pe_status pe_source_xact_info(struct pe_source *s, int64_t xid,
+                                   struct pe_xact_info *info,
+                                   struct pe_error *err)
+{
+    static const char sql[] =
+        "SELECT pid, datname IS DISTINCT FROM pg_catalog.current_database(),"
+        " extract(epoch FROM pg_catalog.now() - xact_start)::float8"
+        " FROM pg_catalog.pg_stat_activity WHERE backend_xid::text = $1"
+        " UNION ALL"
+        " SELECT 0, database IS DISTINCT FROM pg_catalog.current_database(),"
+        " extract(epoch FROM pg_catalog.now() - prepared)::float8"
+        " FROM pg_catalog.pg_prepared_xacts WHERE transaction::text = $1"
+        " LIMIT 1";
+    char x32[16];
+    const char *params[1] = {x32};
+    PGresult *r;
+    enum pe_status st = PE_OK;
+
+    memset(info, 0, sizeof(*info));
+    snprintf(x32, sizeof(x32), "%llu",
+             (unsigned long long)((uint64_t)xid & 0xffffffffu));
+    r = PQexecParams(s->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        st = db_error(err, s->conn, r, "cannot look up a transaction");
+    } else if (PQntuples(r) == 1) {
+        info->pid = atoi(PQgetvalue(r, 0, 0));
+        info->other_database = PQgetvalue(r, 0, 1)[0] == 't';
+        info->age_s = PQgetisnull(r, 0, 2) ? 0 : atof(PQgetvalue(r, 0, 2));
+    }
+    PQclear(r);
+    return st;
 }
 
 const char *const *pe_rows_values(struct pe_rows *rows, size_t i)

@@ -890,6 +890,41 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     return PE_OK;
 }
 
+/* For status: transactions still open that rows below the checkpoint may
+ * come from (at or above the floor, in this database), and the age of the
+ * oldest. */
+static enum pe_status pending_xacts(struct pe_source *src, struct pe_table *t,
+                                    const struct pe_ckpt_state *ck,
+                                    char *count, size_t count_len,
+                                    char *oldest, size_t oldest_len,
+                                    struct pe_error *err)
+{
+    struct pe_snapshot snap;
+    double max_age = -1;
+    size_t n = 0;
+    enum pe_status st = pe_table_begin(t, &snap, err);
+
+    for (size_t i = 0; st == PE_OK && i < snap.n_xip; i++) {
+        struct pe_xact_info info;
+
+        if (snap.xip[i] < ck->floor)
+            continue;
+        if ((st = pe_source_xact_info(src, snap.xip[i], &info, err)) !=
+                PE_OK ||
+            info.other_database)
+            continue;
+        n++;
+        if (info.age_s > max_age)
+            max_age = info.age_s;
+    }
+    pe_table_end(t);
+    pe_snapshot_cleanup(&snap);
+    snprintf(count, count_len, "%zu", n);
+    if (max_age >= 0)
+        snprintf(oldest, oldest_len, "%.0fs", max_age);
+    return st;
+}
+
 enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
@@ -909,27 +944,33 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
         st = err->status;
         goto out;
     }
-    printf("%-16s %-32s %-20s %s\n", "STREAM", "TOPIC", "CHECKPOINT",
-           "PENDING");
+    printf("%-16s %-32s %-20s %10s %6s %s\n", "STREAM", "TOPIC",
+           "CHECKPOINT", "PENDING", "XACTS", "OLDEST");
     for (size_t i = 0; i < c->n_streams && st == PE_OK; i++) {
         const struct pe_stream_config *sc = &c->streams[i];
         struct pe_table *t = NULL;
-        char *key = NULL;
+        struct pe_ckpt_state ck;
         int64_t pending = 0;
+        char xacts[24] = "-", oldest[32] = "-";
 
         if (!selected(o, sc->name))
             continue;
-        if ((st = pe_ckpt_load(store, sc->name, &key, err)) == PE_OK &&
+        memset(&ck, 0, sizeof(ck));
+        if ((st = pe_ckpt_load_state(store, sc->name, &ck, err)) == PE_OK &&
             (t = pe_table_open(src, sc->table, sc->key, err)) != NULL &&
-            (st = pe_table_count(t, key, &pending, err)) == PE_OK)
-            printf("%-16s %-32s %-20s %lld\n", sc->name, sc->topic,
-                   key ? key : "-", (long long)pending);
+            (st = pe_table_count(t, ck.key, &pending, err)) == PE_OK &&
+            ck.tracked)
+            st = pending_xacts(src, t, &ck, xacts, sizeof(xacts), oldest,
+                               sizeof(oldest), err);
         if (t == NULL && st == PE_OK)
             st = err->status;
-        if (st != PE_OK)
+        if (st == PE_OK)
+            printf("%-16s %-32s %-20s %10lld %6s %s\n", sc->name, sc->topic,
+                   ck.key ? ck.key : "-", (long long)pending, xacts, oldest);
+        else
             pe_error_prefix(err, "stream %s", sc->name);
         pe_table_free(t);
-        free(key);
+        pe_ckpt_state_cleanup(&ck);
     }
 out:
     fflush(stdout);

@@ -465,8 +465,13 @@ static void mask_keyvalue(struct pe_buf *b, const char *p, const char *mask)
             if (*p == '\'')
                 p++;
         } else {
-            while (*p != '\0' && !isspace((unsigned char)*p))
+            /* Unquoted: a backslash escapes the next character, spaces
+             * included, as libpq reads it. */
+            while (*p != '\0' && !isspace((unsigned char)*p)) {
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
                 p++;
+            }
         }
         if (secret)
             pe_buf_puts(b, mask);
@@ -482,7 +487,9 @@ static void mask_keyvalue(struct pe_buf *b, const char *p, const char *mask)
 static void mask_uri(struct pe_buf *b, const char *ci, const char *mask)
 {
     const char *auth = strstr(ci, "://") + 3;
-    const char *end = auth + strcspn(auth, "/?");
+    /* libpq looks for the user info up to the first '/', so a '?' in an
+     * unencoded password is still part of it. */
+    const char *end = auth + strcspn(auth, "/");
     const char *at = NULL;
     const char *p = ci;
 

@@ -62,9 +62,12 @@ static bool status_retriable(long status)
            status == 503 || status == 504 || status == 408;
 }
 
+/* A JSON number with no fraction, within a long (no float-to-int UB). */
 static bool is_integer(const cJSON *n)
 {
-    return cJSON_IsNumber(n) && n->valuedouble == (double)(long long)n->valuedouble;
+    return cJSON_IsNumber(n) && n->valuedouble >= -9.2e18 &&
+           n->valuedouble <= 9.2e18 &&
+           n->valuedouble == (double)(long long)n->valuedouble;
 }
 
 void pe_record_status_clear(struct pe_record_status *per, size_t n)
@@ -117,6 +120,9 @@ static void parse_offsets(const cJSON *offsets, size_t n_records,
             long c = code != NULL && !cJSON_IsNull(code) && is_integer(code)
                          ? normalize_code((long)code->valuedouble)
                          : -1;
+
+            if (c == 0)
+                c = -1; /* 0 is no error code: not an acknowledgement */
             const char *text =
                 cJSON_IsString(msg) ? msg->valuestring
                 : c == -1 ? "neither offset nor error_code in the answer"
@@ -172,7 +178,7 @@ void pe_response_classify_records(long status, const char *body, size_t len,
         }
         if (status != 200)
             r->retriable = false;
-    } else if (cJSON_IsObject(doc) && code != NULL) {
+    } else if (cJSON_IsObject(doc) && code != NULL && status >= 300) {
         r->outcome = PE_OUT_PROXY_ERROR;
         r->error_code = is_integer(code) ? (long)code->valuedouble : 0;
         snprintf(r->message, sizeof(r->message), "%s",

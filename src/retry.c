@@ -13,8 +13,11 @@ int64_t pe_backoff_ms(const struct pe_retry_policy *p, long retry,
 {
     int64_t cap = p->initial_backoff_ms > 0 ? p->initial_backoff_ms : 1;
 
-    for (long i = 0; i < retry && cap < p->max_backoff_ms; i++)
+    for (long i = 0; i < retry && cap < p->max_backoff_ms; i++) {
+        if (cap > INT64_MAX / 2)
+            break; /* the cap below holds it anyway */
         cap *= 2;
+    }
     if (cap > p->max_backoff_ms)
         cap = p->max_backoff_ms;
     if (cap <= 0)
@@ -74,12 +77,14 @@ static int http_date(const char *s, time_t *out)
         if (*p != ' ' && *p != '-')
             return -1;
         p++;
-        if ((mon = month_index(p)) < 0)
+        if (strlen(p) < 3 || (mon = month_index(p)) < 0)
             return -1;
         p += 3;
         if (*p != ' ' && *p != '-')
             return -1;
         p++;
+        if (strlen(p) < 4)
+            return -1;
         if (isdigit((unsigned char)p[2]) && isdigit((unsigned char)p[3])) {
             if (digits(&p, 4, &year))
                 return -1;
@@ -135,7 +140,7 @@ enum pe_status pe_retry_after_parse(const char *value, int64_t now_s,
         }
         while (*p == ' ' || *p == '\t')
             p++;
-        if (*p != '\0')
+        if (*p != '\0' || secs > INT64_MAX / 1000)
             return PE_ERR_DATA;
         *ms = secs * 1000;
         return PE_OK;

@@ -18,6 +18,14 @@ struct pe_app_opts {
     long long limit; /* rows per stream, 0 = no limit */
     long wait_lock_s; /* wait this long for the run lock */
     const char *dead_letters; /* replay: the dead-letter file to resend */
+    bool follow;              /* run: poll until stopped */
+    long interval_s;          /* between polls */
+    double rate;              /* rows per second; 0 = no limit */
+    const char *from_key;     /* replay range, inclusive; NULL: open */
+    const char *to_key;
+    const char *topic;        /* replay: topic override */
+    const char *metrics_file; /* NULL: none (cfg->metrics.file applies) */
+    bool quiet;               /* -q: no progress bar, no summary */
 };
 
 /* Each returns PE_OK or an error.  An error whose msg is empty has been

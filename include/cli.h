@@ -30,6 +30,15 @@ struct pe_cli {
     long long limit; /* --limit N, 0 = none */
     long wait_lock_s; /* run --wait-lock SECONDS */
     const char *dead_letters; /* replay --dead-letters FILE */
+    bool follow;              /* run --follow */
+    long interval_s;          /* run --interval SECONDS (follow) */
+    double rate;              /* run/replay --rate ROWS_PER_S; 0 = none */
+    const char *from_key;     /* replay --from KEY */
+    const char *to_key;       /* replay --to KEY */
+    const char *topic;        /* replay --topic OVERRIDE */
+    const char *metrics_file; /* --metrics-file PATH */
+    const char *log_file;     /* --log-file PATH */
+    bool quiet;               /* -q */
 };
 
 #define PE_DEFAULT_CONFIG "/etc/pinemit/pinemit.conf"

@@ -16,6 +16,7 @@ struct pe_stream_config {
     char *key;   /* key column name */
     char *topic; /* Kafka topic; defaults to "<user_id>.<name>" */
     bool ordered_writer; /* keys commit in order: a plain key watermark */
+    char *message_key;   /* column sent as the record key; may be NULL */
 };
 
 struct pe_config {
@@ -32,6 +33,15 @@ struct pe_config {
         long timeout_ms;
         long connect_timeout_ms;
         char *ca_file; /* may be NULL: system CA store */
+        char *client_cert;    /* mutual TLS; may be NULL */
+        char *client_key;
+        bool insecure;        /* no TLS verification (warned about) */
+        char *api_key_env;    /* environment variable with the x-api-key */
+        char *basic_auth_env; /* environment variable with user:password */
+        char *sigv4_region;   /* sign with AWS SigV4 when set */
+        char *sigv4_service;  /* default "execute-api" */
+        char **headers;       /* extra "Name: value" headers */
+        size_t n_headers;
         long max_record_bytes; /* larger records are dead letters */
         struct {
             long max_attempts;
@@ -54,6 +64,9 @@ struct pe_config {
         char *path; /* default <state.dir>/dead-letters.jsonl */
         long max;   /* more rejected records in one run abort it; -1 = no cap */
     } dead_letter;
+    struct {
+        char *file; /* Prometheus textfile; may be NULL */
+    } metrics;
     struct pe_stream_config *streams;
     size_t n_streams;
 };
@@ -66,6 +79,8 @@ void pe_config_cleanup(struct pe_config *c);
 const struct pe_stream_config *pe_config_stream(const struct pe_config *c,
                                                 const char *name);
 
+/* True when the file is readable by others and conninfo has a password. */
+bool pe_config_password_exposed(const struct pe_config *c);
 /* Kafka's rule: [a-zA-Z0-9._-]{1,249}, not "." or "..". */
 bool pe_topic_valid(const char *topic);
 /* Copy of a libpq conninfo string or URI with any password replaced by

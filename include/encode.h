@@ -35,6 +35,13 @@ enum pe_status pe_encode_record(const struct pe_column *cols, size_t ncols,
                                 const char *const *values, struct pe_buf *out,
                                 struct pe_error *err);
 
+/* The same with a record key: {"key":<column key_col's JSON>,"value":...}
+ * (key_col < 0: no key, as pe_encode_record). */
+enum pe_status pe_encode_record_keyed(const struct pe_column *cols,
+                                      size_t ncols, const char *const *values,
+                                      long key_col, struct pe_buf *out,
+                                      struct pe_error *err);
+
 /* True when s is a JSON number as RFC 8259 defines it. */
 int pe_json_is_number(const char *s);
 

@@ -4,6 +4,8 @@
 #ifndef PINEMIT_LOG_H
 #define PINEMIT_LOG_H
 
+#include <stddef.h>
+
 enum pe_log_level { PE_LOG_ERROR = 0, PE_LOG_WARN, PE_LOG_INFO, PE_LOG_DEBUG };
 enum pe_log_format { PE_LOG_TEXT = 0, PE_LOG_JSON };
 
@@ -13,5 +15,13 @@ enum pe_log_level pe_log_level(void);
 enum pe_log_format pe_log_format(void);
 void pe_log(enum pe_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Sends messages to `path` (appended) instead of stderr; -1 with errno on
+ * failure.  pe_log_reopen opens the same path again (after a rotation). */
+int pe_log_open(const char *path);
+int pe_log_reopen(void);
+/* Writes one preformatted line (e.g. a JSON summary) where messages go. */
+void pe_log_raw(const char *line, size_t len);
+/* True when messages go to a terminal. */
+int pe_log_is_tty(void);
 
 #endif

@@ -6,6 +6,7 @@
 #define PINEMIT_SINK_HTTP_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "response.h"
@@ -18,6 +19,18 @@ struct pe_sink_opts {
     long timeout_ms;
     long connect_timeout_ms;
     const char *ca_file; /* NULL: system store */
+    const char *client_cert; /* mutual TLS; NULL: none */
+    const char *client_key;
+    bool insecure;           /* skip TLS verification */
+    const char *api_key;     /* x-api-key value (a secret); NULL: none */
+    const char *basic_auth;  /* "user:password" (a secret); NULL: none */
+    const char *sigv4_region;  /* SigV4 signing when not NULL */
+    const char *sigv4_service;
+    const char *aws_access_key_id; /* secrets, for SigV4 */
+    const char *aws_secret_access_key;
+    const char *aws_session_token; /* NULL: none */
+    const char *const *headers;    /* extra "Name: value" headers */
+    size_t n_headers;
     /* When not NULL and *abort_flag >= 2, a transfer in progress stops at
      * once (a second SIGINT/SIGTERM). */
     const volatile sig_atomic_t *abort_flag;

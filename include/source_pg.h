@@ -90,6 +90,17 @@ enum pe_status pe_table_fetch_late(struct pe_table *t, const char *after,
                                    const int64_t *sent, size_t n_sent,
                                    const struct pe_snapshot *snap, long limit,
                                    struct pe_rows *rows, struct pe_error *err);
+/* Replays: rows with from <= key <= to (NULL: no bound), key > after
+ * (NULL: from the first), in key order, at most limit; and their count.
+ * Bounds are read as the key's type (a bad one is PE_ERR_DB, not
+ * retriable). */
+enum pe_status pe_table_fetch_range(struct pe_table *t, const char *from,
+                                    const char *to, const char *after,
+                                    long limit, struct pe_rows *rows,
+                                    struct pe_error *err);
+enum pe_status pe_table_count_range(struct pe_table *t, const char *from,
+                                    const char *to, int64_t *count,
+                                    struct pe_error *err);
 /* Row i's inserting transaction as an xid8 (tracked tables only). */
 int64_t pe_rows_xid(const struct pe_rows *rows, size_t i);
 /* Who runs transaction xid, and for how long. */
@@ -97,6 +108,8 @@ enum pe_status pe_source_xact_info(struct pe_source *s, int64_t xid,
                                    struct pe_xact_info *info,
                                    struct pe_error *err);
 void pe_table_free(struct pe_table *t);
+/* The index of column `name` in the rows, or -1. */
+long pe_table_column(const struct pe_table *t, const char *name);
 /* The quoted, schema-qualified name. */
 const char *pe_table_name(const struct pe_table *t);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "batch.h"
 #include "checkpoint.h"
@@ -15,6 +16,7 @@
 #include "deliver.h"
 #include "encode.h"
 #include "log.h"
+#include "metrics.h"
 #include "sink_http.h"
 #include "source_pg.h"
 
@@ -28,6 +30,15 @@ static void on_stop_signal(int sig)
         stop_requested++;
 }
 
+/* Set by SIGHUP in follow mode: reopen the log, re-read the config. */
+static volatile sig_atomic_t hup_requested;
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    hup_requested = 1;
+}
+
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -37,6 +48,8 @@ static void install_signals(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 }
@@ -58,8 +71,73 @@ struct stream_run {
     bool late_phase;            /* sending rows below the checkpoint */
     struct pe_snapshot snap;
     long long left; /* rows still allowed by --limit; -1 = no limit */
+    long key_col;   /* message_key column, or -1 */
+    const char *topic; /* the stream's, or replay's --topic */
+    bool replay;       /* a key range: no checkpoint, no tracking */
+    bool progress;     /* draw a progress bar */
+    int64_t total;     /* rows to send, for the bar; -1 unknown */
+    int64_t t0_ms, drawn_ms;
     struct pe_send_stats stats;
 };
+
+/* A secret from the environment variable `var`, named by config key
+ * `key`; the value itself is never printed. */
+static enum pe_status secret_env(const char *key, const char *var,
+                                 const char **out, struct pe_error *err)
+{
+    const char *v = getenv(var);
+
+    if (v == NULL || *v == '\0')
+        return pe_error_set(err, PE_ERR_CONFIG, false,
+                            "%s: environment variable %s is not set", key,
+                            var);
+    *out = v;
+    return PE_OK;
+}
+
+/* The sink's options: the config, plus secrets from the environment. */
+static enum pe_status sink_opts(const struct pe_config *c,
+                                struct pe_sink_opts *so, struct pe_error *err)
+{
+    enum pe_status st = PE_OK;
+
+    memset(so, 0, sizeof(*so));
+    so->invoke_url = c->sink.invoke_url;
+    so->timeout_ms = c->sink.timeout_ms;
+    so->connect_timeout_ms = c->sink.connect_timeout_ms;
+    so->ca_file = c->sink.ca_file;
+    so->client_cert = c->sink.client_cert;
+    so->client_key = c->sink.client_key;
+    so->insecure = c->sink.insecure;
+    so->headers = (const char *const *)c->sink.headers;
+    so->n_headers = c->sink.n_headers;
+    so->abort_flag = &stop_requested;
+    if (c->sink.api_key_env != NULL)
+        st = secret_env("sink.api_key_env", c->sink.api_key_env, &so->api_key,
+                        err);
+    if (st == PE_OK && c->sink.basic_auth_env != NULL) {
+        st = secret_env("sink.basic_auth_env", c->sink.basic_auth_env,
+                        &so->basic_auth, err);
+        if (st == PE_OK && strchr(so->basic_auth, ':') == NULL)
+            st = pe_error_set(err, PE_ERR_CONFIG, false,
+                              "sink.basic_auth_env: %s must hold "
+                              "user:password",
+                              c->sink.basic_auth_env);
+    }
+    if (st == PE_OK && c->sink.sigv4_region != NULL) {
+        so->sigv4_region = c->sink.sigv4_region;
+        so->sigv4_service = c->sink.sigv4_service;
+        st = secret_env("sink.aws_sigv4", "AWS_ACCESS_KEY_ID",
+                        &so->aws_access_key_id, err);
+        if (st == PE_OK)
+            st = secret_env("sink.aws_sigv4", "AWS_SECRET_ACCESS_KEY",
+                            &so->aws_secret_access_key, err);
+        so->aws_session_token = getenv("AWS_SESSION_TOKEN");
+        if (so->aws_session_token != NULL && *so->aws_session_token == '\0')
+            so->aws_session_token = NULL;
+    }
+    return st;
+}
 
 static bool selected(const struct pe_app_opts *o, const char *name)
 {
@@ -81,6 +159,82 @@ static enum pe_status check_selection(const struct pe_app_opts *o,
                                 "--stream %s: no such stream in %s",
                                 o->streams[i], o->cfg->path);
     return PE_OK;
+}
+
+/* --rate: a token bucket shared by every stream, one second deep. */
+static struct {
+    double rate; /* rows per second; 0 = no limit */
+    double tokens;
+    int64_t last_ms;
+} bucket;
+
+static enum pe_status rate_take(const struct pe_deliver_env *env, size_t n,
+                                struct pe_error *err)
+{
+    double need = (double)n;
+    enum pe_status st;
+
+    if (bucket.rate <= 0)
+        return PE_OK;
+    for (;;) {
+        int64_t now = pe_now_mono_ms();
+        double cap = bucket.rate < 1 ? 1 : bucket.rate;
+
+        bucket.tokens += (double)(now - bucket.last_ms) * bucket.rate / 1000.0;
+        if (bucket.tokens > cap)
+            bucket.tokens = cap;
+        bucket.last_ms = now;
+        if (bucket.tokens >= need || need > cap) {
+            /* (A batch is never larger than the bucket; see run_stream.) */
+            bucket.tokens -= need;
+            return PE_OK;
+        }
+        st = pe_deliver_sleep(env,
+                              (int64_t)((need - bucket.tokens) * 1000.0 /
+                                        bucket.rate) + 1,
+                              err);
+        if (st != PE_OK)
+            return st;
+    }
+}
+
+/* One line per stream on a terminal, redrawn at most 4 times a second:
+ * rows sent of rows to send, rate, ETA, retries. */
+static void draw_progress(struct stream_run *r, bool last)
+{
+    int64_t now = pe_now_mono_ms();
+    double secs = (double)(now - r->t0_ms) / 1000.0;
+    long long done = r->stats.records + r->stats.dead;
+    double rate = secs > 0 ? (double)done / secs : 0;
+    char bar[21], eta[32] = "";
+    struct pe_buf line;
+    int fill = 0;
+
+    if (!r->progress || (!last && now - r->drawn_ms < 250))
+        return;
+    r->drawn_ms = now;
+    if (r->total > 0) {
+        fill = (int)(20 * (done < r->total ? done : r->total) / r->total);
+        if (rate > 0 && done < r->total)
+            snprintf(eta, sizeof(eta), ", ETA %.0f s",
+                     (double)(r->total - done) / rate);
+    }
+    for (int i = 0; i < 20; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[20] = '\0';
+    pe_buf_init(&line, 0);
+    if (r->total >= 0)
+        pe_buf_printf(&line, "\r\033[K%s [%s] %lld/%lld rows, %.0f rows/s%s, "
+                             "%lld retries%s",
+                      r->sc->name, bar, done, (long long)r->total, rate, eta,
+                      r->stats.retries, last ? "\n" : "");
+    else
+        pe_buf_printf(&line, "\r\033[K%s %lld rows, %.0f rows/s, %lld "
+                             "retries%s",
+                      r->sc->name, done, rate, r->stats.retries,
+                      last ? "\n" : "");
+    pe_log_raw(line.data, line.len);
+    pe_buf_cleanup(&line);
 }
 
 /* Adds xid to the sorted set of transactions whose rows were all sent. */
@@ -113,6 +267,9 @@ static enum pe_status advance(struct stream_run *r, const char *key,
                               const int64_t *xids, size_t n,
                               struct pe_error *err)
 {
+    draw_progress(r, false);
+    if (r->replay)
+        return PE_OK; /* a replay moves no checkpoint */
     if (r->tracked)
         for (size_t i = 0; i < n; i++)
             mark_sent(&r->state, xids[i]);
@@ -145,11 +302,13 @@ static enum pe_status flush(struct stream_run *r, struct pe_error *err)
         r->stats.requests++;
         r->stats.bytes += (long long)len;
     } else {
-        st = pe_deliver(r->env, r->sink, r->sc->name, r->sc->topic, &r->batch,
+        if ((st = rate_take(r->env, r->batch.n, err)) != PE_OK)
+            return st;
+        st = pe_deliver(r->env, r->sink, r->sc->name, r->topic, &r->batch,
                         NULL, r->batch.n, &r->stats, err);
         if (st != PE_OK) {
             if (st != PE_ERR_INTERRUPTED)
-                pe_error_prefix(err, "topic %s: keys %s to %s", r->sc->topic,
+                pe_error_prefix(err, "topic %s: keys %s to %s", r->topic,
                                 pe_batch_key(&r->batch, 0), last);
             return st;
         }
@@ -185,7 +344,7 @@ static enum pe_status oversized(struct stream_run *r, const char *key,
     }
     memset(&d, 0, sizeof(d));
     d.stream = r->sc->name;
-    d.topic = r->sc->topic;
+    d.topic = r->topic;
     d.key = key;
     d.error_code = 413;
     d.message = msg;
@@ -207,8 +366,9 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     enum pe_status st;
 
     pe_buf_reset(&r->rec);
-    st = pe_encode_record(rows->cols, rows->n_cols, pe_rows_values(rows, i),
-                          &r->rec, err);
+    st = pe_encode_record_keyed(rows->cols, rows->n_cols,
+                                pe_rows_values(rows, i), r->key_col, &r->rec,
+                                err);
     if (st != PE_OK) {
         pe_error_prefix(err, "key %s", key);
         return st;
@@ -276,8 +436,9 @@ static enum pe_status scan(struct stream_run *r, bool late,
 {
     const struct pe_ckpt_state *c = &r->state;
     struct pe_rows rows;
-    char *cursor = late ? (c->low ? pe_xstrdup(c->low) : NULL)
-                        : (c->key ? pe_xstrdup(c->key) : NULL);
+    char *cursor = r->replay ? NULL
+                   : late    ? (c->low ? pe_xstrdup(c->low) : NULL)
+                             : (c->key ? pe_xstrdup(c->key) : NULL);
     char *high = late ? pe_xstrdup(c->key) : NULL;
     enum pe_status st = PE_OK;
 
@@ -290,7 +451,10 @@ static enum pe_status scan(struct stream_run *r, bool late,
             break;
         if (r->left > 0 && r->left < want)
             want = (long)r->left;
-        if (late)
+        if (r->replay)
+            st = pe_table_fetch_range(r->table, r->o->from_key, r->o->to_key,
+                                      cursor, want, &rows, err);
+        else if (late)
             st = pe_table_fetch_late(r->table, cursor, high, c->floor, c->sent,
                                      c->n_sent, &r->snap, want, &rows, err);
         else if (r->tracked)
@@ -442,25 +606,70 @@ static enum pe_status pump(struct stream_run *r, struct pe_error *err)
     }
 }
 
+/* The end-of-stream summary: on a terminal or with -v, never otherwise
+ * (a cron run that succeeds stays silent); one JSON object per line with
+ * --log-format json. */
 static void log_summary(const struct stream_run *r, double secs)
 {
-    pe_log(PE_LOG_INFO,
-           "stream %s: %s %lld rows in %lld requests (%lld bytes) to topic "
-           "%s; %lld retries; %lld dead letters; checkpoint %s; %.2f s, "
-           "%.0f rows/s",
-           r->sc->name, r->o->dry_run ? "would send" : "sent",
-           r->stats.records, r->stats.requests, r->stats.bytes, r->sc->topic,
-           r->stats.retries, r->stats.dead,
-           r->state.key ? r->state.key : "(none)",
-           secs, secs > 0 ? (double)r->stats.records / secs : 0.0);
+    bool want = pe_log_level() >= PE_LOG_INFO ||
+                (pe_log_is_tty() && !r->o->quiet);
+    double rate = secs > 0 ? (double)r->stats.records / secs : 0.0;
+    struct pe_buf b;
+
+    if (!want)
+        return;
+    pe_buf_init(&b, 0);
+    if (pe_log_format() == PE_LOG_JSON) {
+        pe_buf_puts(&b, "{\"event\":\"summary\",\"command\":");
+        pe_buf_json_string(&b, r->replay ? "replay" : "run");
+        pe_buf_puts(&b, ",\"stream\":");
+        pe_buf_json_string(&b, r->sc->name);
+        pe_buf_puts(&b, ",\"topic\":");
+        pe_buf_json_string(&b, r->topic);
+        pe_buf_printf(&b,
+                      ",\"dry_run\":%s,\"rows\":%lld,\"requests\":%lld,"
+                      "\"bytes\":%lld,\"retries\":%lld,\"dead_letters\":%lld,"
+                      "\"elapsed_s\":%.3f,\"rows_per_s\":%.1f,\"checkpoint\":",
+                      r->o->dry_run ? "true" : "false", r->stats.records,
+                      r->stats.requests, r->stats.bytes, r->stats.retries,
+                      r->stats.dead, secs, rate);
+        if (r->state.key != NULL && !r->replay)
+            pe_buf_json_string(&b, r->state.key);
+        else
+            pe_buf_puts(&b, "null");
+        pe_buf_puts(&b, "}\n");
+    } else {
+        pe_buf_printf(&b,
+                      "pinemit: stream %s: %s %lld rows in %lld requests "
+                      "(%lld bytes) to topic %s; %lld retries; %lld dead "
+                      "letters; checkpoint %s; %.2f s, %.0f rows/s\n",
+                      r->sc->name,
+                      r->o->dry_run ? "would send"
+                      : r->replay   ? "replayed"
+                                    : "sent",
+                      r->stats.records, r->stats.requests, r->stats.bytes,
+                      r->topic, r->stats.retries, r->stats.dead,
+                      r->replay        ? "(unchanged)"
+                      : r->state.key   ? r->state.key
+                                       : "(none)",
+                      secs, rate);
+    }
+    pe_log_raw(b.data, b.len);
+    pe_buf_cleanup(&b);
 }
+
+/* What a stream's run leaves for the metrics file. */
+struct stream_report {
+    struct pe_send_stats stats;
+    char *checkpoint; /* owned */
+};
 
 static enum pe_status run_stream(const struct pe_app_opts *o,
                                  const struct pe_deliver_env *env,
                                  const struct pe_stream_config *sc,
                                  struct pe_source *src,
-                                 struct pe_ckpt_store *store,
-                                 struct pe_send_stats *total,
+                                 struct pe_ckpt_store *store, bool replay,
+                                 struct stream_report *report,
                                  struct pe_error *err)
 {
     struct stream_run r;
@@ -474,25 +683,44 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     r.env = env;
     r.src = src;
     r.store = store;
-    r.tracked = !sc->ordered_writer;
-    pe_batch_init(&r.batch, (size_t)o->cfg->batch.max_records,
-                  (size_t)o->cfg->batch.max_bytes);
-    r.batch_xids = pe_xcalloc((size_t)o->cfg->batch.max_records,
-                              sizeof(int64_t));
+    r.replay = replay;
+    r.tracked = !sc->ordered_writer && !replay;
+    r.topic = replay && o->topic ? o->topic : sc->topic;
+    r.total = -1;
+    r.t0_ms = pe_now_mono_ms();
+    r.progress = pe_log_is_tty() && !o->quiet && !o->dry_run &&
+                 pe_log_format() == PE_LOG_TEXT;
+    {
+        /* With --rate, a batch holds about a second of rows, so rows go
+         * out at the pace asked for rather than in bursts. */
+        long max = o->cfg->batch.max_records;
+
+        if (bucket.rate > 0 && bucket.rate < (double)max)
+            max = bucket.rate < 1 ? 1 : (long)bucket.rate;
+        pe_batch_init(&r.batch, (size_t)max, (size_t)o->cfg->batch.max_bytes);
+        r.batch_xids = pe_xcalloc((size_t)max, sizeof(int64_t));
+    }
     pe_buf_init(&r.rec, 0);
-    if (store != NULL &&
+    if (store != NULL && !replay &&
         (st = pe_ckpt_load_state(store, sc->name, &r.state, err)) != PE_OK)
         goto out;
     r.table = r.tracked ? pe_table_open_tracked(src, sc->table, sc->key, err)
                         : pe_table_open(src, sc->table, sc->key, err);
     if (r.table == NULL && (st = recover_db(&r, &db_attempts, err)) != PE_OK)
         goto out;
+    r.key_col = -1;
+    if (sc->message_key != NULL &&
+        (r.key_col = pe_table_column(r.table, sc->message_key)) < 0) {
+        st = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "message_key: column \"%s\" does not exist in %s",
+                          sc->message_key, pe_table_name(r.table));
+        goto out;
+    }
     if (!o->dry_run) {
-        struct pe_sink_opts so = {o->cfg->sink.invoke_url,
-                                  o->cfg->sink.timeout_ms,
-                                  o->cfg->sink.connect_timeout_ms,
-                                  o->cfg->sink.ca_file, &stop_requested};
+        struct pe_sink_opts so;
 
+        if ((st = sink_opts(o->cfg, &so, err)) != PE_OK)
+            goto out;
         r.sink = pe_sink_new(&so, err);
         if (r.sink == NULL) {
             st = err->status;
@@ -501,13 +729,24 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     }
     pe_log(PE_LOG_DEBUG, "stream %s: %s from key %s", sc->name,
            pe_table_name(r.table), r.state.key ? r.state.key : "(start)");
+    if (r.progress) {
+        /* An exact count: an index-only range scan on the key. */
+        if ((replay ? pe_table_count_range(r.table, o->from_key, o->to_key,
+                                           &r.total, err)
+                    : pe_table_count(r.table, r.state.key, &r.total, err)) !=
+            PE_OK)
+            r.total = -1;
+        if (o->limit > 0 && r.total > o->limit)
+            r.total = o->limit;
+    }
     st = pump(&r, err);
+    draw_progress(&r, true);
     log_summary(&r, (double)(pe_now_mono_ms() - t0) / 1000.0);
 out:
     if (st != PE_OK && st != PE_ERR_INTERRUPTED)
         pe_error_prefix(err, "stream %s", sc->name);
-    total->records += r.stats.records;
-    total->dead += r.stats.dead;
+    report->stats = r.stats;
+    report->checkpoint = r.state.key ? pe_xstrdup(r.state.key) : NULL;
     pe_sink_free(r.sink);
     pe_table_free(r.table);
     pe_batch_cleanup(&r.batch);
@@ -536,8 +775,11 @@ static void env_init(struct pe_deliver_env *env, const struct pe_config *c,
 
 /* The run's final word: failures first, then dead letters, then a stop. */
 static enum pe_status finish(enum pe_status worst, size_t failed,
-                             const struct pe_dlq *dlq, struct pe_error *err)
+                             const struct pe_dlq *dlq, size_t dead_before,
+                             struct pe_error *err)
 {
+    size_t dead = pe_dlq_count(dlq) - dead_before;
+
     if (stop_requested)
         pe_log(PE_LOG_WARN, "stopped by a signal; checkpoints hold what the "
                             "proxy acknowledged%s",
@@ -545,16 +787,16 @@ static enum pe_status finish(enum pe_status worst, size_t failed,
                                     "and will be sent again)"
                                   : "");
     if (failed > 0) {
-        if (pe_dlq_count(dlq) > 0)
-            pe_log(PE_LOG_WARN, "%zu records were dead-lettered to %s",
-                   pe_dlq_count(dlq), pe_dlq_path(dlq));
+        if (dead > 0)
+            pe_log(PE_LOG_WARN, "%zu records were dead-lettered to %s", dead,
+                   pe_dlq_path(dlq));
         pe_error_set(err, worst, false, "%s", ""); /* reported above */
         return worst;
     }
-    if (pe_dlq_count(dlq) > 0)
+    if (dead > 0)
         return pe_error_set(err, PE_DEAD_LETTERED, false,
-                            "%zu records were dead-lettered to %s",
-                            pe_dlq_count(dlq), pe_dlq_path(dlq));
+                            "%zu records were dead-lettered to %s", dead,
+                            pe_dlq_path(dlq));
     return stop_requested ? PE_ERR_INTERRUPTED : PE_OK;
 }
 
@@ -566,46 +808,65 @@ static enum pe_status worse(enum pe_status a, enum pe_status b)
     return a != PE_OK ? a : b;
 }
 
-enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
+/* Writes the metrics file for one run (or one poll of --follow). */
+static void write_metrics(const struct pe_app_opts *o, double start_s,
+                          enum pe_status st, struct stream_report *reports)
 {
     const struct pe_config *c = o->cfg;
-    struct pe_source_opts so = {c->source.conninfo,
-                                c->source.connect_timeout_s};
-    struct pe_ckpt_store *store = NULL;
-    struct pe_source *src = NULL;
-    struct pe_dlq *dlq = pe_dlq_new(c->dead_letter.path);
-    struct pe_deliver_env env;
-    struct pe_send_stats total;
-    size_t rejected = 0, failed = 0;
+    const char *path = o->metrics_file ? o->metrics_file : c->metrics.file;
+    struct pe_metrics_stream *ms;
+    struct pe_metrics_run run;
+    struct pe_error e;
+    size_t n = 0;
+
+    if (path == NULL || o->dry_run)
+        return;
+    ms = pe_xcalloc(c->n_streams, sizeof(*ms));
+    for (size_t i = 0; i < c->n_streams; i++) {
+        if (!selected(o, c->streams[i].name))
+            continue;
+        ms[n].name = c->streams[i].name;
+        ms[n].topic = c->streams[i].topic;
+        ms[n].checkpoint = reports[i].checkpoint;
+        ms[n].rows = reports[i].stats.records;
+        ms[n].requests = reports[i].stats.requests;
+        ms[n].bytes = reports[i].stats.bytes;
+        ms[n].retries = reports[i].stats.retries;
+        ms[n].dead_letters = reports[i].stats.dead;
+        n++;
+    }
+    run.start_s = start_s;
+    run.end_s = (double)pe_now_wall_ms() / 1000.0;
+    run.exit_code = pe_status_exit_code(st);
+    run.streams = ms;
+    run.n_streams = n;
+    pe_error_clear(&e);
+    if (pe_metrics_write(path, &run, &e) != PE_OK)
+        pe_log(PE_LOG_WARN, "%s", e.msg);
+    free(ms);
+}
+
+/* Every selected stream once: a run, or one poll of --follow. */
+static enum pe_status one_pass(const struct pe_app_opts *o,
+                               const struct pe_deliver_env *env,
+                               struct pe_source *src,
+                               struct pe_ckpt_store *store,
+                               struct pe_error *err)
+{
+    const struct pe_config *c = o->cfg;
+    struct stream_report *reports = pe_xcalloc(c->n_streams, sizeof(*reports));
+    double start_s = (double)pe_now_wall_ms() / 1000.0;
+    size_t failed = 0, dead_before = pe_dlq_count(env->dlq);
     enum pe_status st, worst = PE_OK;
 
-    memset(&total, 0, sizeof(total));
-    env_init(&env, c, dlq, &rejected);
-    if ((st = check_selection(o, err)) != PE_OK)
-        goto out;
-    install_signals();
-    /* A dry run reads checkpoints if it can but never writes or locks. */
-    store = pe_ckpt_open(c->state.dir, !o->dry_run, err);
-    if (store == NULL && !o->dry_run) {
-        st = err->status;
-        goto out;
-    }
-    if (store != NULL && !o->dry_run &&
-        (st = pe_ckpt_lock(store, o->wait_lock_s * 1000, &stop_requested,
-                           err)) != PE_OK)
-        goto out;
-    src = pe_source_open(&so, err);
-    if (src == NULL) {
-        st = err->status;
-        goto out;
-    }
     for (size_t i = 0; i < c->n_streams && !stop_requested; i++) {
         struct pe_error e;
 
         if (!selected(o, c->streams[i].name))
             continue;
         pe_error_clear(&e);
-        st = run_stream(o, &env, &c->streams[i], src, store, &total, &e);
+        st = run_stream(o, env, &c->streams[i], src, store, false, &reports[i],
+                        &e);
         if (st == PE_ERR_INTERRUPTED)
             break;
         if (st != PE_OK) {
@@ -616,13 +877,190 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
                 break; /* a limit of the whole run */
         }
     }
-    st = finish(worst, failed, dlq, err);
+    st = finish(worst, failed, env->dlq, dead_before, err);
+    write_metrics(o, start_s, st, reports);
+    for (size_t i = 0; i < c->n_streams; i++)
+        free(reports[i].checkpoint);
+    free(reports);
+    return st;
+}
+
+/* Between polls: sleep, waking at once for a stop, or for SIGHUP. */
+static void follow_sleep(long seconds)
+{
+    int64_t until = pe_now_mono_ms() + seconds * 1000;
+
+    while (!stop_requested && !hup_requested && pe_now_mono_ms() < until) {
+        struct timespec ts = {0, 50 * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* SIGHUP: reopen the log file and re-read the config.  A config that
+ * does not load, or moves state.dir, is refused and the old one kept. */
+static void reload(const char *path, const struct pe_config **live,
+                   struct pe_config **owned)
+{
+    struct pe_config *next = pe_xcalloc(1, sizeof(*next));
+    struct pe_error e;
+
+    hup_requested = 0;
+    if (pe_log_reopen() != 0)
+        pe_log(PE_LOG_WARN, "cannot reopen the log file: %s",
+               strerror(errno));
+    pe_error_clear(&e);
+    if (pe_config_load(path, next, &e) != PE_OK) {
+        pe_log(PE_LOG_ERROR, "SIGHUP: %s; keeping the running config",
+               e.msg);
+        free(next);
+        return;
+    }
+    if (strcmp(next->state.dir, (*live)->state.dir) != 0 ||
+        strcmp(next->source.conninfo, (*live)->source.conninfo) != 0) {
+        pe_log(PE_LOG_ERROR, "SIGHUP: %s: state.dir and source.conninfo "
+                             "cannot change while running; restart "
+                             "pinemit; keeping the running config",
+               path);
+        pe_config_cleanup(next);
+        free(next);
+        return;
+    }
+    if (*owned != NULL) {
+        pe_config_cleanup(*owned);
+        free(*owned);
+    }
+    *owned = next;
+    *live = next;
+    pe_log(PE_LOG_INFO, "SIGHUP: configuration re-read from %s", path);
+}
+
+enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
+{
+    struct pe_app_opts cur = *o;
+    const struct pe_config *c = o->cfg;
+    struct pe_config *owned = NULL; /* a config re-read on SIGHUP */
+    struct pe_source_opts so = {c->source.conninfo,
+                                c->source.connect_timeout_s};
+    struct pe_ckpt_store *store = NULL;
+    struct pe_source *src = NULL;
+    struct pe_dlq *dlq = NULL;
+    struct pe_deliver_env env;
+    size_t rejected = 0;
+    enum pe_status st;
+
+    if ((st = check_selection(o, err)) != PE_OK)
+        return st;
+    install_signals();
+    bucket.rate = o->rate;
+    bucket.tokens = 0;
+    bucket.last_ms = pe_now_mono_ms();
+    /* A dry run reads checkpoints if it can but never writes or locks. */
+    store = pe_ckpt_open(c->state.dir, !o->dry_run, err);
+    if (store == NULL && !o->dry_run)
+        return err->status;
+    if (store != NULL && !o->dry_run &&
+        (st = pe_ckpt_lock(store, o->wait_lock_s * 1000, &stop_requested,
+                           err)) != PE_OK)
+        goto out;
+    if (c->sink.insecure && !o->dry_run)
+        pe_log(PE_LOG_WARN, "sink.insecure = true: the proxy's TLS "
+                            "certificate is not verified");
+    src = pe_source_open(&so, err);
+    if (src == NULL) {
+        st = err->status;
+        goto out;
+    }
+    for (;;) {
+        dlq = pe_dlq_new(cur.cfg->dead_letter.path);
+        env_init(&env, cur.cfg, dlq, &rejected);
+        st = one_pass(&cur, &env, src, store, err);
+        pe_dlq_free(dlq);
+        dlq = NULL;
+        if (!o->follow || stop_requested || st == PE_ERR_ABORTED ||
+            st == PE_ERR_CONFIG)
+            break;
+        /* A daemon keeps going after a failed poll; it was reported. */
+        rejected = 0;
+        follow_sleep(o->interval_s);
+        if (hup_requested)
+            reload(c->path, &cur.cfg, &owned);
+        if (stop_requested) {
+            st = PE_ERR_INTERRUPTED;
+            break;
+        }
+    }
+    if (o->follow && st == PE_ERR_INTERRUPTED)
+        pe_log(PE_LOG_INFO, "follow: stopped by a signal");
 out:
     if (fflush(stdout) != 0 && st == PE_OK)
         st = pe_error_set(err, PE_ERR_IO, false, "stdout: %s",
                           strerror(errno));
     pe_source_free(src);
     pe_ckpt_close(store);
+    pe_dlq_free(dlq);
+    if (owned != NULL) {
+        pe_config_cleanup(owned);
+        free(owned);
+    }
+    return st;
+}
+
+/* replay --stream/--from/--to/--topic: a key range, sent again. */
+static enum pe_status replay_range(const struct pe_app_opts *o,
+                                   struct pe_error *err)
+{
+    const struct pe_config *c = o->cfg;
+    struct pe_source_opts so = {c->source.conninfo,
+                                c->source.connect_timeout_s};
+    struct pe_dlq *dlq = pe_dlq_new(c->dead_letter.path);
+    struct pe_source *src = NULL;
+    struct pe_deliver_env env;
+    size_t rejected = 0, failed = 0;
+    enum pe_status st, worst = PE_OK;
+
+    env_init(&env, c, dlq, &rejected);
+    if ((st = check_selection(o, err)) != PE_OK)
+        goto out;
+    if (o->topic != NULL && !pe_topic_valid(o->topic)) {
+        st = pe_error_set(err, PE_ERR_USAGE, false,
+                          "--topic: \"%s\" is not a valid Kafka topic name",
+                          o->topic);
+        goto out;
+    }
+    install_signals();
+    bucket.rate = o->rate;
+    bucket.tokens = 0;
+    bucket.last_ms = pe_now_mono_ms();
+    src = pe_source_open(&so, err);
+    if (src == NULL) {
+        st = err->status;
+        goto out;
+    }
+    for (size_t i = 0; i < c->n_streams && !stop_requested; i++) {
+        struct stream_report report;
+        struct pe_error e;
+
+        if (!selected(o, c->streams[i].name))
+            continue;
+        memset(&report, 0, sizeof(report));
+        pe_error_clear(&e);
+        st = run_stream(o, &env, &c->streams[i], src, NULL, true, &report, &e);
+        free(report.checkpoint);
+        if (st == PE_ERR_INTERRUPTED)
+            break;
+        if (st != PE_OK) {
+            pe_log(PE_LOG_ERROR, "replay: %s", e.msg);
+            failed++;
+            worst = worse(worst, st);
+            if (st == PE_ERR_ABORTED)
+                break;
+        }
+    }
+    st = finish(worst, failed, dlq, 0, err);
+out:
+    fflush(stdout);
+    pe_source_free(src);
     pe_dlq_free(dlq);
     return st;
 }
@@ -699,12 +1137,11 @@ static enum pe_status replay_send(const struct pe_app_opts *o,
 
 /* Resends a dead-letter file: consecutive letters of one topic share
  * batches; what the proxy rejects again is dead-lettered again. */
-enum pe_status pe_app_replay(const struct pe_app_opts *o, struct pe_error *err)
+static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
+                                          struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
-    struct pe_sink_opts ko = {c->sink.invoke_url, c->sink.timeout_ms,
-                              c->sink.connect_timeout_ms, c->sink.ca_file,
-                              &stop_requested};
+    struct pe_sink_opts ko;
     struct pe_dlq *dlq = pe_dlq_new(c->dead_letter.path);
     struct pe_deliver_env env;
     struct pe_send_stats stats;
@@ -733,7 +1170,8 @@ enum pe_status pe_app_replay(const struct pe_app_opts *o, struct pe_error *err)
     install_signals();
     if ((st = check_dead_letters(f, o->dead_letters, &count, err)) != PE_OK)
         goto out;
-    if (!o->dry_run && (sink = pe_sink_new(&ko, err)) == NULL) {
+    if (!o->dry_run && ((st = sink_opts(c, &ko, err)) != PE_OK ||
+                        (sink = pe_sink_new(&ko, err)) == NULL)) {
         st = err->status;
         goto out;
     }
@@ -774,7 +1212,7 @@ enum pe_status pe_app_replay(const struct pe_app_opts *o, struct pe_error *err)
                "again",
                stats.records, count, o->dry_run ? "would be sent" : "delivered",
                o->dead_letters, stats.dead);
-        st = finish(PE_OK, 0, dlq, err);
+        st = finish(PE_OK, 0, dlq, 0, err);
     }
 out:
     if (f != NULL)
@@ -787,6 +1225,13 @@ out:
     pe_sink_free(sink);
     pe_dlq_free(dlq);
     return st;
+}
+
+enum pe_status pe_app_replay(const struct pe_app_opts *o, struct pe_error *err)
+{
+    if (o->dead_letters == NULL)
+        return replay_range(o, err);
+    return replay_dead_letters(o, err);
 }
 
 /* Opens every selected stream's table: proves table, key and types. */
@@ -833,9 +1278,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     const struct pe_config *c = o->cfg;
     struct pe_source_opts so = {c->source.conninfo,
                                 c->source.connect_timeout_s};
-    struct pe_sink_opts ko = {c->sink.invoke_url, c->sink.timeout_ms,
-                              c->sink.connect_timeout_ms, c->sink.ca_file,
-                              NULL};
+    struct pe_sink_opts ko;
     struct pe_source *src;
     struct pe_sink *sink;
     bool exists;
@@ -866,7 +1309,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
         pe_source_free(src);
     }
     pe_buf_init(&names, 0);
-    sink = pe_sink_new(&ko, &e);
+    sink = sink_opts(c, &ko, &e) == PE_OK ? pe_sink_new(&ko, &e) : NULL;
     if (sink == NULL || pe_sink_list_topics(sink, &names, &e) != PE_OK) {
         printf("proxy: FAILED: %s\n", e.msg);
         bad++;

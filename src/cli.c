@@ -19,9 +19,18 @@ static const char usage_text[] =
     "             --stream NAME   only this stream (repeatable)\n"
     "             --limit N       send at most N rows per stream\n"
     "             --wait-lock S   wait up to S seconds for another run\n"
-    "  replay   resend the records of a dead-letter file\n"
-    "             --dead-letters FILE   the file (not the live one: move\n"
-    "                                   it aside first)\n"
+    "             --follow        keep polling; SIGHUP re-reads the config\n"
+    "             --interval S    seconds between polls (default 5)\n"
+    "             --rate N        send at most N rows per second\n"
+    "  replay   resend a key range, or a dead-letter file; no checkpoint\n"
+    "           moves and no lock is taken\n"
+    "             --stream NAME   only this stream (repeatable)\n"
+    "             --from KEY      first key (inclusive; default: the start)\n"
+    "             --to KEY        last key (inclusive; default: the end)\n"
+    "             --topic TOPIC   send there instead of the stream's topic\n"
+    "             --rate N        send at most N rows per second\n"
+    "             --dead-letters FILE   resend a dead-letter file instead\n"
+    "                                   (not the live one: move it aside)\n"
     "  check    validate the config, connect to the database, reach the\n"
     "           proxy (GET <invoke_url>/topics)\n"
     "  status   show each stream's checkpoint and how many rows wait past it\n"
@@ -36,6 +45,9 @@ static const char usage_text[] =
     "  -v, --verbose         more messages (repeat for debug)\n"
     "  -q, --quiet           errors only\n"
     "      --log-format FMT  text (default) or json (one object per line)\n"
+    "      --log-file FILE   append messages to FILE instead of stderr\n"
+    "                        (reopened on SIGHUP)\n"
+    "      --metrics-file F  write Prometheus metrics to F after each run\n"
     "  -h, --help            show this help and exit\n"
     "  -V, --version         show the version and exit\n"
     "\n"
@@ -76,6 +88,12 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
         {"limit", required_argument, NULL, 'l'},
         {"wait-lock", required_argument, NULL, 'w'},
         {"dead-letters", required_argument, NULL, 'd'},
+        {"follow", no_argument, NULL, 'f'},
+        {"interval", required_argument, NULL, 'i'},
+        {"rate", required_argument, NULL, 'r'},
+        {"from", required_argument, NULL, 'F'},
+        {"to", required_argument, NULL, 'T'},
+        {"topic", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -85,10 +103,17 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
         const char *name;
         unsigned commands;
     } allowed[] = {
-        {'s', "stream", 1u << PE_CMD_RUN | 1u << PE_CMD_STATUS},
+        {'s', "stream",
+         1u << PE_CMD_RUN | 1u << PE_CMD_STATUS | 1u << PE_CMD_REPLAY},
         {'l', "limit", 1u << PE_CMD_RUN},
         {'w', "wait-lock", 1u << PE_CMD_RUN},
         {'d', "dead-letters", 1u << PE_CMD_REPLAY},
+        {'f', "follow", 1u << PE_CMD_RUN},
+        {'i', "interval", 1u << PE_CMD_RUN},
+        {'r', "rate", 1u << PE_CMD_RUN | 1u << PE_CMD_REPLAY},
+        {'F', "from", 1u << PE_CMD_REPLAY},
+        {'T', "to", 1u << PE_CMD_REPLAY},
+        {'t', "topic", 1u << PE_CMD_REPLAY},
     };
     const char *name = argv[0];
     long long v;
@@ -135,6 +160,37 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
         case 'd':
             cli->dead_letters = optarg;
             break;
+        case 'f':
+            cli->follow = true;
+            break;
+        case 'i':
+            if (parse_number("--interval", optarg, 1, 86400, &v, err) !=
+                PE_OK)
+                return PE_ERR_USAGE;
+            cli->interval_s = (long)v;
+            break;
+        case 'r': {
+            char *end;
+
+            errno = 0;
+            cli->rate = strtod(optarg, &end);
+            if (errno != 0 || end == optarg || *end != '\0' ||
+                !(cli->rate > 0) || cli->rate > 1e9)
+                return pe_error_set(err, PE_ERR_USAGE, false,
+                                    "--rate: \"%s\" is not a positive "
+                                    "number of rows per second",
+                                    optarg);
+            break;
+        }
+        case 'F':
+            cli->from_key = optarg;
+            break;
+        case 'T':
+            cli->to_key = optarg;
+            break;
+        case 't':
+            cli->topic = optarg;
+            break;
         case 'h':
             cli->help = true;
             break;
@@ -148,10 +204,19 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
                                 argv[optind - 1]);
         }
     }
-    if (cli->command == PE_CMD_REPLAY && cli->dead_letters == NULL &&
-        !cli->help)
+    if (cli->command == PE_CMD_REPLAY && cli->dead_letters != NULL &&
+        (cli->from_key || cli->to_key || cli->topic || cli->n_streams))
         return pe_error_set(err, PE_ERR_USAGE, false,
-                            "replay: --dead-letters FILE is required");
+                            "replay: --dead-letters cannot be combined with "
+                            "--stream, --from, --to or --topic");
+    if (cli->interval_s != 0 && !cli->follow)
+        return pe_error_set(err, PE_ERR_USAGE, false,
+                            "run: --interval goes with --follow");
+    if (cli->follow && cli->limit != 0)
+        return pe_error_set(err, PE_ERR_USAGE, false,
+                            "run: --limit cannot be combined with --follow");
+    if (cli->follow && cli->interval_s == 0)
+        cli->interval_s = 5;
     if (optind < argc)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "%s: unexpected argument \"%s\"", name,
@@ -168,6 +233,8 @@ enum pe_status pe_cli_parse(int argc, char **argv, struct pe_cli *cli,
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"log-format", required_argument, NULL, 'F'},
+        {"log-file", required_argument, NULL, 'L'},
+        {"metrics-file", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -207,6 +274,12 @@ enum pe_status pe_cli_parse(int argc, char **argv, struct pe_cli *cli,
                                     "--log-format: \"%s\" is not text or json",
                                     optarg);
             break;
+        case 'L':
+            cli->log_file = optarg;
+            break;
+        case 'M':
+            cli->metrics_file = optarg;
+            break;
         case 'h':
             cli->help = true;
             return PE_OK;
@@ -225,6 +298,7 @@ enum pe_status pe_cli_parse(int argc, char **argv, struct pe_cli *cli,
     if (quiet && verbose > 0)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "-q and -v cannot be used together");
+    cli->quiet = quiet;
     if (quiet)
         cli->log_level = PE_LOG_ERROR;
     else if (verbose == 1)
@@ -233,8 +307,8 @@ enum pe_status pe_cli_parse(int argc, char **argv, struct pe_cli *cli,
         cli->log_level = PE_LOG_DEBUG;
     if (optind >= argc)
         return pe_error_set(err, PE_ERR_USAGE, false,
-                            "no command given: run, check, status or "
-                            "replay "
+                            "no command given: run, replay, check or "
+                            "status "
                             "(try --help)");
     return parse_command(argc - optind, argv + optind, cli, err);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 
@@ -125,6 +126,20 @@ static enum pe_status get_long(struct reader *r, const config_setting_t *grp,
     return PE_OK;
 }
 
+bool pe_config_password_exposed(const struct pe_config *c)
+{
+    struct stat sb;
+    char *masked;
+    bool has;
+
+    if (stat(c->path, &sb) != 0 || (sb.st_mode & S_IROTH) == 0)
+        return false;
+    masked = pe_conninfo_mask(c->source.conninfo);
+    has = strcmp(masked, c->source.conninfo) != 0;
+    free(masked);
+    return has;
+}
+
 bool pe_topic_valid(const char *t)
 {
     size_t n = strlen(t);
@@ -150,11 +165,93 @@ static bool stream_name_valid(const char *s)
     return true;
 }
 
+static bool env_name_valid(const char *s)
+{
+    if (!isalpha((unsigned char)*s) && *s != '_')
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_')
+            return false;
+    return true;
+}
+
+/* "Name: value": a header token, a colon, no line breaks. */
+static bool header_valid(const char *h)
+{
+    const char *colon = strchr(h, ':');
+
+    if (colon == NULL || colon == h || strpbrk(h, "\r\n") != NULL)
+        return false;
+    for (const char *p = h; p < colon; p++)
+        if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+            return false;
+    return true;
+}
+
+/* TLS and authentication settings of the sink.  Secrets themselves are
+ * never in the file: only the names of environment variables. */
+static enum pe_status read_sink_access(struct reader *r,
+                                       const config_setting_t *g,
+                                       struct pe_config *c)
+{
+    const config_setting_t *v;
+    const char *envs[2] = {"api_key_env", "basic_auth_env"};
+    char **slots[2] = {&c->sink.api_key_env, &c->sink.basic_auth_env};
+    enum pe_status st;
+
+    if ((st = get_string(r, g, "sink.", "client_cert", false, NULL,
+                         &c->sink.client_cert)) != PE_OK ||
+        (st = get_string(r, g, "sink.", "client_key", false, NULL,
+                         &c->sink.client_key)) != PE_OK)
+        return st;
+    if ((c->sink.client_cert == NULL) != (c->sink.client_key == NULL))
+        return fail_at(r, g, "sink.client_cert",
+                       "client_cert and client_key go together");
+    v = config_setting_get_member(g, "insecure");
+    if (v != NULL && config_setting_type(v) != CONFIG_TYPE_BOOL)
+        return fail_at(r, v, "sink.insecure", "expected true or false");
+    c->sink.insecure = v != NULL && config_setting_get_bool(v);
+    for (size_t i = 0; i < 2; i++) {
+        char full[64];
+
+        snprintf(full, sizeof(full), "sink.%s", envs[i]);
+        if ((st = get_string(r, g, "sink.", envs[i], false, NULL, slots[i])) !=
+            PE_OK)
+            return st;
+        if (*slots[i] != NULL && !env_name_valid(*slots[i]))
+            return fail_at(r, config_setting_get_member(g, envs[i]), full,
+                           "\"%s\" is not an environment variable name (the "
+                           "secret itself never goes in this file)",
+                           *slots[i]);
+    }
+    v = config_setting_get_member(g, "headers");
+    if (v == NULL)
+        return PE_OK;
+    if (config_setting_type(v) != CONFIG_TYPE_ARRAY &&
+        config_setting_type(v) != CONFIG_TYPE_LIST)
+        return fail_at(r, v, "sink.headers",
+                       "expected a list of strings [ \"Name: value\", ... ]");
+    c->sink.headers = pe_xcalloc((size_t)config_setting_length(v) + 1,
+                                 sizeof(char *));
+    for (int i = 0; i < config_setting_length(v); i++) {
+        const config_setting_t *h = config_setting_get_elem(v, (unsigned)i);
+
+        if (config_setting_type(h) != CONFIG_TYPE_STRING ||
+            !header_valid(config_setting_get_string(h)))
+            return fail_at(r, h, "sink.headers",
+                           "entry %d is not a \"Name: value\" header", i + 1);
+        c->sink.headers[c->sink.n_headers++] =
+            pe_xstrdup(config_setting_get_string(h));
+    }
+    return PE_OK;
+}
+
 static enum pe_status read_streams(struct reader *r, const config_setting_t *root,
                                    const char *user_id, struct pe_config *c)
 {
-    static const char *const keys[] = {"name",  "table",          "key",
-                                       "topic", "ordered_writer", NULL};
+    static const char *const keys[] = {"name",           "table", "key",
+                                       "topic",          "ordered_writer",
+                                       "message_key",    NULL};
     const config_setting_t *list = config_setting_get_member(root, "streams");
     enum pe_status st;
     int n;
@@ -195,6 +292,8 @@ static enum pe_status read_streams(struct reader *r, const config_setting_t *roo
                                s->name);
         if ((st = get_string(r, g, prefix, "table", false, s->name,
                              &s->table)) != PE_OK ||
+            (st = get_string(r, g, prefix, "message_key", false, NULL,
+                             &s->message_key)) != PE_OK ||
             (st = get_string(r, g, prefix, "key", false, "id", &s->key)) !=
                 PE_OK ||
             (st = get_string(r, g, prefix, "topic", false, NULL, &s->topic)) !=
@@ -233,13 +332,19 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
 {
     static const char *const top[] = {"user_id", "source",  "sink",
                                       "batch",   "state",   "run",
-                                      "dead_letter", "streams", NULL};
+                                      "dead_letter", "metrics", "streams",
+                                      NULL};
     static const char *const src[] = {"conninfo", "fetch_rows",
                                       "connect_timeout_s",
                                       "max_pending_age_s", NULL};
-    static const char *const snk[] = {"invoke_url", "timeout_ms",
-                                      "connect_timeout_ms", "ca_file",
-                                      "max_record_bytes", "retry", NULL};
+    static const char *const snk[] = {
+        "invoke_url",  "timeout_ms",  "connect_timeout_ms", "ca_file",
+        "max_record_bytes", "retry",  "client_cert",        "client_key",
+        "insecure",    "api_key_env", "basic_auth_env",     "aws_sigv4",
+        "headers",     NULL};
+    static const char *const sig[] = {"region", "service", NULL};
+    static const char *const met[] = {"file", NULL};
+    const config_setting_t *g_sig, *g_met;
     static const char *const rty[] = {"max_attempts", "initial_backoff_ms",
                                       "max_backoff_ms", "max_retry_after_ms",
                                       NULL};
@@ -323,6 +428,26 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
         (st = get_long(r, g_rty, "sink.retry.", "max_retry_after_ms", 300000,
                        0, 86400000, &c->sink.retry.max_retry_after_ms)) !=
             PE_OK)
+        return st;
+    if ((st = read_sink_access(r, g_snk, c)) != PE_OK ||
+        (st = get_group(r, g_snk, "aws_sigv4", &g_sig)) != PE_OK)
+        return st;
+    if (g_sig != NULL &&
+        ((st = check_members(r, g_sig, "sink.aws_sigv4.", sig)) != PE_OK ||
+         (st = get_string(r, g_sig, "sink.aws_sigv4.", "region", true, NULL,
+                          &c->sink.sigv4_region)) != PE_OK ||
+         (st = get_string(r, g_sig, "sink.aws_sigv4.", "service", false,
+                          "execute-api", &c->sink.sigv4_service)) != PE_OK))
+        return st;
+    if (g_sig != NULL && c->sink.basic_auth_env != NULL)
+        return fail_at(r, g_sig, "sink.aws_sigv4",
+                       "cannot be combined with basic_auth_env (both use "
+                       "the Authorization header)");
+    if ((st = get_group(r, root, "metrics", &g_met)) != PE_OK ||
+        (g_met != NULL &&
+         (st = check_members(r, g_met, "metrics.", met)) != PE_OK) ||
+        (st = get_string(r, g_met, "metrics.", "file", false, NULL,
+                         &c->metrics.file)) != PE_OK)
         return st;
     if (c->sink.retry.max_backoff_ms < c->sink.retry.initial_backoff_ms)
         return fail_at(r, config_setting_get_member(g_rty, "max_backoff_ms"),
@@ -411,6 +536,7 @@ void pe_config_cleanup(struct pe_config *c)
         free(c->streams[i].table);
         free(c->streams[i].key);
         free(c->streams[i].topic);
+        free(c->streams[i].message_key);
     }
     free(c->streams);
     free(c->path);
@@ -418,6 +544,16 @@ void pe_config_cleanup(struct pe_config *c)
     free(c->source.conninfo);
     free(c->sink.invoke_url);
     free(c->sink.ca_file);
+    free(c->sink.client_cert);
+    free(c->sink.client_key);
+    free(c->sink.api_key_env);
+    free(c->sink.basic_auth_env);
+    free(c->sink.sigv4_region);
+    free(c->sink.sigv4_service);
+    for (size_t i = 0; i < c->sink.n_headers; i++)
+        free(c->sink.headers[i]);
+    free(c->sink.headers);
+    free(c->metrics.file);
     free(c->state.dir);
     free(c->dead_letter.path);
     memset(c, 0, sizeof(*c));

@@ -196,24 +196,48 @@ static cJSON *parse_array(const char *text, enum pe_jkind elem, char delim)
     return out;
 }
 
+/* Column i's value as a cJSON node; NULL when its array text is bad. */
+static cJSON *column(const struct pe_column *c, const char *value)
+{
+    if (value == NULL)
+        return cJSON_CreateNull();
+    if (c->kind == PE_J_ARRAY)
+        return parse_array(value, c->elem, c->delim);
+    return scalar(c->kind, value);
+}
+
 enum pe_status pe_encode_record(const struct pe_column *cols, size_t ncols,
                                 const char *const *values, struct pe_buf *out,
                                 struct pe_error *err)
 {
+    return pe_encode_record_keyed(cols, ncols, values, -1, out, err);
+}
+
+enum pe_status pe_encode_record_keyed(const struct pe_column *cols,
+                                      size_t ncols, const char *const *values,
+                                      long key_col, struct pe_buf *out,
+                                      struct pe_error *err)
+{
     cJSON *rec = cJSON_CreateObject();
-    cJSON *obj = cJSON_AddObjectToObject(rec, "value");
+    cJSON *obj;
     enum pe_status st = PE_OK;
     char *text = NULL;
 
-    for (size_t i = 0; i < ncols; i++) {
-        cJSON *node;
+    if (key_col >= 0 && (size_t)key_col < ncols) {
+        cJSON *key = column(&cols[key_col], values[key_col]);
 
-        if (values[i] == NULL)
-            node = cJSON_CreateNull();
-        else if (cols[i].kind == PE_J_ARRAY)
-            node = parse_array(values[i], cols[i].elem, cols[i].delim);
-        else
-            node = scalar(cols[i].kind, values[i]);
+        if (key == NULL) {
+            st = pe_error_set(err, PE_ERR_DATA, false,
+                              "column \"%s\": cannot parse array value",
+                              cols[key_col].name);
+            goto out;
+        }
+        cJSON_AddItemToObject(rec, "key", key);
+    }
+    obj = cJSON_AddObjectToObject(rec, "value");
+    for (size_t i = 0; i < ncols; i++) {
+        cJSON *node = column(&cols[i], values[i]);
+
         if (node == NULL) {
             st = pe_error_set(err, PE_ERR_DATA, false,
                               "column \"%s\": cannot parse array value",

@@ -3,7 +3,9 @@
  * so lines from a crash or signal never interleave. */
 #include "log.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +14,41 @@
 
 static enum pe_log_level cur_level = PE_LOG_WARN;
 static enum pe_log_format cur_format = PE_LOG_TEXT;
+static int log_fd = STDERR_FILENO;
+static char *log_path;
+
+int pe_log_open(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+
+    if (fd < 0)
+        return -1;
+    if (log_fd != STDERR_FILENO)
+        close(log_fd);
+    log_fd = fd;
+    if (log_path != path) {
+        free(log_path);
+        log_path = pe_xstrdup(path);
+    }
+    return 0;
+}
+
+int pe_log_reopen(void)
+{
+    return log_path ? pe_log_open(log_path) : 0;
+}
+
+void pe_log_raw(const char *line, size_t len)
+{
+    if (pe_write_all(log_fd, line, len) != 0) {
+        /* Nowhere left to report it. */
+    }
+}
+
+int pe_log_is_tty(void)
+{
+    return isatty(log_fd);
+}
 
 void pe_log_setup(enum pe_log_level level, enum pe_log_format format)
 {
@@ -61,8 +98,6 @@ void pe_log(enum pe_log_level level, const char *fmt, ...)
     } else {
         pe_buf_printf(&line, "pinemit: %s\n", msg);
     }
-    if (pe_write_all(STDERR_FILENO, line.data, line.len) != 0) {
-        /* Nowhere left to report it. */
-    }
+    pe_log_raw(line.data, line.len);
     pe_buf_cleanup(&line);
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT
  * main.c - parse, load, dispatch; the one place that turns an error into
  * a message on stderr and an exit code. */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -33,8 +35,18 @@ int main(int argc, char **argv)
         printf("pinemit %s\n", PINEMIT_VERSION);
         goto out;
     }
+    if (cli.log_file != NULL && pe_log_open(cli.log_file) != 0) {
+        st = pe_error_set(&err, PE_ERR_USAGE, false, "--log-file %s: %s",
+                          cli.log_file, strerror(errno));
+        goto out;
+    }
     if ((st = pe_config_load(cli.config_path, &cfg, &err)) != PE_OK)
         goto out;
+    if (pe_config_password_exposed(&cfg))
+        pe_log(PE_LOG_WARN, "%s holds a password in source.conninfo and "
+                            "others can read it; chmod o-r it, or use "
+                            "~/.pgpass or PGPASSWORD",
+               cfg.path);
     if ((st = pe_sink_global_init(&err)) != PE_OK)
         goto out;
     o.cfg = &cfg;
@@ -44,6 +56,14 @@ int main(int argc, char **argv)
     o.limit = cli.limit;
     o.wait_lock_s = cli.wait_lock_s;
     o.dead_letters = cli.dead_letters;
+    o.follow = cli.follow;
+    o.interval_s = cli.interval_s;
+    o.rate = cli.rate;
+    o.from_key = cli.from_key;
+    o.to_key = cli.to_key;
+    o.topic = cli.topic;
+    o.metrics_file = cli.metrics_file;
+    o.quiet = cli.quiet;
     switch (cli.command) {
     case PE_CMD_RUN:
         st = pe_app_run(&o, &err);

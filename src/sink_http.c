@@ -24,6 +24,11 @@ struct pe_sink {
     long timeout_ms;
     long connect_timeout_ms;
     char *ca_file;
+    char *client_cert;
+    char *client_key;
+    bool insecure;
+    char *userpwd; /* basic auth or SigV4 credentials (a secret) */
+    char *sigv4;   /* "aws:amz:<region>:<service>" */
     const volatile sig_atomic_t *abort_flag;
     char retry_after[64]; /* the last answer's Retry-After, or "" */
 };
@@ -82,6 +87,18 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+/* Adds "name: value" to both header lists, wiping the temporary copy. */
+static void add_secret_header(struct pe_sink *s, const char *name,
+                              const char *value)
+{
+    char *h = pe_xasprintf("%s: %s", name, value);
+
+    s->post_headers = curl_slist_append(s->post_headers, h);
+    s->get_headers = curl_slist_append(s->get_headers, h);
+    explicit_bzero(h, strlen(h));
+    free(h);
+}
+
 struct pe_sink *pe_sink_new(const struct pe_sink_opts *o, struct pe_error *err)
 {
     struct pe_sink *s = pe_xcalloc(1, sizeof(*s));
@@ -96,7 +113,19 @@ struct pe_sink *pe_sink_new(const struct pe_sink_opts *o, struct pe_error *err)
     s->timeout_ms = o->timeout_ms;
     s->connect_timeout_ms = o->connect_timeout_ms;
     s->ca_file = o->ca_file ? pe_xstrdup(o->ca_file) : NULL;
+    s->client_cert = o->client_cert ? pe_xstrdup(o->client_cert) : NULL;
+    s->client_key = o->client_key ? pe_xstrdup(o->client_key) : NULL;
+    s->insecure = o->insecure;
     s->abort_flag = o->abort_flag;
+    if (o->sigv4_region != NULL) {
+        s->sigv4 = pe_xasprintf("aws:amz:%s:%s", o->sigv4_region,
+                                o->sigv4_service ? o->sigv4_service
+                                                 : "execute-api");
+        s->userpwd = pe_xasprintf("%s:%s", o->aws_access_key_id,
+                                  o->aws_secret_access_key);
+    } else if (o->basic_auth != NULL) {
+        s->userpwd = pe_xstrdup(o->basic_auth);
+    }
     pe_buf_init(&s->resp, MAX_RESPONSE_BYTES);
     s->post_headers = curl_slist_append(
         NULL, "Content-Type: application/vnd.kafka.json.v2+json");
@@ -106,6 +135,14 @@ struct pe_sink *pe_sink_new(const struct pe_sink_opts *o, struct pe_error *err)
     s->post_headers = curl_slist_append(s->post_headers, "Expect:");
     s->get_headers =
         curl_slist_append(NULL, "Accept: application/vnd.kafka.v2+json");
+    for (size_t i = 0; i < o->n_headers; i++) {
+        s->post_headers = curl_slist_append(s->post_headers, o->headers[i]);
+        s->get_headers = curl_slist_append(s->get_headers, o->headers[i]);
+    }
+    if (o->api_key != NULL)
+        add_secret_header(s, "x-api-key", o->api_key);
+    if (o->sigv4_region != NULL && o->aws_session_token != NULL)
+        add_secret_header(s, "x-amz-security-token", o->aws_session_token);
     return s;
 }
 
@@ -120,6 +157,12 @@ void pe_sink_free(struct pe_sink *s)
     pe_buf_cleanup(&s->resp);
     free(s->base);
     free(s->ca_file);
+    free(s->client_cert);
+    free(s->client_key);
+    if (s->userpwd != NULL)
+        explicit_bzero(s->userpwd, strlen(s->userpwd));
+    free(s->userpwd);
+    free(s->sigv4);
     free(s);
 }
 
@@ -132,10 +175,21 @@ static void common_opts(struct pe_sink *s, const char *url)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s->timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, s->connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, s->insecure ? 0L : 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, s->insecure ? 0L : 2L);
     if (s->ca_file != NULL)
         curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
+    if (s->client_cert != NULL) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, s->client_cert);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, s->client_key);
+    }
+    if (s->sigv4 != NULL) {
+        curl_easy_setopt(c, CURLOPT_AWS_SIGV4, s->sigv4);
+        curl_easy_setopt(c, CURLOPT_USERPWD, s->userpwd);
+    } else if (s->userpwd != NULL) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(c, CURLOPT_USERPWD, s->userpwd);
+    }
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);

@@ -48,6 +48,9 @@ struct pe_table {
     size_t key_col;
     const char **values;
     bool tracked;
+    unsigned key_type; /* the key column's type OID */
+    char *range_sql;   /* replay: keys in [from, to] after a cursor */
+    char *range_count;
 };
 
 static void quiet_notices(void *arg, const char *msg)
@@ -417,6 +420,7 @@ static enum pe_status load_columns(struct pe_table *t, const char *reloid,
         }
         if (strcmp(c->name, key) == 0) {
             t->key_col = i;
+            t->key_type = (unsigned)strtoul(PQgetvalue(r, (int)i, 1), NULL, 10);
             have_key = true;
         }
         q = quote_ident(c->name);
@@ -469,6 +473,17 @@ static struct pe_table *open_table(struct pe_source *s, const char *table,
                           t->qname, qkey);
     sql[3] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s > $1", t->qname,
                           qkey);
+    /* Replays bind every bound with the key's own type, so NULL means "no
+     * bound" and the planner still sees an index range per call. */
+    t->range_sql = pe_xasprintf(
+        "SELECT %s FROM %s WHERE ($1::text IS NULL OR %s >= $4)"
+        " AND ($2::text IS NULL OR %s <= $5) AND ($3::text IS NULL OR %s > $6)"
+        " ORDER BY %s LIMIT $7",
+        cols.data, t->qname, qkey, qkey, qkey, qkey);
+    t->range_count = pe_xasprintf(
+        "SELECT count(*) FROM %s WHERE ($1::text IS NULL OR %s >= $3)"
+        " AND ($2::text IS NULL OR %s <= $4)",
+        t->qname, qkey, qkey);
     if ((st = prepare(t, &t->page_first, sql[0], 1, err)) != PE_OK ||
         (st = prepare(t, &t->page_after, sql[1], 2, err)) != PE_OK ||
         (st = prepare(t, &t->count_all, sql[2], 0, err)) != PE_OK ||
@@ -532,7 +547,17 @@ void pe_table_free(struct pe_table *t)
     free(t->count_after);
     free(t->late_first);
     free(t->late_after);
+    free(t->range_sql);
+    free(t->range_count);
     free(t);
+}
+
+long pe_table_column(const struct pe_table *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_cols; i++)
+        if (strcmp(t->cols[i].name, name) == 0)
+            return (long)i;
+    return -1;
 }
 
 const char *pe_table_name(const struct pe_table *t)
@@ -629,6 +654,72 @@ enum pe_status pe_table_fetch_late(struct pe_table *t, const char *after,
     st = exec_page(t, after ? t->late_after : t->late_first, after ? 7 : 6,
                    params, snap, rows, err);
     pe_buf_cleanup(&arr);
+    return st;
+}
+
+/* Parameter types for the range statements: text flags, then the key's
+ * own type for the bounds. */
+static void range_types(const struct pe_table *t, Oid *types, int n_flags,
+                        int n)
+{
+    for (int i = 0; i < n; i++)
+        types[i] = i < n_flags ? 25 /* text */ : t->key_type;
+}
+
+enum pe_status pe_table_fetch_range(struct pe_table *t, const char *from,
+                                    const char *to, const char *after,
+                                    long limit, struct pe_rows *rows,
+                                    struct pe_error *err)
+{
+    char lim[24];
+    const char *params[7] = {from, to, after, from, to, after, lim};
+    Oid types[7];
+    PGresult *r;
+
+    pe_rows_cleanup(rows);
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    range_types(t, types, 3, 6);
+    types[6] = 20; /* int8 */
+    r = PQexecParams(t->src->conn, t->range_sql, 7, types, params, NULL, NULL,
+                     0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        enum pe_status st = db_error(err, t->src->conn, r, "cannot read rows");
+
+        pe_error_prefix(err, "%s", t->qname);
+        PQclear(r);
+        return st;
+    }
+    rows->res = r;
+    rows->n_rows = (size_t)PQntuples(r);
+    rows->n_cols = t->n_cols;
+    rows->cols = t->cols;
+    rows->values = t->values;
+    rows->key_col = t->key_col;
+    rows->has_xmin = t->tracked;
+    rows->epoch_base = 0;
+    rows->xmax = INT64_MAX;
+    return PE_OK;
+}
+
+enum pe_status pe_table_count_range(struct pe_table *t, const char *from,
+                                    const char *to, int64_t *count,
+                                    struct pe_error *err)
+{
+    const char *params[4] = {from, to, from, to};
+    Oid types[4];
+    PGresult *r;
+    enum pe_status st = PE_OK;
+
+    range_types(t, types, 2, 4);
+    r = PQexecParams(t->src->conn, t->range_count, 4, types, params, NULL,
+                     NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        st = db_error(err, t->src->conn, r, "cannot count rows");
+        pe_error_prefix(err, "%s", t->qname);
+    } else {
+        *count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    }
+    PQclear(r);
     return st;
 }
 

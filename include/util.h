@@ -60,6 +60,9 @@ enum pe_status pe_buf_append(struct pe_buf *b, const void *p, size_t n);
 enum pe_status pe_buf_puts(struct pe_buf *b, const char *s);
 enum pe_status pe_buf_printf(struct pe_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Makes room for n more bytes of content (alloc > len + n), or as many as
+ * the cap allows, without changing the content. */
+void pe_buf_reserve(struct pe_buf *b, size_t n);
 /* Cuts the content back to n bytes (n <= len). */
 void pe_buf_truncate(struct pe_buf *b, size_t n);
 

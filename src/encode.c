@@ -3,10 +3,76 @@
 #include "encode.h"
 
 #include <ctype.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cJSON.h>
+
+/* cJSON allocates a node per value; a record's nodes all die together, so
+ * while encoding they come from an arena that is reset per record instead
+ * of one malloc and free each. */
+struct chunk {
+    struct chunk *next;
+    size_t size, used;
+    max_align_t data[];
+};
+
+static struct chunk *arena;
+
+static void *arena_alloc(size_t n)
+{
+    struct chunk *c = arena;
+
+    n = (n + 15) & ~(size_t)15;
+    if (c == NULL || c->size - c->used < n) {
+        size_t size = n > (64u << 10) ? n : (64u << 10);
+
+        c = pe_xmalloc(sizeof(*c) + size);
+        c->size = size;
+        c->used = 0;
+        c->next = arena;
+        arena = c;
+    }
+    c->used += n;
+    return (char *)c->data + c->used - n;
+}
+
+static void arena_free(void *p)
+{
+    (void)p; /* everything goes at once, in arena_reset */
+}
+
+/* Keeps the newest chunk, frees the others. */
+static void arena_reset(void)
+{
+    if (arena == NULL)
+        return;
+    while (arena->next != NULL) {
+        struct chunk *old = arena->next;
+
+        arena->next = old->next;
+        free(old);
+    }
+    arena->used = 0;
+}
+
+static cJSON_Hooks arena_hooks = {arena_alloc, arena_free};
+
+/* A node that points at text it does not own (libpq's result, alive for
+ * the whole encode): no copy. */
+static cJSON *ref_node(int type, const char *text)
+{
+    cJSON *n = cJSON_CreateNull();
+
+    if (n != NULL) {
+        n->type = type | cJSON_IsReference;
+        n->valuestring = (char *)(uintptr_t)text;
+    }
+    return n;
+}
 
 int pe_json_is_number(const char *s)
 {
@@ -66,8 +132,9 @@ static char *xsd_timestamp(const char *s, int with_tz)
     return out;
 }
 
-/* One scalar value of `kind` as a cJSON node. */
-static cJSON *scalar(enum pe_jkind kind, const char *text)
+/* One scalar value of `kind` as a cJSON node; with ref, the node may point
+ * at text instead of copying it (text outlives the node). */
+static cJSON *scalar(enum pe_jkind kind, const char *text, bool ref)
 {
     cJSON *node;
     char *tmp;
@@ -75,12 +142,12 @@ static cJSON *scalar(enum pe_jkind kind, const char *text)
     switch (kind) {
     case PE_J_NUMBER:
         if (pe_json_is_number(text))
-            return cJSON_CreateRaw(text);
+            return ref ? ref_node(cJSON_Raw, text) : cJSON_CreateRaw(text);
         return cJSON_CreateString(text); /* NaN, Infinity, -Infinity */
     case PE_J_BOOL:
         return cJSON_CreateBool(text[0] == 't');
     case PE_J_JSON:
-        return cJSON_CreateRaw(text);
+        return ref ? ref_node(cJSON_Raw, text) : cJSON_CreateRaw(text);
     case PE_J_TIMESTAMP:
     case PE_J_TIMESTAMPTZ:
         tmp = xsd_timestamp(text, kind == PE_J_TIMESTAMPTZ);
@@ -88,7 +155,7 @@ static cJSON *scalar(enum pe_jkind kind, const char *text)
         free(tmp);
         return node;
     default:
-        return cJSON_CreateString(text);
+        return ref ? ref_node(cJSON_String, text) : cJSON_CreateString(text);
     }
 }
 
@@ -151,7 +218,7 @@ static cJSON *parse_level(struct arr *a, int depth)
             if (!quoted && strcasecmp(a->item.data, "NULL") == 0)
                 node = cJSON_CreateNull();
             else
-                node = scalar(a->elem, a->item.data);
+                node = scalar(a->elem, a->item.data, false);
         }
         if (node == NULL)
             goto bad;
@@ -203,7 +270,7 @@ static cJSON *column(const struct pe_column *c, const char *value)
         return cJSON_CreateNull();
     if (c->kind == PE_J_ARRAY)
         return parse_array(value, c->elem, c->delim);
-    return scalar(c->kind, value);
+    return scalar(c->kind, value, true);
 }
 
 enum pe_status pe_encode_record(const struct pe_column *cols, size_t ncols,
@@ -218,10 +285,14 @@ enum pe_status pe_encode_record_keyed(const struct pe_column *cols,
                                       long key_col, struct pe_buf *out,
                                       struct pe_error *err)
 {
-    cJSON *rec = cJSON_CreateObject();
-    cJSON *obj;
+    cJSON *rec, *obj;
     enum pe_status st = PE_OK;
-    char *text = NULL;
+    size_t start = out->len, room = 64;
+
+    cJSON_InitHooks(&arena_hooks);
+    rec = cJSON_CreateObject();
+    for (size_t i = 0; i < ncols; i++)
+        room += 16 + strlen(cols[i].name) + (values[i] ? strlen(values[i]) : 4);
 
     if (key_col >= 0 && (size_t)key_col < ncols) {
         cJSON *key = column(&cols[key_col], values[key_col]);
@@ -232,7 +303,7 @@ enum pe_status pe_encode_record_keyed(const struct pe_column *cols,
                               cols[key_col].name);
             goto out;
         }
-        cJSON_AddItemToObject(rec, "key", key);
+        cJSON_AddItemToObjectCS(rec, "key", key);
     }
     obj = cJSON_AddObjectToObject(rec, "value");
     for (size_t i = 0; i < ncols; i++) {
@@ -244,18 +315,46 @@ enum pe_status pe_encode_record_keyed(const struct pe_column *cols,
                               cols[i].name);
             goto out;
         }
-        cJSON_AddItemToObject(obj, cols[i].name, node);
+        /* The names live in the table description: no copy. */
+        cJSON_AddItemToObjectCS(obj, cols[i].name, node);
     }
-    text = cJSON_PrintUnformatted(rec);
-    if (text == NULL) {
-        st = pe_error_set(err, PE_ERR_DATA, false, "cannot serialize record");
-        goto out;
+    /* Print straight into out; escapes can make it larger than the
+     * estimate, so grow and print again until it fits. */
+    for (;;) {
+        bool capped = out->cap != 0 && room > out->cap - start;
+
+        pe_buf_reserve(out, room);
+        if (cJSON_PrintPreallocated(rec, out->data + start,
+                                    (int)(out->alloc - start), 0)) {
+            size_t n = strlen(out->data + start);
+
+            if (out->cap != 0 && start + n > out->cap) {
+                st = pe_error_set(err, PE_ERR_TOO_LARGE, false,
+                                  "record of %zu bytes does not fit", n);
+                break;
+            }
+            out->len = start + n;
+            break;
+        }
+        if (capped) {
+            st = pe_error_set(err, PE_ERR_TOO_LARGE, false,
+                              "record of over %zu bytes does not fit",
+                              out->cap - start);
+            break;
+        }
+        if (room > (size_t)INT32_MAX / 2) {
+            st = pe_error_set(err, PE_ERR_DATA, false,
+                              "cannot serialize record");
+            break;
+        }
+        room *= 2;
     }
-    if (pe_buf_puts(out, text) != PE_OK)
-        st = pe_error_set(err, PE_ERR_TOO_LARGE, false,
-                          "record of %zu bytes does not fit", strlen(text));
 out:
-    free(text);
-    cJSON_Delete(rec);
+    if (st != PE_OK)
+        pe_buf_truncate(out, start);
+    if (out->data != NULL)
+        out->data[out->len] = '\0';
+    arena_reset();
+    cJSON_InitHooks(NULL);
     return st;
 }

@@ -128,6 +128,13 @@ static void buf_reserve(struct pe_buf *b, size_t need)
     b->alloc = want;
 }
 
+void pe_buf_reserve(struct pe_buf *b, size_t n)
+{
+    if (b->cap != 0 && (n > b->cap || b->len > b->cap - n))
+        n = b->cap > b->len ? b->cap - b->len : 0;
+    buf_reserve(b, b->len + n);
+}
+
 enum pe_status pe_buf_append(struct pe_buf *b, const void *p, size_t n)
 {
     if (b->cap != 0 && (n > b->cap || b->len > b->cap - n))

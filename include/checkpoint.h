@@ -48,6 +48,11 @@ struct pe_ckpt_state {
                         NULL = no lower bound known */
     int64_t *sent;   /* transactions >= floor whose rows were all sent */
     size_t n_sent;
+    /* While rows below the checkpoint are being sent: those up to
+     * late_key from transactions late_sent[] are sent (NULL: none). */
+    char *late_key;
+    int64_t *late_sent;
+    size_t n_late_sent;
     struct pe_ckpt_history *history;
     size_t n_history;
 };

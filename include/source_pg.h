@@ -82,12 +82,23 @@ enum pe_status pe_table_begin(struct pe_table *t, struct pe_snapshot *snap,
 void pe_table_end(struct pe_table *t); /* ends it; safe when none is open */
 void pe_snapshot_cleanup(struct pe_snapshot *snap);
 
-/* Late rows: key in (after, high] (after NULL: no lower bound) written by
- * a transaction >= floor that is not in sent[0..n_sent), in key order, at
- * most limit.  Needs a tracked table inside pe_table_begin. */
+/* Which rows below the checkpoint are late: key <= high, written by a
+ * transaction >= floor that is not in sent[], and not (key <= late_key and
+ * a transaction in late_sent[]). */
+struct pe_late_filter {
+    const char *high;
+    int64_t floor;
+    const int64_t *sent;
+    size_t n_sent;
+    const char *late_key; /* NULL: none */
+    const int64_t *late_sent;
+    size_t n_late_sent;
+};
+
+/* Late rows with key > after (NULL: no lower bound), in key order, at most
+ * limit.  Needs a tracked table inside pe_table_begin. */
 enum pe_status pe_table_fetch_late(struct pe_table *t, const char *after,
-                                   const char *high, int64_t floor,
-                                   const int64_t *sent, size_t n_sent,
+                                   const struct pe_late_filter *f,
                                    const struct pe_snapshot *snap, long limit,
                                    struct pe_rows *rows, struct pe_error *err);
 /* Replays: rows with from <= key <= to (NULL: no bound), key > after
@@ -101,6 +112,21 @@ enum pe_status pe_table_fetch_range(struct pe_table *t, const char *from,
 enum pe_status pe_table_count_range(struct pe_table *t, const char *from,
                                     const char *to, int64_t *count,
                                     struct pe_error *err);
+/* The same, split: send a page request, receive it later (one at a time
+ * per connection), so the next page travels while this one is sent on.
+ * pe_table_drain discards a request not received (before other queries). */
+enum pe_status pe_table_send_page(struct pe_table *t, const char *after,
+                                  long limit, struct pe_error *err);
+enum pe_status pe_table_send_late(struct pe_table *t, const char *after,
+                                  const struct pe_late_filter *f,
+                                  const struct pe_snapshot *snap, long limit,
+                                  struct pe_error *err);
+enum pe_status pe_table_send_range(struct pe_table *t, const char *from,
+                                   const char *to, const char *after,
+                                   long limit, struct pe_error *err);
+enum pe_status pe_table_recv(struct pe_table *t, const struct pe_snapshot *snap,
+                             struct pe_rows *rows, struct pe_error *err);
+void pe_table_drain(struct pe_table *t);
 /* Row i's inserting transaction as an xid8 (tracked tables only). */
 int64_t pe_rows_xid(const struct pe_rows *rows, size_t i);
 /* Who runs transaction xid, and for how long. */

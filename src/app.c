@@ -237,27 +237,27 @@ static void draw_progress(struct stream_run *r, bool last)
     pe_buf_cleanup(&line);
 }
 
-/* Adds xid to the sorted set of transactions whose rows were all sent. */
-static void mark_sent(struct pe_ckpt_state *c, int64_t xid)
+/* Adds xid (if >= floor; below it all is settled) to a sorted set. */
+static void add_xid(int64_t **set, size_t *n, int64_t floor, int64_t xid)
 {
-    size_t lo = 0, hi = c->n_sent;
+    size_t lo = 0, hi = *n;
 
-    if (xid < c->floor)
-        return; /* settled anyway */
+    if (xid < floor)
+        return;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
 
-        if (c->sent[mid] < xid)
+        if ((*set)[mid] < xid)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo < c->n_sent && c->sent[lo] == xid)
+    if (lo < *n && (*set)[lo] == xid)
         return;
-    c->sent = pe_xrealloc(c->sent, (c->n_sent + 1) * sizeof(*c->sent));
-    memmove(c->sent + lo + 1, c->sent + lo, (c->n_sent - lo) * sizeof(int64_t));
-    c->sent[lo] = xid;
-    c->n_sent++;
+    *set = pe_xrealloc(*set, (*n + 1) * sizeof(**set));
+    memmove(*set + lo + 1, *set + lo, (*n - lo) * sizeof(int64_t));
+    (*set)[lo] = xid;
+    (*n)++;
 }
 
 /* Everything up to `key` (and the rows of xids) was acknowledged or
@@ -267,15 +267,25 @@ static enum pe_status advance(struct stream_run *r, const char *key,
                               const int64_t *xids, size_t n,
                               struct pe_error *err)
 {
+    struct pe_ckpt_state *c = &r->state;
+
     draw_progress(r, false);
     if (r->replay)
         return PE_OK; /* a replay moves no checkpoint */
-    if (r->tracked)
+    if (r->late_phase) {
+        /* A late transaction may have more rows further up the range:
+         * it counts as sent only up to this key, until the late scan is
+         * over (settle). */
         for (size_t i = 0; i < n; i++)
-            mark_sent(&r->state, xids[i]);
-    if (!r->late_phase) {
-        free(r->state.key);
-        r->state.key = pe_xstrdup(key);
+            add_xid(&c->late_sent, &c->n_late_sent, c->floor, xids[i]);
+        free(c->late_key);
+        c->late_key = pe_xstrdup(key);
+    } else {
+        if (r->tracked)
+            for (size_t i = 0; i < n; i++)
+                add_xid(&c->sent, &c->n_sent, c->floor, xids[i]);
+        free(c->key);
+        c->key = pe_xstrdup(key);
     }
     if (r->o->dry_run)
         return PE_OK;
@@ -429,8 +439,38 @@ static enum pe_status recover_db(struct stream_run *r, long *attempts,
     return err->status;
 }
 
+/* Asks for the page after `cursor`. */
+static enum pe_status request_page(struct stream_run *r, bool late,
+                                   const char *cursor, const char *high,
+                                   long want, struct pe_error *err)
+{
+    const struct pe_ckpt_state *c = &r->state;
+
+    if (r->replay)
+        return pe_table_send_range(r->table, r->o->from_key, r->o->to_key,
+                                   cursor, want, err);
+    if (late) {
+        struct pe_late_filter f = {high,        c->floor,      c->sent,
+                                   c->n_sent,   c->late_key,   c->late_sent,
+                                   c->n_late_sent};
+
+        return pe_table_send_late(r->table, cursor, &f, &r->snap, want, err);
+    }
+    return pe_table_send_page(r->table, cursor, want, err);
+}
+
+/* Rows allowed in the next page. */
+static long page_size(const struct stream_run *r, long long left)
+{
+    long want = r->o->cfg->source.fetch_rows;
+
+    return left > 0 && left < want ? (long)left : want;
+}
+
 /* Sends pages of rows until a short page, the limit or a stop.  late:
- * rows below the checkpoint from transactions not settled before. */
+ * rows below the checkpoint from transactions not settled before.  The
+ * next page is requested before this one is encoded and posted, so the
+ * database and the proxy work at the same time. */
 static enum pe_status scan(struct stream_run *r, bool late,
                            struct pe_error *err)
 {
@@ -440,43 +480,35 @@ static enum pe_status scan(struct stream_run *r, bool late,
                    : late    ? (c->low ? pe_xstrdup(c->low) : NULL)
                              : (c->key ? pe_xstrdup(c->key) : NULL);
     char *high = late ? pe_xstrdup(c->key) : NULL;
+    long want = page_size(r, r->left);
+    bool more = r->left != 0;
     enum pe_status st = PE_OK;
 
     memset(&rows, 0, sizeof(rows));
     r->late_phase = late;
-    while (r->left != 0 && !stop_requested) {
-        long want = r->o->cfg->source.fetch_rows;
-
-        if ((st = pe_deliver_check_deadline(r->env, err)) != PE_OK)
+    if (more)
+        st = request_page(r, late, cursor, high, want, err);
+    while (st == PE_OK && more && !stop_requested) {
+        if ((st = pe_table_recv(r->table, late || r->tracked ? &r->snap : NULL,
+                                &rows, err)) != PE_OK)
             break;
-        if (r->left > 0 && r->left < want)
-            want = (long)r->left;
-        if (r->replay)
-            st = pe_table_fetch_range(r->table, r->o->from_key, r->o->to_key,
-                                      cursor, want, &rows, err);
-        else if (late)
-            st = pe_table_fetch_late(r->table, cursor, high, c->floor, c->sent,
-                                     c->n_sent, &r->snap, want, &rows, err);
-        else if (r->tracked)
-            st = pe_table_fetch_snap(r->table, cursor, want, &r->snap, &rows,
-                                     err);
-        else
-            st = pe_table_fetch(r->table, cursor, want, &rows, err);
-        if (st != PE_OK)
-            break;
-        for (size_t i = 0; i < rows.n_rows && st == PE_OK; i++)
-            st = add_row(r, &rows, i, err);
-        if (st != PE_OK)
-            break;
-        if (rows.n_rows > 0) {
-            free(cursor);
-            cursor = pe_xstrdup(pe_rows_key(&rows, rows.n_rows - 1));
-        }
         if (r->left > 0)
             r->left -= (long long)rows.n_rows;
-        if ((long)rows.n_rows < want)
-            break; /* a short page: nothing more past the cursor */
+        /* A short page: nothing more past the cursor. */
+        more = (long)rows.n_rows == want && r->left != 0;
+        if (more) {
+            free(cursor);
+            cursor = pe_xstrdup(pe_rows_key(&rows, rows.n_rows - 1));
+            want = page_size(r, r->left);
+            if ((st = request_page(r, late, cursor, high, want, err)) != PE_OK)
+                break;
+        }
+        for (size_t i = 0; i < rows.n_rows && st == PE_OK; i++)
+            st = add_row(r, &rows, i, err);
+        if (st == PE_OK)
+            st = pe_deliver_check_deadline(r->env, err);
     }
+    pe_table_drain(r->table); /* a page requested but not wanted now */
     pe_rows_cleanup(&rows);
     free(cursor);
     free(high);
@@ -534,6 +566,14 @@ static enum pe_status settle(struct stream_run *r, struct pe_error *err)
 
     if ((st = new_floor(r, &floor, err)) != PE_OK)
         return st;
+    /* The late scan is over: its transactions' rows are all sent. */
+    for (size_t i = 0; i < c->n_late_sent; i++)
+        add_xid(&c->sent, &c->n_sent, c->floor, c->late_sent[i]);
+    free(c->late_sent);
+    c->late_sent = NULL;
+    c->n_late_sent = 0;
+    free(c->late_key);
+    c->late_key = NULL;
     /* This run's entry: transactions that get an id from now on took
      * their keys after the previous run's snapshot, so above the key this
      * run starts from (one run of margin: a key is taken a moment before

@@ -166,6 +166,8 @@ void pe_ckpt_state_cleanup(struct pe_ckpt_state *c)
     free(c->key);
     free(c->low);
     free(c->sent);
+    free(c->late_key);
+    free(c->late_sent);
     for (size_t i = 0; i < c->n_history; i++)
         free(c->history[i].key);
     free(c->history);
@@ -212,24 +214,37 @@ static bool opt_string(const cJSON *obj, const char *name, char **out)
     return true;
 }
 
+/* An array of xid strings into a new array. */
+static bool parse_xids(const cJSON *arr, int64_t **out, size_t *n)
+{
+    const cJSON *e;
+
+    *out = pe_xcalloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(int64_t));
+    *n = 0;
+    cJSON_ArrayForEach(e, arr)
+    {
+        if (!parse_xid(e, &(*out)[*n]))
+            return false;
+        (*n)++;
+    }
+    return true;
+}
+
 static bool parse_tracking(const cJSON *t, struct pe_ckpt_state *c)
 {
     const cJSON *sent = cJSON_GetObjectItemCaseSensitive(t, "sent_xids");
     const cJSON *hist = cJSON_GetObjectItemCaseSensitive(t, "history");
+    const cJSON *late = cJSON_GetObjectItemCaseSensitive(t, "late_sent_xids");
     const cJSON *e;
     size_t i = 0;
 
     if (!parse_xid(cJSON_GetObjectItemCaseSensitive(t, "floor"), &c->floor) ||
         !opt_string(t, "low", &c->low) || !cJSON_IsArray(sent) ||
-        !cJSON_IsArray(hist))
+        !cJSON_IsArray(hist) || !parse_xids(sent, &c->sent, &c->n_sent) ||
+        !opt_string(t, "late_key", &c->late_key) ||
+        (late != NULL && (!cJSON_IsArray(late) ||
+                          !parse_xids(late, &c->late_sent, &c->n_late_sent))))
         return false;
-    c->sent = pe_xcalloc((size_t)cJSON_GetArraySize(sent) + 1, sizeof(int64_t));
-    cJSON_ArrayForEach(e, sent)
-    {
-        if (!parse_xid(e, &c->sent[c->n_sent]))
-            return false;
-        c->n_sent++;
-    }
     c->history = pe_xcalloc((size_t)cJSON_GetArraySize(hist) + 1,
                             sizeof(*c->history));
     cJSON_ArrayForEach(e, hist)
@@ -320,6 +335,13 @@ static cJSON *tracking_json(const struct pe_ckpt_state *c)
     cJSON *hist = cJSON_AddArrayToObject(t, "history");
 
     cJSON_AddItemToObject(t, "floor", xid_string(c->floor));
+    if (c->late_key != NULL) {
+        cJSON *late = cJSON_AddArrayToObject(t, "late_sent_xids");
+
+        cJSON_AddStringToObject(t, "late_key", c->late_key);
+        for (size_t i = 0; i < c->n_late_sent; i++)
+            cJSON_AddItemToArray(late, xid_string(c->late_sent[i]));
+    }
     if (c->low)
         cJSON_AddStringToObject(t, "low", c->low);
     else

@@ -49,6 +49,7 @@ struct pe_table {
     const char **values;
     bool tracked;
     unsigned key_type; /* the key column's type OID */
+    bool inflight;     /* a page was sent and not received yet */
     char *range_sql;   /* replay: keys in [from, to] after a cursor */
     char *range_count;
 };
@@ -492,18 +493,22 @@ static struct pe_table *open_table(struct pe_source *s, const char *table,
     if (tracked) {
         /* Late rows: a key range below the checkpoint, filtered by the
          * inserting transaction; still an index range scan on the key. */
+        /* $7/$8 (after: $8/$9): rows up to a key from transactions already
+         * sent by an interrupted late scan. */
         sql[4] = pe_xasprintf(
             "SELECT %s FROM %s WHERE %s <= $1 AND " WIDE_XMIN("$3", "$4")
             " >= $2 AND " WIDE_XMIN("$3", "$4") " <> ALL($5::int8[])"
-            " ORDER BY %s LIMIT $6",
-            cols.data, t->qname, qkey, qkey);
-        sql[5] = pe_xasprintf(
-            "SELECT %s FROM %s WHERE %s > $7 AND %s <= $1 AND "
-            WIDE_XMIN("$3", "$4") " >= $2 AND " WIDE_XMIN("$3", "$4")
-            " <> ALL($5::int8[]) ORDER BY %s LIMIT $6",
+            " AND NOT (%s <= $7 AND " WIDE_XMIN("$3", "$4")
+            " = ANY($8::int8[])) ORDER BY %s LIMIT $6",
             cols.data, t->qname, qkey, qkey, qkey);
-        if ((st = prepare(t, &t->late_first, sql[4], 6, err)) != PE_OK ||
-            (st = prepare(t, &t->late_after, sql[5], 7, err)) != PE_OK)
+        sql[5] = pe_xasprintf(
+            "SELECT %s FROM %s WHERE %s > $9 AND %s <= $1 AND "
+            WIDE_XMIN("$3", "$4") " >= $2 AND " WIDE_XMIN("$3", "$4")
+            " <> ALL($5::int8[]) AND NOT (%s <= $7 AND "
+            WIDE_XMIN("$3", "$4") " = ANY($8::int8[])) ORDER BY %s LIMIT $6",
+            cols.data, t->qname, qkey, qkey, qkey, qkey);
+        if ((st = prepare(t, &t->late_first, sql[4], 8, err)) != PE_OK ||
+            (st = prepare(t, &t->late_after, sql[5], 9, err)) != PE_OK)
             goto out;
     }
 out:
@@ -536,6 +541,7 @@ void pe_table_free(struct pe_table *t)
 {
     if (t == NULL)
         return;
+    pe_table_drain(t);
     for (size_t i = 0; i < t->n_cols; i++)
         free((char *)t->cols[i].name);
     free(t->cols);
@@ -565,15 +571,45 @@ const char *pe_table_name(const struct pe_table *t)
     return t->qname;
 }
 
-/* Runs a page statement and hands its result to *rows. */
-static enum pe_status exec_page(struct pe_table *t, const char *stmt,
-                                int nparams, const char *const *params,
-                                const struct pe_snapshot *snap,
-                                struct pe_rows *rows, struct pe_error *err)
+/* Pages are sent and received apart, so the next page can be on its way
+ * while the current one is encoded and posted.  libpq builds the whole
+ * message in the send call, so params may go right after it. */
+static enum pe_status sent(struct pe_table *t, int ok, struct pe_error *err)
 {
-    PGresult *r = PQexecPrepared(t->src->conn, stmt, nparams, params, NULL,
-                                 NULL, 0);
+    if (!ok) {
+        enum pe_status st =
+            db_error(err, t->src->conn, NULL, "cannot read rows");
 
+        pe_error_prefix(err, "%s", t->qname);
+        return st;
+    }
+    t->inflight = true;
+    return PE_OK;
+}
+
+static enum pe_status send_prepared(struct pe_table *t, const char *stmt,
+                                    int nparams, const char *const *params,
+                                    struct pe_error *err)
+{
+    return sent(t,
+                PQsendQueryPrepared(t->src->conn, stmt, nparams, params, NULL,
+                                    NULL, 0),
+                err);
+}
+
+enum pe_status pe_table_recv(struct pe_table *t, const struct pe_snapshot *snap,
+                             struct pe_rows *rows, struct pe_error *err)
+{
+    PGresult *r, *extra;
+
+    pe_rows_cleanup(rows);
+    if (!t->inflight)
+        return pe_error_set(err, PE_ERR_DB, false, "%s: no page requested",
+                            t->qname);
+    r = PQgetResult(t->src->conn);
+    while ((extra = PQgetResult(t->src->conn)) != NULL)
+        PQclear(extra);
+    t->inflight = false;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         enum pe_status st = db_error(err, t->src->conn, r, "cannot read rows");
 
@@ -593,23 +629,41 @@ static enum pe_status exec_page(struct pe_table *t, const char *stmt,
     return PE_OK;
 }
 
+void pe_table_drain(struct pe_table *t)
+{
+    PGresult *r;
+
+    if (t == NULL || !t->inflight)
+        return;
+    while ((r = PQgetResult(t->src->conn)) != NULL)
+        PQclear(r);
+    t->inflight = false;
+}
+
+enum pe_status pe_table_send_page(struct pe_table *t, const char *after,
+                                  long limit, struct pe_error *err)
+{
+    char lim[24];
+    const char *params[2];
+
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    if (after == NULL) {
+        params[0] = lim;
+        return send_prepared(t, t->page_first, 1, params, err);
+    }
+    params[0] = after;
+    params[1] = lim;
+    return send_prepared(t, t->page_after, 2, params, err);
+}
+
 enum pe_status pe_table_fetch_snap(struct pe_table *t, const char *after,
                                    long limit, const struct pe_snapshot *snap,
                                    struct pe_rows *rows,
                                    struct pe_error *err)
 {
-    char lim[24];
-    const char *params[2];
+    enum pe_status st = pe_table_send_page(t, after, limit, err);
 
-    pe_rows_cleanup(rows);
-    snprintf(lim, sizeof(lim), "%ld", limit);
-    if (after == NULL) {
-        params[0] = lim;
-        return exec_page(t, t->page_first, 1, params, snap, rows, err);
-    }
-    params[0] = after;
-    params[1] = lim;
-    return exec_page(t, t->page_after, 2, params, snap, rows, err);
+    return st == PE_OK ? pe_table_recv(t, snap, rows, err) : st;
 }
 
 enum pe_status pe_table_fetch(struct pe_table *t, const char *after,
@@ -619,42 +673,63 @@ enum pe_status pe_table_fetch(struct pe_table *t, const char *after,
     return pe_table_fetch_snap(t, after, limit, NULL, rows, err);
 }
 
-enum pe_status pe_table_fetch_late(struct pe_table *t, const char *after,
-                                   const char *high, int64_t floor,
-                                   const int64_t *sent, size_t n_sent,
-                                   const struct pe_snapshot *snap, long limit,
-                                   struct pe_rows *rows, struct pe_error *err)
+/* {1,2,3} */
+static char *int8_array(const int64_t *v, size_t n)
+{
+    struct pe_buf arr;
+
+    pe_buf_init(&arr, 0);
+    pe_buf_puts(&arr, "{");
+    for (size_t i = 0; i < n; i++)
+        pe_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)v[i]);
+    pe_buf_puts(&arr, "}");
+    return arr.data;
+}
+
+enum pe_status pe_table_send_late(struct pe_table *t, const char *after,
+                                  const struct pe_late_filter *f,
+                                  const struct pe_snapshot *snap, long limit,
+                                  struct pe_error *err)
 {
     char floor_s[24], epoch_s[24], xmax_s[24], lim[24];
-    struct pe_buf arr;
-    const char *params[7];
+    char *sent_arr, *late_arr;
+    const char *params[9];
     enum pe_status st;
 
-    pe_rows_cleanup(rows);
     if (!t->tracked)
         return pe_error_set(err, PE_ERR_CONFIG, false,
                             "%s: not opened for tracking", t->qname);
-    snprintf(floor_s, sizeof(floor_s), "%lld", (long long)floor);
+    snprintf(floor_s, sizeof(floor_s), "%lld", (long long)f->floor);
     snprintf(epoch_s, sizeof(epoch_s), "%lld",
              (long long)((uint64_t)snap->xmax >> 32 << 32));
     snprintf(xmax_s, sizeof(xmax_s), "%lld", (long long)snap->xmax);
     snprintf(lim, sizeof(lim), "%ld", limit);
-    pe_buf_init(&arr, 0);
-    pe_buf_puts(&arr, "{");
-    for (size_t i = 0; i < n_sent; i++)
-        pe_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)sent[i]);
-    pe_buf_puts(&arr, "}");
-    params[0] = high;
+    sent_arr = int8_array(f->sent, f->n_sent);
+    late_arr = int8_array(f->late_sent, f->n_late_sent);
+    params[0] = f->high;
     params[1] = floor_s;
     params[2] = epoch_s;
     params[3] = xmax_s;
-    params[4] = arr.data;
+    params[4] = sent_arr;
     params[5] = lim;
-    params[6] = after;
-    st = exec_page(t, after ? t->late_after : t->late_first, after ? 7 : 6,
-                   params, snap, rows, err);
-    pe_buf_cleanup(&arr);
+    params[6] = f->late_key;
+    params[7] = late_arr;
+    params[8] = after;
+    st = send_prepared(t, after ? t->late_after : t->late_first, after ? 9 : 8,
+                       params, err);
+    free(sent_arr);
+    free(late_arr);
     return st;
+}
+
+enum pe_status pe_table_fetch_late(struct pe_table *t, const char *after,
+                                   const struct pe_late_filter *f,
+                                   const struct pe_snapshot *snap, long limit,
+                                   struct pe_rows *rows, struct pe_error *err)
+{
+    enum pe_status st = pe_table_send_late(t, after, f, snap, limit, err);
+
+    return st == PE_OK ? pe_table_recv(t, snap, rows, err) : st;
 }
 
 /* Parameter types for the range statements: text flags, then the key's
@@ -666,39 +741,31 @@ static void range_types(const struct pe_table *t, Oid *types, int n_flags,
         types[i] = i < n_flags ? 25 /* text */ : t->key_type;
 }
 
+enum pe_status pe_table_send_range(struct pe_table *t, const char *from,
+                                   const char *to, const char *after,
+                                   long limit, struct pe_error *err)
+{
+    char lim[24];
+    const char *params[7] = {from, to, after, from, to, after, lim};
+    Oid types[7];
+
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    range_types(t, types, 3, 6);
+    types[6] = 20; /* int8 */
+    return sent(t,
+                PQsendQueryParams(t->src->conn, t->range_sql, 7, types, params,
+                                  NULL, NULL, 0),
+                err);
+}
+
 enum pe_status pe_table_fetch_range(struct pe_table *t, const char *from,
                                     const char *to, const char *after,
                                     long limit, struct pe_rows *rows,
                                     struct pe_error *err)
 {
-    char lim[24];
-    const char *params[7] = {from, to, after, from, to, after, lim};
-    Oid types[7];
-    PGresult *r;
+    enum pe_status st = pe_table_send_range(t, from, to, after, limit, err);
 
-    pe_rows_cleanup(rows);
-    snprintf(lim, sizeof(lim), "%ld", limit);
-    range_types(t, types, 3, 6);
-    types[6] = 20; /* int8 */
-    r = PQexecParams(t->src->conn, t->range_sql, 7, types, params, NULL, NULL,
-                     0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        enum pe_status st = db_error(err, t->src->conn, r, "cannot read rows");
-
-        pe_error_prefix(err, "%s", t->qname);
-        PQclear(r);
-        return st;
-    }
-    rows->res = r;
-    rows->n_rows = (size_t)PQntuples(r);
-    rows->n_cols = t->n_cols;
-    rows->cols = t->cols;
-    rows->values = t->values;
-    rows->key_col = t->key_col;
-    rows->has_xmin = t->tracked;
-    rows->epoch_base = 0;
-    rows->xmax = INT64_MAX;
-    return PE_OK;
+    return st == PE_OK ? pe_table_recv(t, NULL, rows, err) : st;
 }
 
 enum pe_status pe_table_count_range(struct pe_table *t, const char *from,
@@ -791,6 +858,7 @@ enum pe_status pe_table_begin(struct pe_table *t, struct pe_snapshot *snap,
 
 void pe_table_end(struct pe_table *t)
 {
+    pe_table_drain(t);
     if (t != NULL && t->src->conn != NULL &&
         PQtransactionStatus(t->src->conn) != PQTRANS_IDLE &&
         PQtransactionStatus(t->src->conn) != PQTRANS_UNKNOWN)

@@ -318,7 +318,7 @@ static enum pe_status flush(struct stream_run *r, struct pe_error *err)
                         NULL, r->batch.n, &r->stats, err);
         if (st != PE_OK) {
             if (st != PE_ERR_INTERRUPTED)
-                pe_error_prefix(err, "topic %s: keys %s to %s", r->topic,
+                pe_error_prefix(err, "keys %s to %s",
                                 pe_batch_key(&r->batch, 0), last);
             return st;
         }

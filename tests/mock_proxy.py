@@ -7,7 +7,10 @@ Usage:
     python3 tests/mock_proxy.py --store DIR [--port N] [--port-file FILE]
         [--base-path /test] [--topics a,b,c] [--auto-create] [--partitions N]
         [--max-record-bytes N] [--max-body-bytes N] [--script FILE]
-        [--chaos RATE] [--chaos-seed N] [--reject-marker TEXT] [--quiet]
+        [--chaos RATE] [--chaos-seed N] [--reject-marker TEXT]
+        [--require-api-key VALUE] [--require-basic USER:PASSWORD]
+        [--require-sigv4 REGION:ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]]
+        [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--quiet]
 
 Listens on 127.0.0.1 only. After binding, the port is written to --port-file (temp file +
 rename) and "listening on 127.0.0.1:PORT" goes to stderr (unless --quiet). SIGTERM/SIGINT
@@ -35,10 +38,14 @@ Store (reset at startup):
         JSON sent, numbers kept byte-exact (json format), or for the binary format the
         decoded bytes as a string (bytes that are not UTF-8 become \\udcXX escapes).
     DIR/requests.jsonl  one line per request: {"seq","time","method","path","topic","status",
-        "content_type","accept","body_bytes","records","accepted","action"}; status is null
-        when the connection was dropped; accepted = records stored by this request (also
-        when they were stored behind an error answer); action = the script action's kind,
-        "chaos:<kind>" for a chaos fault, or null.
+        "content_type","accept","body_bytes","records","accepted","action","auth","headers"};
+        status is null when the connection was dropped; accepted = records stored by this
+        request (also when they were stored behind an error answer); action = the script
+        action's kind, "chaos:<kind>" for a chaos fault, or null. auth = what the client sent,
+        never a secret: "sigv4" (Authorization: AWS4-HMAC-SHA256 ...), "basic" (Authorization:
+        Basic ...), else "api-key" (an x-api-key header), else null. headers = the request's
+        user-agent, x-request-source, content-type, accept and x-custom-* headers (lower-case
+        name -> value, repeats joined by ", "); no other header is ever logged.
 
 Script: a JSON array of actions for produce requests. The first action whose "topic" (absent
 = any) matches and whose "times" (default 1) is > 0 is used and its times decremented.
@@ -99,6 +106,81 @@ Reject marker (--reject-marker TEXT, independent of chaos): a record whose seria
 the batch (normal success, script record_errors, chaos record_50003, store/partial); the
 other records are treated as usual. Counted in /_mock/stats "rejected".
 
+Authentication (each off by default; checked after the base-path 403 and the 413, before
+routing, on every request under the base path; /_mock/ never needs it). Order: SigV4, API
+key (both API Gateway), then Basic (the proxy). Secrets are compared with
+hmac.compare_digest.
+    --require-api-key VALUE   no x-api-key header, or another value: API Gateway's 403
+                              {"message":"Forbidden"}, x-amzn-ErrorType: ForbiddenException.
+    --require-basic USER:PASSWORD   no "Authorization: Basic base64(USER:PASSWORD)" (scheme
+                              case-insensitive, strict base64): 401 {"error_code":40101,
+                              "message":"Unauthorized"}, WWW-Authenticate: Basic
+                              realm="kafka-rest". Cannot be combined with --require-sigv4
+                              (both use the Authorization header; exit 2).
+    --require-sigv4 REGION:AKID:SECRET[:TOKEN]   API Gateway IAM authorization, AWS Signature
+        Version 4 in the Authorization header (not presigned query strings), service
+        execute-api. 403 answers (body {"message":..}, x-amzn-ErrorType in brackets):
+          no Authorization                    Missing Authentication Token
+                                              [MissingAuthenticationTokenException]
+          not key=value pairs (Bearer, Basic) Invalid key=value pair (missing equal-sign) in
+                                              Authorization header (hashed with SHA-256 and
+                                              encoded with Base64): '<b64 sha256>'.
+                                              [IncompleteSignatureException]
+          algorithm not AWS4-HMAC-SHA256, missing Credential / Signature / SignedHeaders /
+          X-Amz-Date (a Date header is not accepted instead), X-Amz-Date not YYYYMMDDTHHMMSSZ,
+          Credential not 5 "/" parts, host not in SignedHeaders
+                                              AWS-style texts [IncompleteSignatureException]
+          other access key id; X-Amz-Security-Token missing or different when TOKEN is
+          configured, or sent when it is not  The security token included in the request is
+                                              invalid. [AccessDeniedException, as in
+                                              GATEWAY_ERRORS]
+          scope terminator not aws4_request, service not execute-api, region not REGION,
+          scope date not the X-Amz-Date day  AWS-style "Credential should be scoped ..." /
+                                              "Date in Credential scope does not match ..."
+                                              [InvalidSignatureException]
+          X-Amz-Date over 5 minutes in the past  Signature expired: <date> is now earlier than
+                                              <now-5min> (<now> - 5 min.)
+          ... over 5 minutes in the future    Signature not yet current: <date> is still later
+                                              than <now+5min> (<now> + 5 min.) (AWS's text)
+                                              [both InvalidSignatureException]
+          wrong signature; X-Amz-Content-Sha256 sent but not the body's SHA-256; TOKEN
+          configured but x-amz-security-token not in SignedHeaders
+                                              The request signature we calculated does not
+                                              match the signature you provided. Check your AWS
+                                              Secret Access Key and signing method. Consult the
+                                              service documentation for details.
+                                              [InvalidSignatureException]
+        The signature is recomputed exactly as for AWS services other than S3:
+          canonical request = method, canonical URI, canonical query, canonical headers,
+            signed headers, hex SHA-256 of the exact body bytes (always; X-Amz-Content-Sha256
+            is only compared, UNSIGNED-PAYLOAD is not accepted);
+          canonical URI = the path as sent on the wire (already percent-encoded once),
+            dot segments and empty segments ("//") removed, then URI-encoded again with "/"
+            kept (unreserved A-Za-z0-9-._~ stay, other bytes %XX upper-case): AWS's "each
+            segment encoded twice", so /a%20b signs as /a%2520b and /a:b as /a%3Ab. libcurl
+            7.88's signer uses the path and query verbatim, which agrees whenever the path
+            holds only unreserved characters and "/" (stage and legal topic names) and there
+            is no query; otherwise its signature is refused here, as it would be by AWS;
+          canonical query = each name and value percent-decoded ("+" stays a plus) and
+            re-encoded, "name=" for a bare name, sorted by name then value;
+          canonical headers = SignedHeaders lower-cased and sorted; "name:value\n" with the
+            request's values for that name joined by ",", each trimmed, inner whitespace runs
+            collapsed to one space (a signed header that is absent has an empty value);
+          string to sign = AWS4-HMAC-SHA256, X-Amz-Date, DATE/REGION/execute-api/aws4_request,
+            hex SHA-256 of the canonical request; key = HMAC-SHA256 chain "AWS4"+SECRET ->
+            date -> region -> service -> "aws4_request"; compared with hmac.compare_digest.
+        Unless --quiet, a mismatch prints the expected canonical request and string to sign
+        to stderr. sigv4_signature() etc. are plain functions (service is a parameter).
+
+TLS (off by default): --tls-cert FILE --tls-key FILE (PEM, both or neither) serve HTTPS on the
+same port, mock control included; keep-alive works as over HTTP. The handshake runs in each
+connection's thread (at most 10 s), so a stalled client cannot block others. With
+--tls-client-ca FILE a client certificate signed by that CA is required (mutual TLS); without
+one the handshake fails and the connection is closed before any HTTP (nothing logged; with
+TLS 1.3 the client sees the alert when it reads). Unreadable or bad files exit 2.
+tests/tls/mkcerts.sh DIR makes a throwaway CA, server (127.0.0.1, localhost) and client
+certificate.
+
 Record size check: key+value bytes plus Kafka's batch/record overhead (about 85 bytes) must
 not exceed --max-record-bytes, else per-record 50002. Records without partition go by Kafka's
 murmur2 hash of the key bytes, or round-robin for null keys.
@@ -107,6 +189,9 @@ murmur2 hash of the key bytes, or round-robin for null keys.
 import argparse
 import base64
 import binascii
+import calendar
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -114,6 +199,7 @@ import re
 import signal
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -121,7 +207,7 @@ import traceback
 import uuid
 from collections import namedtuple
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote as url_quote, unquote, unquote_to_bytes, urlsplit
 
 KAFKA_V2 = "application/vnd.kafka.v2+json"
 PRODUCE_TYPES = {"application/vnd.kafka.%s.v2+json" % f: f
@@ -177,6 +263,21 @@ SHORTCUT_KINDS = ("status", "gateway", "drop_before", "proxy_error", "garbage",
                   "short_offsets", "raw")
 
 Record = namedtuple("Record", "key_text value_text key_bytes value_bytes partition")
+
+# ---- authentication -----------------------------------------------------------------------
+SIGV4_ALGORITHM = "AWS4-HMAC-SHA256"
+SIGV4_SERVICE = "execute-api"
+SIGV4_MAX_SKEW = 300  # seconds either way, as AWS allows
+SIGV4_MISMATCH = ("The request signature we calculated does not match the signature you "
+                  "provided. Check your AWS Secret Access Key and signing method. Consult the "
+                  "service documentation for details.")
+INVALID_TOKEN = "The security token included in the request is invalid."
+AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+AMZ_DATE_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z\Z")
+SigV4Config = namedtuple("SigV4Config", "region access_key_id secret session_token")
+# request headers copied into requests.jsonl "headers" (plus any x-custom-*)
+LOGGED_HEADERS = ("user-agent", "x-request-source", "content-type", "accept")
+TLS_HANDSHAKE_SECONDS = 10
 
 
 class RawNumber(str):
@@ -309,6 +410,107 @@ def validate_action(a):
     return a
 
 
+def wire_bytes(text):
+    """Bytes of a request-line or header string (http.server decodes them as latin-1);
+    other text (unit tests) as UTF-8."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def aws_uri_encode(data, keep_slash=False):
+    """AWS SigV4 URI encoding: the RFC 3986 unreserved characters A-Z a-z 0-9 - . _ ~ stay,
+    every other byte becomes %XX with upper-case hex ("/" too, unless keep_slash)."""
+    if isinstance(data, str):
+        data = wire_bytes(data)
+    return url_quote(data, safe="/" if keep_slash else "")
+
+
+def normalize_path(path):
+    """RFC 3986 dot-segment removal plus AWS's collapsing of empty segments ("//");
+    a trailing slash is kept; an empty path is "/"."""
+    segs = []
+    for seg in path.split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if segs:
+                segs.pop()
+            continue
+        segs.append(seg)
+    return "/" + "/".join(segs) + ("/" if segs and path.endswith("/") else "")
+
+
+def sigv4_canonical_uri(wire_path):
+    """Canonical URI for every service but S3: the path as sent on the wire (already
+    percent-encoded once by the client), normalized, then URI-encoded again with "/" kept.
+    Relative to the unencoded path that is AWS's "each segment URI-encoded twice":
+    a wire path /a%20b gives /a%2520b, /a:b gives /a%3Ab."""
+    return aws_uri_encode(normalize_path(wire_path), keep_slash=True)
+
+
+def sigv4_canonical_query(query):
+    """Each name and value percent-decoded (a "+" stays a literal plus) and AWS-URI-encoded,
+    a missing "=" meaning an empty value; pairs sorted by name, then value."""
+    pairs = []
+    for part in query.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((aws_uri_encode(unquote_to_bytes(wire_bytes(name))),
+                          aws_uri_encode(unquote_to_bytes(wire_bytes(value)))))
+    return "&".join("%s=%s" % p for p in sorted(pairs))
+
+
+def sigv4_canonical_request(method, path, query, header_values, signed_headers, payload_hash):
+    """The SigV4 canonical request. header_values(name) -> list of the request's values of a
+    header (lower-case name); several values are joined with ",", each trimmed with its inner
+    whitespace runs collapsed to one space. signed_headers: lower-case names, sorted."""
+    lines = "".join("%s:%s\n" % (n, ",".join(" ".join(v.split()) for v in header_values(n)))
+                    for n in signed_headers)
+    return "\n".join((method, sigv4_canonical_uri(path), sigv4_canonical_query(query), lines,
+                      ";".join(signed_headers), payload_hash))
+
+
+def sigv4_signing_key(secret, date, region, service):
+    """kSigning = HMAC chain over date (YYYYMMDD), region, service, "aws4_request"."""
+    key = ("AWS4" + secret).encode("utf-8")
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+    return key
+
+
+def sigv4_string_to_sign(amz_date, scope, canonical_request):
+    return "\n".join((SIGV4_ALGORITHM, amz_date, scope,
+                      hashlib.sha256(wire_bytes(canonical_request)).hexdigest()))
+
+
+def sigv4_signature(secret, amz_date, region, service, canonical_request):
+    """Hex SigV4 signature of a canonical request (amz_date like 20150830T123600Z)."""
+    scope = "%s/%s/%s/aws4_request" % (amz_date[:8], region, service)
+    return hmac.new(sigv4_signing_key(secret, amz_date[:8], region, service),
+                    sigv4_string_to_sign(amz_date, scope, canonical_request).encode("utf-8"),
+                    hashlib.sha256).hexdigest()
+
+
+def parse_sigv4_option(text):
+    """REGION:ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN] -> SigV4Config."""
+    parts = text.split(":", 3)
+    if len(parts) < 3 or not all(parts):
+        raise ValueError("--require-sigv4 wants REGION:ACCESS_KEY_ID:SECRET_ACCESS_KEY"
+                         "[:SESSION_TOKEN], all non-empty")
+    return SigV4Config(parts[0], parts[1], parts[2], parts[3] if len(parts) == 4 else None)
+
+
+def make_tls_context(cert, key, client_ca):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    if client_ca:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(cafile=client_ca)
+    return ctx
+
+
 class State:
     """Topics, offsets, script and store files; everything guarded by one lock."""
 
@@ -331,6 +533,17 @@ class State:
         self.chaos_rate = args.chaos
         self.chaos_rng = random.Random(args.chaos_seed)
         self.chaos_counts = {k: 0 for k in CHAOS_KINDS}
+        self.api_key = None if args.require_api_key is None else \
+            args.require_api_key.encode("utf-8")
+        self.basic = None
+        if args.require_basic is not None:
+            if ":" not in args.require_basic:
+                raise ValueError("--require-basic wants USER:PASSWORD")
+            self.basic = args.require_basic.encode("utf-8")
+        self.sigv4 = None if args.require_sigv4 is None else parse_sigv4_option(args.require_sigv4)
+        if self.basic is not None and self.sigv4 is not None:
+            raise ValueError("--require-basic and --require-sigv4 both need the Authorization "
+                             "header; use one of them")
         self.rec_dir = os.path.join(args.store, "records")
         os.makedirs(self.rec_dir, exist_ok=True)
         for name in os.listdir(self.rec_dir):
@@ -542,9 +755,35 @@ def parse_produce(body, fmt):
 class MockServer(ThreadingHTTPServer):
     daemon_threads = True
 
+    ssl_context = None  # set for --tls-cert: every accepted connection is TLS
+
     def server_bind(self):  # skip HTTPServer's reverse DNS lookup
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
+
+    def finish_request(self, request, client_address):
+        """With TLS, the handshake runs here, in the connection's own thread (bounded by
+        TLS_HANDSHAKE_SECONDS), so a client that never completes it cannot stall accept().
+        A failed handshake (no or untrusted client certificate under --tls-client-ca, plain
+        HTTP, ...) just closes the connection; nothing is logged to requests.jsonl."""
+        if self.ssl_context is None:
+            return super().finish_request(request, client_address)
+        request.settimeout(TLS_HANDSHAKE_SECONDS)
+        try:
+            conn = self.ssl_context.wrap_socket(request, server_side=True)
+        except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+            if not self.quiet:
+                sys.stderr.write("mock_proxy: %s TLS handshake failed: %s\n"
+                                 % (client_address[0], e))
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            try:
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            conn.close()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -579,6 +818,8 @@ class Handler(BaseHTTPRequestHandler):
                 path = path[len(st.base_path):] or "/"
             if body is TOO_LARGE:
                 return self.gateway_error(413, "Request Too Long", None)
+            if self.check_auth(body):
+                return
             self.route(path, body)
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
             self.close_connection = True
@@ -686,7 +927,27 @@ class Handler(BaseHTTPRequestHandler):
             "topic": self.info["topic"], "status": status,
             "content_type": self.headers.get("Content-Type"), "accept": self.headers.get("Accept"),
             "body_bytes": self.body_len, "records": self.info["records"],
-            "accepted": self.info["accepted"], "action": self.info["action"]})
+            "accepted": self.info["accepted"], "action": self.info["action"],
+            "auth": self.auth_kind(), "headers": self.logged_headers()})
+
+    def auth_kind(self):
+        """What the client sent (never the secret): "sigv4" / "basic" for those Authorization
+        schemes, else "api-key" for an x-api-key header, else None."""
+        scheme = (self.headers.get("Authorization") or "").strip().partition(" ")[0].lower()
+        if scheme == SIGV4_ALGORITHM.lower():
+            return "sigv4"
+        if scheme == "basic":
+            return "basic"
+        return "api-key" if self.headers.get("x-api-key") is not None else None
+
+    def logged_headers(self):
+        """Allow-listed request headers, lower-case name -> value (repeats joined by ", ")."""
+        out = {}
+        for name, value in self.headers.items():
+            name = name.lower()
+            if name in LOGGED_HEADERS or name.startswith("x-custom-"):
+                out[name] = out[name] + ", " + value if name in out else value
+        return out
 
     def respond(self, status, body=b"", ctype=None, headers=()):
         self.log_entry(status)
@@ -748,6 +1009,137 @@ class Handler(BaseHTTPRequestHandler):
                 ctype = entry.strip().lower()
                 break
         self.error(415, "HTTP 415 Unsupported Media Type", ctype=ctype)
+
+    # ---- authentication ---------------------------------------------------------------
+    def check_auth(self, body):
+        """API Gateway's IAM (SigV4) then API key checks, then the proxy's Basic auth.
+        Returns True when the request was refused (answer sent)."""
+        st = self.state
+        if st.sigv4 is not None and self.check_sigv4(body):
+            return True
+        if st.api_key is not None:
+            got = self.headers.get("x-api-key")
+            if got is None or not hmac.compare_digest(wire_bytes(got.strip()), st.api_key):
+                self.gateway_error(403, "Forbidden", "ForbiddenException")
+                return True
+        if st.basic is not None:
+            scheme, _, cred = (self.headers.get("Authorization") or "").strip().partition(" ")
+            try:
+                given = base64.b64decode(cred.strip(), validate=True) \
+                    if scheme.lower() == "basic" else None
+            except (ValueError, binascii.Error):
+                given = None
+            if given is None or not hmac.compare_digest(given, st.basic):
+                self.error(401, "Unauthorized", 40101,
+                           headers=[("WWW-Authenticate", 'Basic realm="kafka-rest"')])
+                return True
+        return False
+
+    def deny(self, message, error_type):
+        self.gateway_error(403, message, error_type)
+        return True
+
+    def check_sigv4(self, body):
+        """API Gateway IAM authorization: AWS Signature Version 4, service execute-api.
+        Returns True when refused (403 sent). See the module docstring."""
+        cfg = self.state.sigv4
+        auth = self.headers.get("Authorization")
+        if auth is None or not auth.strip():
+            return self.deny("Missing Authentication Token", "MissingAuthenticationTokenException")
+        algorithm, _, rest = auth.strip().partition(" ")
+        fields = {}
+        for part in rest.split(","):
+            if not part.strip():
+                continue
+            name, eq, value = part.partition("=")
+            if not eq:
+                digest = base64.b64encode(hashlib.sha256(wire_bytes(auth)).digest()).decode()
+                return self.deny("Invalid key=value pair (missing equal-sign) in Authorization "
+                                 "header (hashed with SHA-256 and encoded with Base64): '%s'."
+                                 % digest, "IncompleteSignatureException")
+            fields[name.strip()] = value.strip()
+        if algorithm != SIGV4_ALGORITHM:
+            return self.deny("Unsupported AWS 'algorithm': '%s'." % algorithm,
+                             "IncompleteSignatureException")
+        amz_date = (self.headers.get("X-Amz-Date") or "").strip()
+        problems = ["Authorization header requires '%s' parameter." % p
+                    for p in ("Credential", "Signature", "SignedHeaders") if not fields.get(p)]
+        if not amz_date:
+            problems.append("Authorization header requires existence of either a 'X-Amz-Date' "
+                            "or a 'Date' header.")
+        if problems:
+            return self.deny(" ".join(problems), "IncompleteSignatureException")
+        try:
+            if not AMZ_DATE_RE.match(amz_date):
+                raise ValueError
+            signed_at = calendar.timegm(time.strptime(amz_date, AMZ_DATE_FORMAT))
+        except ValueError:
+            return self.deny("Date must be in ISO-8601 'basic format'. Got '%s'. See "
+                             "http://en.wikipedia.org/wiki/ISO_8601" % amz_date,
+                             "IncompleteSignatureException")
+        cred = fields["Credential"].split("/")
+        if len(cred) != 5:
+            return self.deny("Credential must have exactly 5 slash-delimited elements, e.g. "
+                             "keyid/date/region/service/term, got '%s'" % fields["Credential"],
+                             "IncompleteSignatureException")
+        akid, scope_date, region, service, terminator = cred
+        if not hmac.compare_digest(wire_bytes(akid), cfg.access_key_id.encode("utf-8")):
+            return self.deny(INVALID_TOKEN, GATEWAY_ERRORS[INVALID_TOKEN][1])
+        invalid = "InvalidSignatureException"
+        if terminator != "aws4_request":
+            return self.deny("Credential should be scoped with a valid terminator: "
+                             "'aws4_request', not '%s'. " % terminator, invalid)
+        if service != SIGV4_SERVICE:
+            return self.deny("Credential should be scoped to correct service: '%s'. "
+                             % SIGV4_SERVICE, invalid)
+        if region != cfg.region:
+            return self.deny("Credential should be scoped to a valid region, not '%s'. "
+                             % region, invalid)
+        if scope_date != amz_date[:8]:
+            return self.deny("Date in Credential scope does not match YYYYMMDD from ISO-8601 "
+                             "version of date from HTTP: '%s' != '%s', from '%s'."
+                             % (scope_date, amz_date[:8], amz_date), invalid)
+        token = self.headers.get("X-Amz-Security-Token")
+        if (token is not None) != (cfg.session_token is not None) or (token is not None and (
+                not hmac.compare_digest(wire_bytes(token.strip()),
+                                        cfg.session_token.encode("utf-8")))):
+            return self.deny(INVALID_TOKEN, GATEWAY_ERRORS[INVALID_TOKEN][1])
+        signed = sorted({n.strip().lower() for n in fields["SignedHeaders"].split(";")})
+        if "host" not in signed:
+            return self.deny("'Host' or ':authority' must be a 'SignedHeader' in the AWS "
+                             "Authorization.", "IncompleteSignatureException")
+        now = time.time()
+        if abs(signed_at - now) > SIGV4_MAX_SKEW:
+            stamp = lambda t: time.strftime(AMZ_DATE_FORMAT, time.gmtime(t))
+            if signed_at < now:
+                return self.deny("Signature expired: %s is now earlier than %s (%s - 5 min.)"
+                                 % (amz_date, stamp(now - SIGV4_MAX_SKEW), stamp(now)), invalid)
+            return self.deny("Signature not yet current: %s is still later than %s (%s + 5 min.)"
+                             % (amz_date, stamp(now + SIGV4_MAX_SKEW), stamp(now)), invalid)
+        payload_hash = hashlib.sha256(body).hexdigest()
+        sent_hash = self.headers.get("X-Amz-Content-Sha256")
+        target = self.path
+        if not target.startswith("/"):  # absolute-form request target
+            parts = urlsplit(target)
+            target = parts.path + ("?" + parts.query if parts.query else "")
+        path, _, query = target.partition("#")[0].partition("?")
+        creq = sigv4_canonical_request(self.command, path, query,
+                                       lambda n: self.headers.get_all(n) or [], signed,
+                                       payload_hash)
+        expected = sigv4_signature(cfg.secret, amz_date, region, SIGV4_SERVICE, creq)
+        ok = hmac.compare_digest(expected.encode("ascii"), wire_bytes(fields["Signature"]))
+        if sent_hash is not None and sent_hash.strip() != payload_hash:
+            ok = False  # the body is not the one the client hashed
+        if cfg.session_token is not None and "x-amz-security-token" not in signed:
+            ok = False  # the token must be covered by the signature
+        if not ok:
+            if not self.server.quiet:
+                scope = "%s/%s/%s/aws4_request" % (amz_date[:8], region, SIGV4_SERVICE)
+                sys.stderr.write("mock_proxy: SigV4 mismatch; canonical request:\n%s\n"
+                                 "string to sign:\n%s\n"
+                                 % (creq, sigv4_string_to_sign(amz_date, scope, creq)))
+            return self.deny(SIGV4_MISMATCH, invalid)
+        return False
 
     # ---- routing ----------------------------------------------------------------------
     def route(self, path, body):
@@ -969,18 +1361,34 @@ def main(argv=None):
     ap.add_argument("--chaos-seed", type=int, default=1, metavar="N", help="chaos random seed")
     ap.add_argument("--reject-marker", metavar="TEXT",
                     help="records whose value contains TEXT get per-record 50002")
+    ap.add_argument("--require-api-key", metavar="VALUE",
+                    help="API Gateway API key: requests without x-api-key: VALUE get 403")
+    ap.add_argument("--require-basic", metavar="USER:PASSWORD",
+                    help="proxy Basic auth: requests without it get 401")
+    ap.add_argument("--require-sigv4", metavar="REGION:ACCESS_KEY_ID:SECRET[:SESSION_TOKEN]",
+                    help="API Gateway IAM auth: verify AWS SigV4 (service execute-api)")
+    ap.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", metavar="FILE", help="private key for --tls-cert (PEM)")
+    ap.add_argument("--tls-client-ca", metavar="FILE",
+                    help="require a client certificate signed by this CA (mutual TLS)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        ap.error("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        ap.error("--tls-client-ca needs --tls-cert and --tls-key")
     if args.partitions < 1:
         ap.error("--partitions must be >= 1")
     if not 0.0 <= args.chaos <= 1.0:
         ap.error("--chaos must be between 0 and 1")
     try:
+        tls = make_tls_context(args.tls_cert, args.tls_key, args.tls_client_ca) \
+            if args.tls_cert else None
         state = State(args)
         if args.script:
             with open(args.script, encoding="utf-8") as f:
                 state.set_script(json.load(f))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
         print("mock_proxy: %s" % e, file=sys.stderr)
         return 2
 
@@ -988,7 +1396,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server = MockServer(("127.0.0.1", args.port), Handler)
-    server.state, server.quiet = state, args.quiet
+    server.state, server.quiet, server.ssl_context = state, args.quiet, tls
     port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                               daemon=True)

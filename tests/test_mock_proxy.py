@@ -5,6 +5,8 @@ Each test class starts its own mock as a subprocess on port 0 with a temporary s
 stops only that process (by its Popen handle) afterwards.
 """
 
+import base64
+import hashlib
 import http.client
 import json
 import os
@@ -12,12 +14,15 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(HERE, "mock_proxy.py")
@@ -28,6 +33,7 @@ JSON_CT = "application/vnd.kafka.json.v2+json"
 V2 = "application/vnd.kafka.v2+json"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 TIMEOUT = 10
+MKCERTS = os.path.join(HERE, "tls", "mkcerts.sh")
 
 
 class Mock:
@@ -869,6 +875,496 @@ class SignalTest(unittest.TestCase):
                 self.assertEqual(len(mock.stored("t")), 1)
             finally:
                 mock.cleanup()
+
+
+# ---- authentication and TLS ----------------------------------------------------------------
+SIGV4_MISMATCH = mock_proxy.SIGV4_MISMATCH
+AKID, SECRET, TOKEN = "AKIDMOCKTEST", "mock/Secret+Key=1", "FwoGZXIvYXdzEXAMPLETOKEN"
+BODY = '{"records":[{"key":"k","value":{"n":1}}]}'
+
+
+def amz_now(offset=0.0):
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() + offset))
+
+
+def sigv4_headers(mock, method, path, body, headers=None, secret=SECRET, akid=AKID,
+                  region="us-east-1", amz_date=None, unsigned=()):
+    """Headers for a request signed with the module's SigV4 functions (the functions are
+    checked on their own against AWS's published vector and against curl's signer)."""
+    body = body.encode("utf-8") if isinstance(body, str) else body
+    h = {"Host": "127.0.0.1:%d" % mock.port, "X-Amz-Date": amz_date or amz_now()}
+    if body:
+        h["Content-Type"] = JSON_CT
+    h.update(headers or {})
+    names = sorted(k.lower() for k in h if k.lower() not in unsigned)
+    path, _, query = path.partition("?")
+    creq = mock_proxy.sigv4_canonical_request(
+        method, path, query, lambda n: [v for k, v in h.items() if k.lower() == n], names,
+        hashlib.sha256(body).hexdigest())
+    sig = mock_proxy.sigv4_signature(secret, h["X-Amz-Date"], region, "execute-api", creq)
+    h["Authorization"] = ("AWS4-HMAC-SHA256 Credential=%s/%s/%s/execute-api/aws4_request, "
+                          "SignedHeaders=%s, Signature=%s"
+                          % (akid, h["X-Amz-Date"][:8], region, ";".join(names), sig))
+    return h
+
+
+def curl_sigv4(mock, path, secret=SECRET, body=None, headers=()):
+    """Have curl (libcurl's own SigV4 signer) send the request; returns (status, body)."""
+    if shutil.which("curl") is None:
+        raise unittest.SkipTest("curl not installed")
+    out = os.path.join(mock.dir, "curl.out")
+    cmd = ["curl", "-sS", "-o", out, "-w", "%{http_code}", "--max-time", str(TIMEOUT),
+           "--aws-sigv4", "aws:amz:us-east-1:execute-api", "--user", "%s:%s" % (AKID, secret)]
+    for h in headers:
+        cmd += ["-H", h]
+    if body is not None:
+        body_file = os.path.join(mock.dir, "curl.body")
+        with open(body_file, "wb") as f:
+            f.write(body.encode("utf-8"))
+        cmd += ["-H", "Content-Type: " + JSON_CT, "--data-binary", "@" + body_file]
+    proc = subprocess.run(cmd + ["http://127.0.0.1:%d%s" % (mock.port, path)],
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT + 5)
+    if proc.returncode == 2 and b"aws-sigv4" in proc.stderr:
+        raise unittest.SkipTest("curl without --aws-sigv4")
+    if proc.returncode != 0:
+        raise AssertionError("curl failed: %r" % proc.stderr)
+    with open(out, "rb") as f:
+        return int(proc.stdout), f.read()
+
+
+class SigV4HelpersTest(unittest.TestCase):
+    def test_known_vector_iam_list_users(self):
+        # AWS General Reference SigV4 example: GET https://iam.amazonaws.com/?Action=ListUsers&
+        # Version=2010-05-08 signed with the documentation's example credentials.
+        headers = {"content-type": ["application/x-www-form-urlencoded; charset=utf-8"],
+                   "host": ["iam.amazonaws.com"], "x-amz-date": ["20150830T123600Z"]}
+        creq = mock_proxy.sigv4_canonical_request(
+            "GET", "/", "Action=ListUsers&Version=2010-05-08", lambda n: headers.get(n, []),
+            ["content-type", "host", "x-amz-date"], hashlib.sha256(b"").hexdigest())
+        self.assertEqual(creq, "GET\n/\nAction=ListUsers&Version=2010-05-08\n"
+                         "content-type:application/x-www-form-urlencoded; charset=utf-8\n"
+                         "host:iam.amazonaws.com\nx-amz-date:20150830T123600Z\n\n"
+                         "content-type;host;x-amz-date\n"
+                         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        self.assertEqual(hashlib.sha256(creq.encode()).hexdigest(),
+                         "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59")
+        secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+        self.assertEqual(mock_proxy.sigv4_signing_key(secret, "20150830", "us-east-1", "iam").hex(),
+                         "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9")
+        self.assertEqual(mock_proxy.sigv4_signature(secret, "20150830T123600Z", "us-east-1", "iam",
+                                                    creq),
+                         "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7")
+
+    def test_canonical_uri_and_query(self):
+        uri = mock_proxy.sigv4_canonical_uri
+        self.assertEqual(uri(""), "/")
+        self.assertEqual(uri("/test/topics/t.x-1_~"), "/test/topics/t.x-1_~")
+        self.assertEqual(uri("/a%20b/c:d"), "/a%2520b/c%3Ad")  # wire path encoded once more
+        self.assertEqual(uri("/a/./b/../c//d/"), "/a/c/d/")
+        query = mock_proxy.sigv4_canonical_query
+        self.assertEqual(query("z=1&a=b%2Fc&a&b=+~ x"), "a=&a=b%2Fc&b=%2B~%20x&z=1")
+        self.assertEqual(query(""), "")
+
+
+class ApiKeyAndBasicTest(unittest.TestCase):
+    def test_api_key(self):
+        mock = Mock("--base-path", "/test", "--topics", "t", "--require-api-key", "k-123")
+        try:
+            for extra in ({}, {"x-api-key": "wrong"}, {"X-API-Key": "k-1234"}):
+                st, h, data = mock.produce("t", BODY, extra=extra)
+                self.assertEqual((st, json.loads(data)), (403, {"message": "Forbidden"}))
+                self.assertEqual(h["x-amzn-ErrorType"], "ForbiddenException")
+                self.assertEqual(h["Content-Type"], "application/json")
+            self.assertEqual(mock.request("GET", "/test/topics/t")[0], 403)
+            st, _, data = mock.produce("t", BODY, extra={"x-api-key": "k-123"})
+            self.assertEqual(st, 200, data)
+            st, _, _ = mock.request("GET", "/test/topics/t", headers={"X-Api-Key": "k-123"})
+            self.assertEqual(st, 200)
+            self.assertEqual(len(mock.stored("t")), 1)
+            log = mock.requests_log()
+            self.assertEqual([e["auth"] for e in log], [None, "api-key", "api-key", None,
+                                                        "api-key", "api-key"])
+            self.assertEqual([e["status"] for e in log], [403] * 4 + [200] * 2)
+            # outside the base path: Missing Authentication Token comes first
+            st, _, data = mock.request("GET", "/other", headers={"x-api-key": "k-123"})
+            self.assertEqual((st, json.loads(data)["message"]),
+                             (403, "Missing Authentication Token"))
+            with open(os.path.join(mock.store, "requests.jsonl"), encoding="utf-8") as f:
+                self.assertNotIn("k-123", f.read())
+        finally:
+            mock.cleanup()
+
+    def test_basic(self):
+        mock = Mock("--topics", "t", "--require-basic", "alice:s3:cret")
+
+        def basic(cred):
+            return {"Authorization": "Basic " + base64.b64encode(cred.encode()).decode()}
+
+        try:
+            for extra in ({}, basic("alice:wrong"), basic("bob:s3:cret"),
+                          {"Authorization": "Basic !!notbase64"}, {"x-api-key": "s3:cret"}):
+                st, h, data = mock.produce("t", BODY, path="/topics/t", extra=extra)
+                self.assertEqual((st, json.loads(data)),
+                                 (401, {"error_code": 40101, "message": "Unauthorized"}), extra)
+                self.assertEqual(h["WWW-Authenticate"], 'Basic realm="kafka-rest"')
+                self.assertEqual(h["Content-Type"], V2)
+            self.assertEqual(mock.request("GET", "/topics")[0], 401)
+            st, _, data = mock.produce("t", BODY, path="/topics/t", extra=basic("alice:s3:cret"))
+            self.assertEqual(st, 200, data)
+            st, _, data = mock.request("GET", "/topics", headers={
+                "authorization": "basic " + base64.b64encode(b"alice:s3:cret").decode()})
+            self.assertEqual((st, json.loads(data)), (200, ["t"]))
+            self.assertEqual(len(mock.stored("t")), 1)
+            log = mock.requests_log()
+            self.assertEqual([e["auth"] for e in log],
+                             [None, "basic", "basic", "basic", "api-key", None, "basic", "basic"])
+            with open(os.path.join(mock.store, "requests.jsonl"), encoding="utf-8") as f:
+                text = f.read()
+            self.assertNotIn("s3:cret", text)
+            self.assertNotIn(base64.b64encode(b"alice:s3:cret").decode(), text)
+        finally:
+            mock.cleanup()
+
+    def test_headers_recorded(self):
+        mock = Mock("--topics", "t")
+        try:
+            st, _, _ = mock.produce("t", BODY, path="/topics/t", extra={
+                "User-Agent": "pg-export/1.0", "X-Request-Source": "unit-test",
+                "X-Custom-Run": "r42", "x-custom-empty": "", "X-Api-Key": "secret-key",
+                "Authorization": "Basic c2VjcmV0", "X-Other": "not logged", "Cookie": "c=1"})
+            self.assertEqual(st, 200)
+            entry = mock.requests_log()[-1]
+            self.assertEqual(entry["headers"], {
+                "user-agent": "pg-export/1.0", "x-request-source": "unit-test",
+                "x-custom-run": "r42", "x-custom-empty": "", "content-type": JSON_CT,
+                "accept": V2})
+            self.assertEqual(entry["auth"], "basic")
+            st, _, _ = mock.request("GET", "/topics")
+            entry = mock.requests_log()[-1]
+            self.assertIsNone(entry["auth"])
+            self.assertEqual(entry["headers"], {})  # http.client sends none of the list
+        finally:
+            mock.cleanup()
+
+    def test_option_errors_exit_2(self):
+        with tempfile.TemporaryDirectory() as d:
+            for args in (["--require-basic", "nocolon"],
+                         ["--require-sigv4", "us-east-1:AKID"],
+                         ["--require-sigv4", "us-east-1::SECRET"],
+                         ["--require-basic", "a:b", "--require-sigv4", "r:a:s"],
+                         ["--tls-cert", os.path.join(d, "none.pem")],
+                         ["--tls-client-ca", os.path.join(d, "none.pem")],
+                         ["--tls-cert", os.path.join(d, "none.pem"),
+                          "--tls-key", os.path.join(d, "none.key")]):
+                proc = subprocess.run([sys.executable, MOCK, "--store", d, *args],
+                                      stdin=subprocess.DEVNULL, capture_output=True,
+                                      timeout=TIMEOUT)
+                self.assertEqual(proc.returncode, 2, args)
+
+
+class SigV4Test(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.mock = Mock("--base-path", "/test", "--topics", "t",
+                        "--require-sigv4", "us-east-1:%s:%s" % (AKID, SECRET))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mock.cleanup()
+
+    def send(self, path, body, headers, method="POST"):
+        return self.mock.request(method, path, body, headers)
+
+    def assertDenied(self, result, message, error_type=None):
+        st, h, data = result
+        self.assertEqual(st, 403, data)
+        self.assertEqual(h["Content-Type"], "application/json")
+        msg = json.loads(data)["message"]
+        if message.endswith("..."):
+            self.assertTrue(msg.startswith(message[:-3]), msg)
+        else:
+            self.assertEqual(msg, message)
+        self.assertEqual(h["x-amzn-ErrorType"], error_type)
+
+    def test_curl_signed_accepted_wrong_secret_refused(self):
+        before = len(self.mock.stored("t"))
+        st, data = curl_sigv4(self.mock, "/test/topics/t", body=BODY)
+        self.assertEqual(st, 200, data)
+        self.assertEqual(json.loads(data)["offsets"][0]["error_code"], None)
+        st, data = curl_sigv4(self.mock, "/test/topics/t")  # GET, empty payload
+        self.assertEqual(st, 200, data)
+        st, data = curl_sigv4(self.mock, "/test/topics/t", body=BODY,
+                              headers=["X-Custom-Trace: abc"])  # curl signs -H headers too
+        self.assertEqual(st, 200, data)
+        st, data = curl_sigv4(self.mock, "/test/topics/t", secret="wrong-secret", body=BODY)
+        self.assertEqual((st, json.loads(data)), (403, {"message": SIGV4_MISMATCH}))
+        self.assertEqual(len(self.mock.stored("t")), before + 2)
+        log = self.mock.requests_log()[-4:]
+        self.assertEqual([e["auth"] for e in log], ["sigv4"] * 4)
+        self.assertEqual([e["status"] for e in log], [200, 200, 200, 403])
+        self.assertEqual(log[2]["headers"]["x-custom-trace"], "abc")
+
+    def test_python_signed_and_tampering(self):
+        path = "/test/topics/t"
+        h = sigv4_headers(self.mock, "POST", path, BODY, {"Content-Type": JSON_CT})
+        self.assertEqual(self.send(path, BODY, h)[0], 200)
+        # the exact body bytes are signed
+        self.assertDenied(self.send(path, BODY + " ", h), SIGV4_MISMATCH,
+                          "InvalidSignatureException")
+        # so are the method, path and the signed headers
+        self.assertDenied(self.send("/test/topics/t/partitions/0", BODY, h), SIGV4_MISMATCH,
+                          "InvalidSignatureException")
+        self.assertDenied(self.send(path, BODY, dict(h, **{"Content-Type": JSON_CT + ";x=1"})),
+                          SIGV4_MISMATCH, "InvalidSignatureException")
+        # an unsigned extra header is fine
+        self.assertEqual(self.send(path, BODY, dict(h, **{"X-Custom-Late": "1"}))[0], 200)
+        # x-amz-content-sha256, when sent, must be the body's SHA-256
+        good = hashlib.sha256(BODY.encode()).hexdigest()
+        h2 = sigv4_headers(self.mock, "POST", path, BODY, {"X-Amz-Content-Sha256": good})
+        self.assertEqual(self.send(path, BODY, h2)[0], 200)
+        h3 = sigv4_headers(self.mock, "POST", path, BODY + "x", {"X-Amz-Content-Sha256": good})
+        self.assertDenied(self.send(path, BODY + "x", h3), SIGV4_MISMATCH,
+                          "InvalidSignatureException")
+        # a query string is signed in canonical (sorted, encoded) form
+        qpath = "/test/topics/t?z=1&a=b%2Fc"
+        h4 = sigv4_headers(self.mock, "GET", qpath, b"")
+        self.assertEqual(self.send(qpath, None, h4, "GET")[0], 200)
+
+    def test_expired_and_future_dates(self):
+        path = "/test/topics/t"
+        old = sigv4_headers(self.mock, "POST", path, BODY, amz_date=amz_now(-6 * 60))
+        self.assertDenied(self.send(path, BODY, old), "Signature expired: %s is now earlier than..."
+                          % old["X-Amz-Date"], "InvalidSignatureException")
+        new = sigv4_headers(self.mock, "POST", path, BODY, amz_date=amz_now(6 * 60))
+        self.assertDenied(self.send(path, BODY, new), "Signature not yet current: %s is still..."
+                          % new["X-Amz-Date"], "InvalidSignatureException")
+        ok = sigv4_headers(self.mock, "POST", path, BODY, amz_date=amz_now(-4 * 60))
+        self.assertEqual(self.send(path, BODY, ok)[0], 200)
+
+    def test_malformed_and_unsigned(self):
+        path = "/test/topics/t"
+        self.assertDenied(self.send(path, BODY, {}), "Missing Authentication Token",
+                          "MissingAuthenticationTokenException")
+        self.assertDenied(self.send(path, BODY, {"Authorization": "Bearer abc"}),
+                          "Invalid key=value pair (missing equal-sign) in Authorization header...",
+                          "IncompleteSignatureException")
+        h = sigv4_headers(self.mock, "POST", path, BODY)
+        no_date = {k: v for k, v in h.items() if k != "X-Amz-Date"}
+        self.assertDenied(self.send(path, BODY, no_date), "Authorization header requires "
+                          "existence of either a 'X-Amz-Date' or a 'Date' header.",
+                          "IncompleteSignatureException")
+        self.assertDenied(self.send(path, BODY, sigv4_headers(self.mock, "POST", path, BODY,
+                                                              akid="AKIDOTHER")),
+                          "The security token included in the request is invalid.",
+                          mock_proxy.GATEWAY_ERRORS[mock_proxy.INVALID_TOKEN][1])
+        self.assertDenied(self.send(path, BODY, sigv4_headers(self.mock, "POST", path, BODY,
+                                                              region="eu-west-1")),
+                          "Credential should be scoped to a valid region, not 'eu-west-1'. ",
+                          "InvalidSignatureException")
+        self.assertDenied(self.send(path, BODY, sigv4_headers(self.mock, "POST", path, BODY,
+                                                              unsigned=("host",))),
+                          "'Host' or ':authority' must be a 'SignedHeader' in the AWS "
+                          "Authorization.", "IncompleteSignatureException")
+        # a session token that was not configured is refused
+        self.assertDenied(self.send(path, BODY, sigv4_headers(
+            self.mock, "POST", path, BODY, {"X-Amz-Security-Token": TOKEN})),
+            "The security token included in the request is invalid.",
+            mock_proxy.GATEWAY_ERRORS[mock_proxy.INVALID_TOKEN][1])
+
+
+class SigV4SessionTokenTest(unittest.TestCase):
+    def test_session_token_required_and_signed(self):
+        mock = Mock("--topics", "t", "--require-sigv4", "us-east-1:%s:%s:%s" % (AKID, SECRET, TOKEN))
+        try:
+            path = "/topics/t"
+            invalid = {"message": "The security token included in the request is invalid."}
+            st, data = curl_sigv4(mock, path, body=BODY)
+            self.assertEqual((st, json.loads(data)), (403, invalid))
+            st, data = curl_sigv4(mock, path, body=BODY,
+                                  headers=["x-amz-security-token: wrong" + TOKEN])
+            self.assertEqual((st, json.loads(data)), (403, invalid))
+            st, data = curl_sigv4(mock, path, body=BODY,
+                                  headers=["x-amz-security-token: " + TOKEN])
+            self.assertEqual(st, 200, data)
+            # present but left out of SignedHeaders: the signature does not cover it
+            h = sigv4_headers(mock, "POST", path, BODY, {"X-Amz-Security-Token": TOKEN},
+                              unsigned=("x-amz-security-token",))
+            st, _, data = mock.request("POST", path, BODY, h)
+            self.assertEqual((st, json.loads(data)), (403, {"message": SIGV4_MISMATCH}))
+            h = sigv4_headers(mock, "POST", path, BODY, {"X-Amz-Security-Token": TOKEN,
+                                                         "Content-Type": JSON_CT})
+            self.assertEqual(mock.request("POST", path, BODY, h)[0], 200)
+            self.assertEqual(len(mock.stored("t")), 2)
+            with open(os.path.join(mock.store, "requests.jsonl"), encoding="utf-8") as f:
+                text = f.read()
+            self.assertNotIn(TOKEN, text)
+            self.assertNotIn(SECRET, text)
+        finally:
+            mock.cleanup()
+
+
+def make_certs(testcase_cls):
+    """Run tests/tls/mkcerts.sh into a fresh directory; skip when openssl is missing."""
+    d = tempfile.mkdtemp(prefix="mock_proxy_tls.")
+    proc = subprocess.run(["bash", MKCERTS, d], stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=60)
+    if proc.returncode == 77:
+        shutil.rmtree(d, ignore_errors=True)
+        raise unittest.SkipTest("openssl not available")
+    if proc.returncode != 0:
+        shutil.rmtree(d, ignore_errors=True)
+        raise RuntimeError("mkcerts.sh failed: %r" % proc.stderr)
+    testcase_cls.certs = d
+    return d
+
+
+class TlsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        d = make_certs(cls)
+        try:
+            cls.mock = Mock("--base-path", "/test", "--topics", "t",
+                            "--tls-cert", os.path.join(d, "server.pem"),
+                            "--tls-key", os.path.join(d, "server.key"))
+        except Exception:
+            shutil.rmtree(d, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mock.cleanup()
+        shutil.rmtree(cls.certs, ignore_errors=True)
+
+    def context(self):
+        return ssl.create_default_context(cafile=os.path.join(self.certs, "ca.pem"))
+
+    def test_mkcerts_idempotent(self):
+        before = {f: os.stat(os.path.join(self.certs, f)).st_mtime_ns for f in os.listdir(self.certs)}
+        proc = subprocess.run(["bash", MKCERTS, self.certs], stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=60)
+        self.assertEqual((proc.returncode, proc.stdout, proc.stderr), (0, b"", b""))
+        after = {f: os.stat(os.path.join(self.certs, f)).st_mtime_ns for f in os.listdir(self.certs)}
+        self.assertEqual(before, after)
+        self.assertEqual(sorted(after), ["ca.key", "ca.pem", "client.key", "client.pem",
+                                         "server.key", "server.pem"])
+
+    def test_https_with_ca_and_keep_alive(self):
+        url = "https://127.0.0.1:%d/test/topics/t" % self.mock.port
+        req = urllib.request.Request(url, BODY.encode(), {"Content-Type": JSON_CT, "Accept": V2})
+        with urllib.request.urlopen(req, context=self.context(), timeout=TIMEOUT) as resp:
+            self.assertEqual(resp.status, 200)
+            self.assertIsNone(json.loads(resp.read())["offsets"][0]["error_code"])
+        localhost = url.replace("127.0.0.1", "localhost")
+        with urllib.request.urlopen(localhost, context=self.context(), timeout=TIMEOUT) as resp:
+            self.assertEqual(resp.status, 200)
+        c = http.client.HTTPSConnection("127.0.0.1", self.mock.port, timeout=TIMEOUT,
+                                        context=self.context())
+        try:
+            st, _, _ = self.mock.request("POST", "/test/topics/t", BODY,
+                                         {"Content-Type": JSON_CT}, conn=c)
+            sock = c.sock
+            self.assertEqual(st, 200)
+            st, _, data = self.mock.request("GET", "/_mock/stats", conn=c)
+            self.assertEqual(st, 200)
+            self.assertIs(c.sock, sock)  # same TLS connection reused
+            self.assertGreaterEqual(json.loads(data)["records"], 2)
+        finally:
+            c.close()
+
+    def test_https_refused_without_ca(self):
+        url = "https://127.0.0.1:%d/test/topics/t" % self.mock.port
+        with self.assertRaises(urllib.error.URLError) as cm:
+            urllib.request.urlopen(url, context=ssl.create_default_context(), timeout=TIMEOUT)
+        self.assertIsInstance(cm.exception.reason, ssl.SSLCertVerificationError)
+        # plain HTTP to the TLS port gets no HTTP answer
+        with self.assertRaises((http.client.HTTPException, OSError)):
+            self.mock.request("GET", "/test/topics/t")
+
+    def test_stalled_handshake_does_not_block(self):
+        idle = socket.create_connection(("127.0.0.1", self.mock.port), timeout=TIMEOUT)
+        try:
+            url = "https://127.0.0.1:%d/test/" % self.mock.port
+            with urllib.request.urlopen(url, context=self.context(), timeout=5) as resp:
+                self.assertEqual(resp.status, 200)
+        finally:
+            idle.close()
+
+    def test_curl_https(self):
+        if shutil.which("curl") is None:
+            self.skipTest("curl not installed")
+        proc = subprocess.run(
+            ["curl", "-sS", "-o", os.devnull, "-w", "%{http_code}", "--max-time", str(TIMEOUT),
+             "--cacert", os.path.join(self.certs, "ca.pem"),
+             "https://localhost:%d/test/topics/t" % self.mock.port],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT + 5)
+        self.assertEqual((proc.returncode, proc.stdout), (0, b"200"), proc.stderr)
+
+
+class MutualTlsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        d = make_certs(cls)
+        try:
+            cls.mock = Mock("--topics", "t", "--tls-cert", os.path.join(d, "server.pem"),
+                            "--tls-key", os.path.join(d, "server.key"),
+                            "--tls-client-ca", os.path.join(d, "ca.pem"))
+        except Exception:
+            shutil.rmtree(d, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mock.cleanup()
+        shutil.rmtree(cls.certs, ignore_errors=True)
+
+    def context(self, client_cert):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.pem"))
+        if client_cert:
+            ctx.load_cert_chain(os.path.join(self.certs, "client.pem"),
+                                os.path.join(self.certs, "client.key"))
+        return ctx
+
+    def post(self, ctx):
+        req = urllib.request.Request("https://127.0.0.1:%d/topics/t" % self.mock.port,
+                                     BODY.encode(), {"Content-Type": JSON_CT})
+        with urllib.request.urlopen(req, context=ctx, timeout=TIMEOUT) as resp:
+            return resp.status, resp.read()
+
+    def test_with_client_certificate(self):
+        st, data = self.post(self.context(True))
+        self.assertEqual(st, 200, data)
+        if shutil.which("curl") is not None:
+            proc = subprocess.run(
+                ["curl", "-sS", "-o", os.devnull, "-w", "%{http_code}", "--max-time",
+                 str(TIMEOUT), "--cacert", os.path.join(self.certs, "ca.pem"),
+                 "--cert", os.path.join(self.certs, "client.pem"),
+                 "--key", os.path.join(self.certs, "client.key"),
+                 "https://127.0.0.1:%d/topics/t" % self.mock.port],
+                stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT + 5)
+            self.assertEqual((proc.returncode, proc.stdout), (0, b"200"), proc.stderr)
+
+    def test_without_client_certificate(self):
+        count = len(self.mock.requests_log())
+        # TLS 1.3: the client may finish its side of the handshake and only see the
+        # server's "certificate required" alert when it reads.
+        with self.assertRaises((urllib.error.URLError, ssl.SSLError, ConnectionError,
+                                http.client.HTTPException)):
+            self.post(self.context(False))
+        self.assertEqual(len(self.mock.requests_log()), count)  # never reached HTTP
+        # a certificate from another CA is refused too
+        other = tempfile.mkdtemp(prefix="mock_proxy_tls_other.")
+        try:
+            subprocess.run(["bash", MKCERTS, other], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=60, check=True)
+            ctx = self.context(False)
+            ctx.load_cert_chain(os.path.join(other, "client.pem"),
+                                os.path.join(other, "client.key"))
+            with self.assertRaises((urllib.error.URLError, ssl.SSLError, ConnectionError,
+                                    http.client.HTTPException)):
+                self.post(ctx)
+        finally:
+            shutil.rmtree(other, ignore_errors=True)
+        self.assertEqual(len(self.mock.requests_log()), count)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ for script in \
     before=$(mock_requests)
     mock_script "${script%%|*}"
     run_expect 1 run --stream pin
-    expect_match "message" "^pinemit: stream pin: topic $u.pin: keys [0-9]+ to [0-9]+: topic $u.pin: ${script#*|}" "$OUT"
+    expect_match "message" "^pinemit: stream pin: keys [0-9]+ to [0-9]+: topic $u.pin: ${script#*|}" "$OUT"
     expect_eq "one line" 1 "$(printf '%s\n' "$OUT" | wc -l)"
     expect_eq "not retried" "$((before + 1))" "$(mock_requests)"
     expect_eq "checkpoint unchanged" None "$(ckpt pin)"
@@ -95,7 +95,7 @@ done
 mock_script '[{"status":503,"body":"down","content_type":"text/plain","times":50}]'
 MAX_ATTEMPTS=3 MAX_RECORDS=40 write_conf "$WORK/pinemit.conf"
 run_expect 1 run --stream pin
-expect_match "gave up" "stream pin: topic $u.pin: keys [0-9]+ to [0-9]+: gave up after 3 attempts: topic $u.pin: HTTP 503: http error: down" "$OUT"
+expect_match "gave up" "stream pin: keys [0-9]+ to [0-9]+: gave up after 3 attempts: topic $u.pin: HTTP 503: http error: down" "$OUT"
 expect_eq "checkpoint unchanged" None "$(ckpt pin)"
 mock_script '[]'
 run_expect 0 run --stream pin

@@ -13,7 +13,7 @@ fi
 if command -v apt-get >/dev/null 2>&1; then
     pkgs="build-essential pkg-config libcurl4-openssl-dev libcjson-dev
           libpq-dev libconfig-dev libcmocka-dev postgresql python3 curl
-          valgrind clang"
+          valgrind clang openssl util-linux"
     missing=
     for p in $pkgs; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
@@ -31,7 +31,7 @@ if command -v apt-get >/dev/null 2>&1; then
 elif command -v dnf >/dev/null 2>&1; then
     pkgs="gcc make pkgconf-pkg-config libcurl-devel cjson-devel
           libpq-devel libconfig-devel libcmocka-devel postgresql-server
-          postgresql python3 curl"
+          postgresql python3 curl openssl util-linux"
     missing=
     for p in $pkgs; do
         rpm -q "$p" >/dev/null 2>&1 || missing="$missing $p"

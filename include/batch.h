@@ -20,9 +20,15 @@ struct pe_batch {
     size_t max_records;
     size_t max_bytes;  /* of a body holding every record */
     size_t body_bytes; /* what that body would take now */
+    char *head;        /* opens the body; NULL: the REST v2 one */
+    const char *tail;
 };
 
 void pe_batch_init(struct pe_batch *b, size_t max_records, size_t max_bytes);
+/* Replaces what opens the body ({"records":[ by default) and its
+ * closing; only while the batch is empty.  head is copied. */
+void pe_batch_set_frame(struct pe_batch *b, const char *head,
+                        const char *tail);
 void pe_batch_cleanup(struct pe_batch *b);
 /* Empties the batch for reuse. */
 void pe_batch_reset(struct pe_batch *b);
@@ -41,7 +47,9 @@ const char *pe_batch_build(struct pe_batch *b, const size_t *idx, size_t n,
 /* Record i's bytes and key (NULL when i >= n). */
 const char *pe_batch_record(const struct pe_batch *b, size_t i, size_t *len);
 const char *pe_batch_key(const struct pe_batch *b, size_t i);
-/* Bytes a body holding only this record would take. */
+/* Would a body of this batch's frame holding only this record fit? */
+int pe_batch_fits_alone(const struct pe_batch *b, size_t record_len);
+/* Bytes a REST v2 body holding only this record would take. */
 size_t pe_batch_single_size(size_t record_len);
 
 #endif

@@ -19,6 +19,8 @@ struct pe_stream_config {
     char *message_key;   /* column sent as the record key; may be NULL */
 };
 
+enum pe_sink_kind { PE_SINK_REST_PROXY = 0, PE_SINK_KINESIS };
+
 struct pe_config {
     char *path;
     char *user_id; /* may be NULL */
@@ -29,7 +31,10 @@ struct pe_config {
         long max_pending_age_s; /* then stop waiting for a transaction */
     } source;
     struct {
-        char *invoke_url; /* no trailing slash */
+        enum pe_sink_kind kind;
+        char *invoke_url; /* base URL, no trailing slash (for Kinesis: the
+                             endpoint) */
+        char *region;     /* Kinesis */
         long timeout_ms;
         long connect_timeout_ms;
         char *ca_file; /* may be NULL: system CA store */

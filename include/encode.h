@@ -42,6 +42,11 @@ enum pe_status pe_encode_record_keyed(const struct pe_column *cols,
                                       long key_col, struct pe_buf *out,
                                       struct pe_error *err);
 
+/* Only the value object, {"col":...,...} (the Kinesis record's data). */
+enum pe_status pe_encode_value(const struct pe_column *cols, size_t ncols,
+                               const char *const *values, struct pe_buf *out,
+                               struct pe_error *err);
+
 /* True when s is a JSON number as RFC 8259 defines it. */
 int pe_json_is_number(const char *s);
 

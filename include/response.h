@@ -49,6 +49,13 @@ void pe_response_classify_records(long http_status, const char *body,
                                   struct pe_record_status *per,
                                   struct pe_produce_result *r);
 void pe_record_status_clear(struct pe_record_status *per, size_t n);
+/* The same for a Kinesis PutRecords answer: per-record
+ * ProvisionedThroughputExceededException and InternalFailure read as
+ * 50003 (resend), any other ErrorCode as 50002 (dead letter); request
+ * errors by their __type. */
+void pe_kinesis_classify(long http_status, const char *body, size_t len,
+                         size_t n_records, struct pe_record_status *per,
+                         struct pe_produce_result *r);
 /* Outcome as a word, for messages. */
 const char *pe_outcome_name(enum pe_outcome o);
 /* A one-line printable excerpt of an arbitrary body (at most max bytes). */

@@ -31,6 +31,10 @@ struct pe_sink_opts {
     const char *aws_session_token; /* NULL: none */
     const char *const *headers;    /* extra "Name: value" headers */
     size_t n_headers;
+    /* Kinesis Data Streams instead of the REST proxy: invoke_url is the
+     * endpoint, topics are stream names, bodies are PutRecords requests,
+     * requests are signed for service "kinesis" in sigv4_region. */
+    bool kinesis;
     /* When not NULL and *abort_flag >= 2, a transfer in progress stops at
      * once (a second SIGINT/SIGTERM). */
     const volatile sig_atomic_t *abort_flag;

@@ -81,6 +81,9 @@ int64_t pe_now_wall_ms(void);
 /* Writes all n bytes, retrying on EINTR and short writes; -1 with errno. */
 int pe_write_all(int fd, const void *p, size_t n);
 
+/* Appends the standard base64 (with padding) of p[0..n) to b. */
+enum pe_status pe_buf_base64(struct pe_buf *b, const void *p, size_t n);
+
 /* Appends s as a JSON string literal (quotes included) to b. */
 enum pe_status pe_buf_json_string(struct pe_buf *b, const char *s);
 

@@ -66,6 +66,7 @@ struct stream_run {
     struct pe_batch batch;
     int64_t *batch_xids; /* inserting transaction of each batch record */
     struct pe_buf rec;
+    struct pe_buf value; /* Kinesis: the value before base64 */
     struct pe_ckpt_state state; /* as last saved (the checkpoint) */
     bool tracked;               /* not an ordered_writer stream */
     bool late_phase;            /* sending rows below the checkpoint */
@@ -124,13 +125,15 @@ static enum pe_status sink_opts(const struct pe_config *c,
                               "user:password",
                               c->sink.basic_auth_env);
     }
-    if (st == PE_OK && c->sink.sigv4_region != NULL) {
-        so->sigv4_region = c->sink.sigv4_region;
-        so->sigv4_service = c->sink.sigv4_service;
-        st = secret_env("sink.aws_sigv4", "AWS_ACCESS_KEY_ID",
-                        &so->aws_access_key_id, err);
+    so->kinesis = c->sink.kind == PE_SINK_KINESIS;
+    if (st == PE_OK && (so->kinesis || c->sink.sigv4_region != NULL)) {
+        so->sigv4_region = so->kinesis ? c->sink.region : c->sink.sigv4_region;
+        so->sigv4_service = so->kinesis ? "kinesis" : c->sink.sigv4_service;
+        const char *who = so->kinesis ? "sink.kind = kinesis" : "sink.aws_sigv4";
+
+        st = secret_env(who, "AWS_ACCESS_KEY_ID", &so->aws_access_key_id, err);
         if (st == PE_OK)
-            st = secret_env("sink.aws_sigv4", "AWS_SECRET_ACCESS_KEY",
+            st = secret_env(who, "AWS_SECRET_ACCESS_KEY",
                             &so->aws_secret_access_key, err);
         so->aws_session_token = getenv("AWS_SESSION_TOKEN");
         if (so->aws_session_token != NULL && *so->aws_session_token == '\0')
@@ -366,6 +369,51 @@ static enum pe_status oversized(struct stream_run *r, const char *key,
     return advance(r, key, &xid, 1, err);
 }
 
+/* A PutRecords body: {"StreamName":"<stream>","Records":[ ... ]}. */
+static void kinesis_frame(struct pe_batch *b, const char *stream)
+{
+    struct pe_buf head;
+
+    pe_buf_init(&head, 0);
+    pe_buf_puts(&head, "{\"StreamName\":");
+    pe_buf_json_string(&head, stream);
+    pe_buf_puts(&head, ",\"Records\":[");
+    pe_batch_set_frame(b, head.data, "]}");
+    pe_buf_cleanup(&head);
+}
+
+/* One Kinesis entry in r->rec: {"Data":"<base64 of the value>",
+ * "PartitionKey":"<message_key column, else the row key>"}.  *data_len
+ * gets the size Kinesis counts (data plus partition key). */
+static enum pe_status kinesis_entry(struct stream_run *r, struct pe_rows *rows,
+                                    size_t i, const char *key,
+                                    size_t *data_len, struct pe_error *err)
+{
+    const char *const *values = pe_rows_values(rows, i);
+    const char *pk = r->key_col >= 0 && values[r->key_col] != NULL
+                         ? values[r->key_col]
+                         : key;
+    enum pe_status st;
+
+    pe_buf_reset(&r->value);
+    if ((st = pe_encode_value(rows->cols, rows->n_cols, values, &r->value,
+                              err)) != PE_OK)
+        return st;
+    if (strlen(pk) > 256)
+        return pe_error_set(err, PE_ERR_DATA, false,
+                            "partition key of %zu bytes is over Kinesis' "
+                            "256",
+                            strlen(pk));
+    pe_buf_reset(&r->rec);
+    pe_buf_puts(&r->rec, "{\"Data\":\"");
+    pe_buf_base64(&r->rec, r->value.data, r->value.len);
+    pe_buf_puts(&r->rec, "\",\"PartitionKey\":");
+    pe_buf_json_string(&r->rec, pk);
+    pe_buf_puts(&r->rec, "}");
+    *data_len = r->value.len + strlen(pk);
+    return PE_OK;
+}
+
 /* Encodes one row and adds it, sending the batch first when it is full. */
 static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
                               size_t i, struct pe_error *err)
@@ -375,20 +423,32 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     int64_t xid = rows->has_xmin ? pe_rows_xid(rows, i) : 0;
     enum pe_status st;
 
-    pe_buf_reset(&r->rec);
-    st = pe_encode_record_keyed(rows->cols, rows->n_cols,
-                                pe_rows_values(rows, i), r->key_col, &r->rec,
-                                err);
+    size_t record_len = 0, limit = (size_t)c->sink.max_record_bytes;
+
+    if (c->sink.kind == PE_SINK_KINESIS) {
+        st = kinesis_entry(r, rows, i, key, &record_len, err);
+        if (limit > 1048576)
+            limit = 1048576; /* Kinesis: data plus partition key */
+    } else {
+        pe_buf_reset(&r->rec);
+        st = pe_encode_record_keyed(rows->cols, rows->n_cols,
+                                    pe_rows_values(rows, i), r->key_col,
+                                    &r->rec, err);
+        record_len = r->rec.len;
+    }
     if (st != PE_OK) {
         pe_error_prefix(err, "key %s", key);
         return st;
     }
-    if (pe_batch_single_size(r->rec.len) > (size_t)c->batch.max_bytes)
+    if (!pe_batch_fits_alone(&r->batch, r->rec.len))
         return oversized(r, key, xid, (size_t)c->batch.max_bytes,
                          "batch.max_bytes", err);
-    if (r->rec.len > (size_t)c->sink.max_record_bytes)
-        return oversized(r, key, xid, (size_t)c->sink.max_record_bytes,
-                         "sink.max_record_bytes", err);
+    if (record_len > limit)
+        return oversized(r, key, xid, limit,
+                         c->sink.kind == PE_SINK_KINESIS
+                             ? "Kinesis' record limit"
+                             : "sink.max_record_bytes",
+                         err);
     if (pe_batch_add(&r->batch, r->rec.data, r->rec.len, key) != PE_OK) {
         if ((st = flush(r, err)) != PE_OK)
             return st;
@@ -739,8 +799,11 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
             max = bucket.rate < 1 ? 1 : (long)bucket.rate;
         pe_batch_init(&r.batch, (size_t)max, (size_t)o->cfg->batch.max_bytes);
         r.batch_xids = pe_xcalloc((size_t)max, sizeof(int64_t));
+        if (o->cfg->sink.kind == PE_SINK_KINESIS)
+            kinesis_frame(&r.batch, r.topic);
     }
     pe_buf_init(&r.rec, 0);
+    pe_buf_init(&r.value, 0);
     if (store != NULL && !replay &&
         (st = pe_ckpt_load_state(store, sc->name, &r.state, err)) != PE_OK)
         goto out;
@@ -792,6 +855,7 @@ out:
     pe_batch_cleanup(&r.batch);
     free(r.batch_xids);
     pe_buf_cleanup(&r.rec);
+    pe_buf_cleanup(&r.value);
     pe_ckpt_state_cleanup(&r.state);
     return st;
 }
@@ -1234,6 +1298,8 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
             free(stream);
             topic = pe_xstrdup(d.topic);
             stream = pe_xstrdup(d.stream);
+            if (c->sink.kind == PE_SINK_KINESIS)
+                kinesis_frame(&b, topic);
         }
         if (pe_batch_add(&b, d.record, d.record_len, d.key) == PE_OK)
             continue;

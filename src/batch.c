@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char head[] = "{\"records\":[";
-static const char tail[] = "]}";
-#define HEAD_LEN (sizeof(head) - 1)
-#define TAIL_LEN (sizeof(tail) - 1)
+static const char rest_head[] = "{\"records\":[";
+static const char rest_tail[] = "]}";
+#define HEAD(b) ((b)->head ? (b)->head : rest_head)
+#define TAIL(b) ((b)->tail ? (b)->tail : rest_tail)
 
 void pe_batch_init(struct pe_batch *b, size_t max_records, size_t max_bytes)
 {
@@ -32,8 +32,20 @@ void pe_batch_cleanup(struct pe_batch *b)
     pe_buf_cleanup(&b->keys);
     free(b->rec_off);
     free(b->key_off);
+    free(b->head);
+    b->head = NULL;
     b->rec_off = b->key_off = NULL;
     b->n = 0;
+}
+
+void pe_batch_set_frame(struct pe_batch *b, const char *head, const char *tail)
+{
+    if (b->n != 0)
+        return;
+    free(b->head);
+    b->head = pe_xstrdup(head);
+    b->tail = tail;
+    pe_batch_reset(b);
 }
 
 void pe_batch_reset(struct pe_batch *b)
@@ -41,12 +53,20 @@ void pe_batch_reset(struct pe_batch *b)
     pe_buf_reset(&b->recs);
     pe_buf_reset(&b->keys);
     b->n = 0;
-    b->body_bytes = HEAD_LEN + TAIL_LEN;
+    b->body_bytes = strlen(HEAD(b)) + strlen(TAIL(b));
+}
+
+int pe_batch_fits_alone(const struct pe_batch *b, size_t record_len)
+{
+    size_t frame = strlen(HEAD(b)) + strlen(TAIL(b));
+
+    return record_len <= b->max_bytes && frame <= b->max_bytes - record_len;
 }
 
 size_t pe_batch_single_size(size_t record_len)
 {
-    return HEAD_LEN + record_len + TAIL_LEN;
+    /* The REST frame; a Kinesis one is checked by the caller. */
+    return sizeof(rest_head) - 1 + record_len + sizeof(rest_tail) - 1;
 }
 
 enum pe_status pe_batch_add(struct pe_batch *b, const char *rec, size_t len,
@@ -84,7 +104,7 @@ const char *pe_batch_build(struct pe_batch *b, const size_t *idx, size_t n,
                            size_t *len)
 {
     pe_buf_reset(&b->body);
-    pe_buf_append(&b->body, head, HEAD_LEN);
+    pe_buf_puts(&b->body, HEAD(b));
     for (size_t j = 0; j < n; j++) {
         size_t rl = 0;
         const char *r = pe_batch_record(b, idx ? idx[j] : j, &rl);
@@ -93,7 +113,7 @@ const char *pe_batch_build(struct pe_batch *b, const size_t *idx, size_t n,
             pe_buf_append(&b->body, ",", 1);
         pe_buf_append(&b->body, r, rl);
     }
-    pe_buf_append(&b->body, tail, TAIL_LEN);
+    pe_buf_puts(&b->body, TAIL(b));
     *len = b->body.len;
     return b->body.data;
 }

@@ -246,6 +246,96 @@ static enum pe_status read_sink_access(struct reader *r,
     return PE_OK;
 }
 
+/* Checks a base URL (and drops trailing slashes). */
+static enum pe_status check_url(struct reader *r, const config_setting_t *g,
+                                const char *key, char *url)
+{
+    const config_setting_t *at = config_setting_get_member(g, key + 5);
+    size_t n = strlen(url), scheme;
+
+    if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+        return fail_at(r, at ? at : g, key,
+                       "must start with https:// (or http:// for a local "
+                       "endpoint)");
+    while (n > 0 && url[n - 1] == '/')
+        url[--n] = '\0';
+    scheme = url[4] == 's' ? 8 : 7;
+    if (n <= scheme || url[scheme] == ':' || url[scheme] == '/')
+        return fail_at(r, at ? at : g, key, "has no host name");
+    if (strpbrk(url, " \t\r\n?#") != NULL)
+        return fail_at(r, at ? at : g, key,
+                       "must not contain spaces, a query or a fragment");
+    return PE_OK;
+}
+
+/* Where records go: the REST proxy's invoke URL, or a Kinesis region and
+ * endpoint.  Either way the base URL ends up in sink.invoke_url. */
+static enum pe_status read_sink_target(struct reader *r,
+                                       const config_setting_t *g,
+                                       struct pe_config *c)
+{
+    char *kind = NULL;
+    enum pe_status st;
+
+    if ((st = get_string(r, g, "sink.", "kind", false, "rest_proxy", &kind)) !=
+        PE_OK)
+        return st;
+    if (strcmp(kind, "rest_proxy") == 0) {
+        c->sink.kind = PE_SINK_REST_PROXY;
+    } else if (strcmp(kind, "kinesis") == 0) {
+        c->sink.kind = PE_SINK_KINESIS;
+    } else {
+        st = fail_at(r, config_setting_get_member(g, "kind"), "sink.kind",
+                     "\"%s\" is not rest_proxy or kinesis", kind);
+        free(kind);
+        return st;
+    }
+    free(kind);
+    if (c->sink.kind == PE_SINK_REST_PROXY) {
+        if (config_setting_get_member(g, "endpoint") != NULL ||
+            config_setting_get_member(g, "region") != NULL)
+            return fail_at(r, g, "sink.endpoint",
+                           "endpoint and region are for kind = \"kinesis\"");
+        if ((st = get_string(r, g, "sink.", "invoke_url", true, NULL,
+                             &c->sink.invoke_url)) != PE_OK)
+            return st;
+        return check_url(r, g, "sink.invoke_url", c->sink.invoke_url);
+    }
+    if (config_setting_get_member(g, "invoke_url") != NULL)
+        return fail_at(r, config_setting_get_member(g, "invoke_url"),
+                       "sink.invoke_url",
+                       "is for the REST proxy; kind = \"kinesis\" uses "
+                       "region and endpoint");
+    if ((st = get_string(r, g, "sink.", "region", true, NULL,
+                         &c->sink.region)) != PE_OK ||
+        (st = get_string(r, g, "sink.", "endpoint", false, NULL,
+                         &c->sink.invoke_url)) != PE_OK)
+        return st;
+    for (const char *p = c->sink.region; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-')
+            return fail_at(r, config_setting_get_member(g, "region"),
+                           "sink.region", "\"%s\" is not a region name",
+                           c->sink.region);
+    if (c->sink.invoke_url == NULL)
+        c->sink.invoke_url =
+            pe_xasprintf("https://kinesis.%s.amazonaws.com", c->sink.region);
+    return check_url(r, g, "sink.endpoint", c->sink.invoke_url);
+}
+
+/* Kinesis stream names: [a-zA-Z0-9_.-]{1,128}. */
+static bool kinesis_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 128)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' &&
+            *s != '-')
+            return false;
+    return true;
+}
+
 static enum pe_status read_streams(struct reader *r, const config_setting_t *root,
                                    const char *user_id, struct pe_config *c)
 {
@@ -311,7 +401,17 @@ static enum pe_status read_streams(struct reader *r, const config_setting_t *roo
         if (s->topic == NULL)
             s->topic = user_id ? pe_xasprintf("%s.%s", user_id, s->name)
                                : pe_xstrdup(s->name);
-        if (!pe_topic_valid(s->topic)) {
+        if (c->sink.kind == PE_SINK_KINESIS && !kinesis_name_valid(s->topic)) {
+            const config_setting_t *at = config_setting_get_member(g, "topic");
+            char full[128];
+
+            snprintf(full, sizeof(full), "streams.%s.topic", s->name);
+            return fail_at(r, at ? at : g, full,
+                           "\"%s\" is not a valid Kinesis stream name "
+                           "([a-zA-Z0-9_.-], 1 to 128 characters)",
+                           s->topic);
+        }
+        if (c->sink.kind == PE_SINK_REST_PROXY && !pe_topic_valid(s->topic)) {
             const config_setting_t *at = config_setting_get_member(g, "topic");
 
             char full[128];
@@ -341,7 +441,8 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
         "invoke_url",  "timeout_ms",  "connect_timeout_ms", "ca_file",
         "max_record_bytes", "retry",  "client_cert",        "client_key",
         "insecure",    "api_key_env", "basic_auth_env",     "aws_sigv4",
-        "headers",     NULL};
+        "headers",     "kind",        "region",             "endpoint",
+        NULL};
     static const char *const sig[] = {"region", "service", NULL};
     static const char *const met[] = {"file", NULL};
     const config_setting_t *g_sig, *g_met;
@@ -355,7 +456,6 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
     static const char *const sta[] = {"dir", NULL};
     const config_setting_t *g_src, *g_snk, *g_bat, *g_sta;
     enum pe_status st;
-    size_t n;
 
     if ((st = check_members(r, root, "", top)) != PE_OK ||
         (st = get_string(r, root, "", "user_id", false, NULL, &c->user_id)) !=
@@ -380,8 +480,7 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
                        31536000, &c->source.max_pending_age_s)) != PE_OK)
         return st;
     if ((st = check_members(r, g_snk, "sink.", snk)) != PE_OK ||
-        (st = get_string(r, g_snk, "sink.", "invoke_url", true, NULL,
-                         &c->sink.invoke_url)) != PE_OK ||
+        (st = read_sink_target(r, g_snk, c)) != PE_OK ||
         (st = get_long(r, g_snk, "sink.", "timeout_ms", 35000, 100, 3600000,
                        &c->sink.timeout_ms)) != PE_OK ||
         (st = get_long(r, g_snk, "sink.", "connect_timeout_ms", 10000, 100,
@@ -389,27 +488,6 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
         (st = get_string(r, g_snk, "sink.", "ca_file", false, NULL,
                          &c->sink.ca_file)) != PE_OK)
         return st;
-    if (strncmp(c->sink.invoke_url, "https://", 8) != 0 &&
-        strncmp(c->sink.invoke_url, "http://", 7) != 0)
-        return fail_at(r, config_setting_get_member(g_snk, "invoke_url"),
-                       "sink.invoke_url",
-                       "must start with https:// (or http:// for a local "
-                       "proxy)");
-    n = strlen(c->sink.invoke_url);
-    while (n > 0 && c->sink.invoke_url[n - 1] == '/')
-        c->sink.invoke_url[--n] = '\0';
-    {
-        size_t scheme = c->sink.invoke_url[4] == 's' ? 8 : 7; /* "https://" */
-
-        if (n <= scheme || c->sink.invoke_url[scheme] == ':' ||
-            c->sink.invoke_url[scheme] == '/')
-            return fail_at(r, config_setting_get_member(g_snk, "invoke_url"),
-                           "sink.invoke_url", "has no host name");
-    }
-    if (strpbrk(c->sink.invoke_url, " \t\r\n?#") != NULL)
-        return fail_at(r, config_setting_get_member(g_snk, "invoke_url"),
-                       "sink.invoke_url",
-                       "must not contain spaces, a query or a fragment");
     /* 1 MiB is the proxy producer's max.request.size; keep room for
      * Kafka's own record overhead. */
     if ((st = get_long(r, g_snk, "sink.", "max_record_bytes", 1047552, 1024,
@@ -467,6 +545,13 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
         (st = get_long(r, g_bat, "batch.", "max_bytes", 1048576, 1024,
                        10000000, &c->batch.max_bytes)) != PE_OK)
         return st;
+    /* PutRecords takes at most 500 records and 5 MiB per request. */
+    if (c->sink.kind == PE_SINK_KINESIS) {
+        if (c->batch.max_records > 500)
+            c->batch.max_records = 500;
+        if (c->batch.max_bytes > 5242880)
+            c->batch.max_bytes = 5242880;
+    }
     if (g_sta != NULL && (st = check_members(r, g_sta, "state.", sta)) != PE_OK)
         return st;
     if ((st = get_string(r, g_sta, "state.", "dir", false, "/var/lib/pinemit",
@@ -543,6 +628,7 @@ void pe_config_cleanup(struct pe_config *c)
     free(c->user_id);
     free(c->source.conninfo);
     free(c->sink.invoke_url);
+    free(c->sink.region);
     free(c->sink.ca_file);
     free(c->sink.client_cert);
     free(c->sink.client_key);

@@ -280,10 +280,30 @@ enum pe_status pe_encode_record(const struct pe_column *cols, size_t ncols,
     return pe_encode_record_keyed(cols, ncols, values, -1, out, err);
 }
 
+static enum pe_status encode(const struct pe_column *cols, size_t ncols,
+                             const char *const *values, long key_col,
+                             bool value_only, struct pe_buf *out,
+                             struct pe_error *err);
+
 enum pe_status pe_encode_record_keyed(const struct pe_column *cols,
                                       size_t ncols, const char *const *values,
                                       long key_col, struct pe_buf *out,
                                       struct pe_error *err)
+{
+    return encode(cols, ncols, values, key_col, false, out, err);
+}
+
+enum pe_status pe_encode_value(const struct pe_column *cols, size_t ncols,
+                               const char *const *values, struct pe_buf *out,
+                               struct pe_error *err)
+{
+    return encode(cols, ncols, values, -1, true, out, err);
+}
+
+static enum pe_status encode(const struct pe_column *cols, size_t ncols,
+                             const char *const *values, long key_col,
+                             bool value_only, struct pe_buf *out,
+                             struct pe_error *err)
 {
     cJSON *rec, *obj;
     enum pe_status st = PE_OK;
@@ -305,7 +325,7 @@ enum pe_status pe_encode_record_keyed(const struct pe_column *cols,
         }
         cJSON_AddItemToObjectCS(rec, "key", key);
     }
-    obj = cJSON_AddObjectToObject(rec, "value");
+    obj = value_only ? rec : cJSON_AddObjectToObject(rec, "value");
     for (size_t i = 0; i < ncols; i++) {
         cJSON *node = column(&cols[i], values[i]);
 

@@ -205,3 +205,102 @@ void pe_response_classify_records(long status, const char *body, size_t len,
     }
     cJSON_Delete(doc);
 }
+
+/* Request-level Kinesis errors worth another try. */
+static bool kinesis_retriable(const char *type, long status)
+{
+    static const char *const names[] = {
+        "ProvisionedThroughputExceededException", "LimitExceededException",
+        "KMSThrottlingException", "InternalFailure", "ServiceUnavailable",
+        "ThrottlingException", NULL};
+
+    if (status >= 500 || status == 429)
+        return true;
+    for (const char *const *n = names; *n; n++)
+        if (strcmp(type, *n) == 0)
+            return true;
+    return false;
+}
+
+void pe_kinesis_classify(long status, const char *body, size_t len,
+                         size_t n_records, struct pe_record_status *per,
+                         struct pe_produce_result *r)
+{
+    cJSON *doc = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    const cJSON *recs = cJSON_GetObjectItemCaseSensitive(doc, "Records");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(doc, "__type");
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(doc, "message");
+    const cJSON *e;
+    size_t i = 0;
+    bool all_retriable = true;
+
+    memset(r, 0, sizeof(*r));
+    r->http_status = status;
+    r->retry_after_ms = -1;
+    if (msg == NULL)
+        msg = cJSON_GetObjectItemCaseSensitive(doc, "Message");
+    if (status == 200 && cJSON_IsArray(recs) &&
+        (size_t)cJSON_GetArraySize(recs) == n_records) {
+        cJSON_ArrayForEach(e, recs)
+        {
+            const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "ErrorCode");
+            const cJSON *emsg =
+                cJSON_GetObjectItemCaseSensitive(e, "ErrorMessage");
+            const cJSON *seq =
+                cJSON_GetObjectItemCaseSensitive(e, "SequenceNumber");
+
+            if (cJSON_IsString(code) || !cJSON_IsString(seq)) {
+                const char *name =
+                    cJSON_IsString(code) ? code->valuestring : "NoSequenceNumber";
+                long c = kinesis_retriable(name, 0) ||
+                                 !cJSON_IsString(code)
+                             ? 50003
+                             : 50002;
+                char text[256];
+
+                snprintf(text, sizeof(text), "%s: %s", name,
+                         cJSON_IsString(emsg) ? emsg->valuestring : "");
+                if (per != NULL) {
+                    per[i].code = c;
+                    per[i].message = pe_xstrdup(text);
+                }
+                if (r->n_failed++ == 0) {
+                    r->first_failed = i;
+                    r->error_code = c;
+                    snprintf(r->message, sizeof(r->message), "%s", text);
+                }
+                if (c == 50003)
+                    r->maybe_written = true;
+                else
+                    all_retriable = false;
+            }
+            i++;
+        }
+        r->outcome = r->n_failed ? PE_OUT_RECORD_ERRORS : PE_OUT_OK;
+        r->retriable = r->n_failed > 0 && all_retriable;
+    } else if (status >= 200 && status < 300) {
+        r->outcome = PE_OUT_BAD_RESPONSE;
+        r->retriable = true;
+        r->maybe_written = true;
+        pe_response_excerpt(body, len < 200 ? len : 200, r->message,
+                            sizeof(r->message));
+    } else if (cJSON_IsString(type)) {
+        /* "__type" may be "com.amazonaws...#Name" or just "Name". */
+        const char *name = strrchr(type->valuestring, '#');
+
+        name = name ? name + 1 : type->valuestring;
+        r->outcome = PE_OUT_PROXY_ERROR;
+        r->error_code = status;
+        snprintf(r->message, sizeof(r->message), "%s: %s", name,
+                 cJSON_IsString(msg) ? msg->valuestring : "");
+        r->retriable = kinesis_retriable(name, status);
+        r->maybe_written = status >= 500;
+    } else {
+        r->outcome = PE_OUT_HTTP_ERROR;
+        r->retriable = status_retriable(status);
+        r->maybe_written = status >= 500;
+        pe_response_excerpt(body, len < 200 ? len : 200, r->message,
+                            sizeof(r->message));
+    }
+    cJSON_Delete(doc);
+}

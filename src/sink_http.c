@@ -30,6 +30,7 @@ struct pe_sink {
     char *userpwd; /* basic auth or SigV4 credentials (a secret) */
     char *sigv4;   /* "aws:amz:<region>:<service>" */
     const volatile sig_atomic_t *abort_flag;
+    bool kinesis;
     char retry_after[64]; /* the last answer's Retry-After, or "" */
 };
 
@@ -127,14 +128,28 @@ struct pe_sink *pe_sink_new(const struct pe_sink_opts *o, struct pe_error *err)
         s->userpwd = pe_xstrdup(o->basic_auth);
     }
     pe_buf_init(&s->resp, MAX_RESPONSE_BYTES);
-    s->post_headers = curl_slist_append(
-        NULL, "Content-Type: application/vnd.kafka.json.v2+json");
-    s->post_headers = curl_slist_append(
-        s->post_headers, "Accept: application/vnd.kafka.v2+json");
+    s->kinesis = o->kinesis;
+    if (s->kinesis) {
+        /* get_headers serve ListStreams, a POST too. */
+        s->post_headers = curl_slist_append(
+            NULL, "Content-Type: application/x-amz-json-1.1");
+        s->post_headers = curl_slist_append(
+            s->post_headers, "X-Amz-Target: Kinesis_20131202.PutRecords");
+        s->get_headers = curl_slist_append(
+            NULL, "Content-Type: application/x-amz-json-1.1");
+        s->get_headers = curl_slist_append(
+            s->get_headers, "X-Amz-Target: Kinesis_20131202.ListStreams");
+    } else {
+        s->post_headers = curl_slist_append(
+            NULL, "Content-Type: application/vnd.kafka.json.v2+json");
+        s->post_headers = curl_slist_append(
+            s->post_headers, "Accept: application/vnd.kafka.v2+json");
+        s->get_headers =
+            curl_slist_append(NULL, "Accept: application/vnd.kafka.v2+json");
+    }
     /* No "Expect: 100-continue": API Gateway does not need the round trip. */
     s->post_headers = curl_slist_append(s->post_headers, "Expect:");
-    s->get_headers =
-        curl_slist_append(NULL, "Accept: application/vnd.kafka.v2+json");
+    s->get_headers = curl_slist_append(s->get_headers, "Expect:");
     for (size_t i = 0; i < o->n_headers; i++) {
         s->post_headers = curl_slist_append(s->post_headers, o->headers[i]);
         s->get_headers = curl_slist_append(s->get_headers, o->headers[i]);
@@ -236,7 +251,8 @@ enum pe_status pe_sink_send(struct pe_sink *s, const char *topic,
                             struct pe_produce_result *res,
                             struct pe_error *err)
 {
-    char *url = pe_xasprintf("%s/topics/%s", s->base, topic);
+    char *url = s->kinesis ? pe_xasprintf("%s/", s->base)
+                           : pe_xasprintf("%s/topics/%s", s->base, topic);
     enum pe_status st = PE_OK;
     CURLcode rc;
     long status = 0;
@@ -254,8 +270,12 @@ enum pe_status pe_sink_send(struct pe_sink *s, const char *topic,
         goto out;
     }
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
-    pe_response_classify_records(status, s->resp.data, s->resp.len,
-                                 n_records, per, res);
+    if (s->kinesis)
+        pe_kinesis_classify(status, s->resp.data, s->resp.len, n_records, per,
+                            res);
+    else
+        pe_response_classify_records(status, s->resp.data, s->resp.len,
+                                     n_records, per, res);
     if (s->retry_after[0] != '\0') {
         int64_t ms;
 
@@ -287,13 +307,20 @@ out:
 enum pe_status pe_sink_list_topics(struct pe_sink *s, struct pe_buf *names,
                                    struct pe_error *err)
 {
-    char *url = pe_xasprintf("%s/topics", s->base);
+    char *url = s->kinesis ? pe_xasprintf("%s/", s->base)
+                           : pe_xasprintf("%s/topics", s->base);
     enum pe_status st = PE_OK;
     CURLcode rc;
     long status = 0;
 
     common_opts(s, url);
-    curl_easy_setopt(s->curl, CURLOPT_HTTPGET, 1L);
+    if (s->kinesis) {
+        curl_easy_setopt(s->curl, CURLOPT_POST, 1L);
+        curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, "{}");
+        curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)2);
+    } else {
+        curl_easy_setopt(s->curl, CURLOPT_HTTPGET, 1L);
+    }
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, s->get_headers);
     rc = curl_easy_perform(s->curl);
     if (rc != CURLE_OK) {
@@ -307,8 +334,8 @@ enum pe_status pe_sink_list_topics(struct pe_sink *s, struct pe_buf *names,
         char ex[200];
 
         pe_response_excerpt(s->resp.data, s->resp.len, ex, sizeof(ex));
-        st = pe_error_set(err, PE_ERR_PROXY, false, "GET %s: HTTP %ld: %s",
-                          url, status, ex);
+        st = pe_error_set(err, PE_ERR_PROXY, false, "%s %s: HTTP %ld: %s",
+                          s->kinesis ? "ListStreams" : "GET", url, status, ex);
         goto out;
     }
     pe_buf_reset(names);

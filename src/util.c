@@ -176,6 +176,41 @@ enum pe_status pe_buf_printf(struct pe_buf *b, const char *fmt, ...)
     return st;
 }
 
+enum pe_status pe_buf_base64(struct pe_buf *b, const void *p, size_t n)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *in = p;
+    size_t start = b->len, out_len = (n + 2) / 3 * 4;
+    char *o;
+
+    if (b->cap != 0 && (out_len > b->cap || b->len > b->cap - out_len))
+        return PE_ERR_TOO_LARGE;
+    buf_reserve(b, b->len + out_len);
+    o = b->data + start;
+    for (size_t i = 0; i + 2 < n; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+
+        *o++ = tab[v >> 18];
+        *o++ = tab[(v >> 12) & 63];
+        *o++ = tab[(v >> 6) & 63];
+        *o++ = tab[v & 63];
+    }
+    if (n % 3 != 0) {
+        unsigned v = (unsigned)in[n - n % 3] << 16;
+
+        if (n % 3 == 2)
+            v |= (unsigned)in[n - 1] << 8;
+        *o++ = tab[v >> 18];
+        *o++ = tab[(v >> 12) & 63];
+        *o++ = n % 3 == 2 ? tab[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    b->len = start + out_len;
+    b->data[b->len] = '\0';
+    return PE_OK;
+}
+
 enum pe_status pe_buf_json_string(struct pe_buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";

@@ -183,13 +183,11 @@ static void backoff_is_roughly_uniform(void **state)
             fail_msg("bucket %d holds %ld of %d draws", b, counts[b], DRAWS);
 }
 
-/* Regression (src/retry.c, pe_backoff_ms, `cap *= 2`): the doubling only
- * stops once cap >= max_backoff_ms, so any max above 2^62 doubles cap past
- * INT64_MAX (signed overflow, undefined; UBSan aborts here).  In practice
- * the product wraps to a negative number and every wait becomes 0 instead
- * of a uniform draw in [0, max].  config.c bounds max_backoff_ms to one
- * hour, so the daemon cannot reach this today; the function takes any
- * long. */
+/* Regression (src/retry.c, pe_backoff_ms, found by fuzz_retry_after): the
+ * doubling only stopped once cap >= max_backoff_ms, so a max above 2^62
+ * doubled cap past INT64_MAX (signed overflow; in practice every wait
+ * became 0).  config.c bounds max_backoff_ms to one hour, but the function
+ * takes any long. */
 static void backoff_huge_max_does_not_overflow(void **state)
 {
     static const long retries[] = {63, 64, 100, 1000};
@@ -336,12 +334,11 @@ static void huge_delta_never_negative(void **state)
     expect_rejected("99999999999999999999999999999999999999");
 }
 
-/* Regression (src/retry.c, pe_retry_after_parse, delta-seconds branch):
- * the overflow guard `secs > INT64_MAX / 10000` runs before the last digit
- * is added, so 16-digit values from 9223372036854776 up pass it and
- * `secs * 1000` overflows (signed, undefined; UBSan aborts here, a plain
- * build returns a negative wait).  The largest value that fits must still
- * parse exactly. */
+/* Regression (src/retry.c, pe_retry_after_parse, delta-seconds branch,
+ * found by fuzz_retry_after): the guard `secs > INT64_MAX / 10000` ran
+ * before the last digit was added, so 16-digit values from
+ * 9223372036854776 up passed it and `secs * 1000` overflowed into a
+ * negative wait.  The largest value that fits must still parse exactly. */
 static void delta_just_past_int64_ms_is_refused(void **state)
 {
     static const char *const over[] = {"9223372036854776", "9223372036854779",
@@ -360,10 +357,10 @@ static void delta_just_past_int64_ms_is_refused(void **state)
 }
 
 /* Regression (src/retry.c, http_date, RFC 850 year test
- * `isdigit(p[2]) && isdigit(p[3])`): a value that ends right after the
- * month ("Fri, 31 Dec ") makes it look 2 and 3 bytes past the end, i.e.
- * past the terminating NUL.  Run from an exact-size heap copy so valgrind
- * and ASan see the over-read; plain builds pass by luck. */
+ * `isdigit(p[2]) && isdigit(p[3])`, found by fuzz_retry_after): a value
+ * that ends right after the month ("Fri, 31 Dec ") made it read 2 and 3
+ * bytes past the end, beyond the NUL.  Run from an exact-size heap copy so
+ * valgrind and ASan see any over-read; plain builds would pass by luck. */
 static void date_cut_after_month_stays_in_bounds(void **state)
 {
     static const char *const cut[] = {"Fri, 31 Dec ", "Fri, 31 Dec 2",
@@ -406,8 +403,7 @@ int main(void)
         cmocka_unit_test(malformed_values_rejected),
         cmocka_unit_test(huge_delta_never_negative),
         cmocka_unit_test(random64_varies),
-        /* Regressions last: under the sanitizers each one aborts the
-         * binary until its bug is fixed. */
+        /* Regressions of bugs the fuzz targets found. */
         cmocka_unit_test(date_cut_after_month_stays_in_bounds),
         cmocka_unit_test(delta_just_past_int64_ms_is_refused),
         cmocka_unit_test(backoff_huge_max_does_not_overflow),

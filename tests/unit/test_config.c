@@ -303,7 +303,7 @@ static void invoke_url_scheme_and_shape(void **state)
 {
     static const char why[] =
         "sink.invoke_url: must start with https:// (or http:// for a local "
-        "proxy)";
+        "endpoint)";
 
     (void)state;
     expect_error(SRC "sink = {\n  invoke_url = \"ftp://gw/prod\";\n};\n" STR, 3,

@@ -34,6 +34,8 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err);
 /* Resends the records of a dead-letter file (o->dead_letters). */
 enum pe_status pe_app_replay(const struct pe_app_opts *o,
                              struct pe_error *err);
+/* Makes the checkpoint store: the state directory, or the table. */
+enum pe_status pe_app_init(const struct pe_app_opts *o, struct pe_error *err);
 enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err);
 enum pe_status pe_app_status(const struct pe_app_opts *o,
                              struct pe_error *err);

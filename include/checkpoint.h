@@ -20,6 +20,14 @@ struct pe_ckpt_store; /* opaque */
 struct pe_ckpt_store *pe_ckpt_open(const char *dir, bool create,
                                    struct pe_error *err);
 void pe_ckpt_close(struct pe_ckpt_store *s); /* releases the lock too */
+/* The database store: checkpoints as rows (stream, shard, state jsonb) of
+ * `table` ("schema.table") in the source database, each saved in a short
+ * transaction of its own on a connection of the store's.  With create,
+ * makes the table (and schema) when missing; PE_ERR_CONFIG naming the
+ * table when the role may not. */
+struct pe_ckpt_store *pe_ckpt_open_db(const char *conninfo, long timeout_s,
+                                      const char *table, bool create,
+                                      struct pe_error *err);
 /* For `check`: can a run use `dir`?  *exists tells whether it is there yet
  * (a run creates it when its parent is writable). */
 enum pe_status pe_ckpt_probe(const char *dir, bool *exists,
@@ -64,6 +72,16 @@ enum pe_status pe_ckpt_load_state(struct pe_ckpt_store *s, const char *stream,
                                   struct pe_ckpt_state *out,
                                   struct pe_error *err);
 enum pe_status pe_ckpt_save_state(struct pe_ckpt_store *s, const char *stream,
+                                  const struct pe_ckpt_state *c,
+                                  struct pe_error *err);
+/* The same for shard `shard` of a stream split in nshards (files are
+ * "<stream>.<shard>.checkpoint" when nshards > 1). */
+enum pe_status pe_ckpt_load_shard(struct pe_ckpt_store *s, const char *stream,
+                                  long shard, long nshards,
+                                  struct pe_ckpt_state *out,
+                                  struct pe_error *err);
+enum pe_status pe_ckpt_save_shard(struct pe_ckpt_store *s, const char *stream,
+                                  long shard, long nshards,
                                   const struct pe_ckpt_state *c,
                                   struct pe_error *err);
 

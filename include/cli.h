@@ -14,7 +14,8 @@ enum pe_command {
     PE_CMD_RUN,
     PE_CMD_CHECK,
     PE_CMD_STATUS,
-    PE_CMD_REPLAY
+    PE_CMD_REPLAY,
+    PE_CMD_INIT
 };
 
 struct pe_cli {

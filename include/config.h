@@ -16,6 +16,7 @@ struct pe_stream_config {
     char *key;   /* key column name */
     char *topic; /* Kafka topic; defaults to "<user_id>.<name>" */
     bool ordered_writer; /* keys commit in order: a plain key watermark */
+    long shards;         /* disjoint parts by key hash, each checkpointed */
     char *message_key;   /* column sent as the record key; may be NULL */
 };
 
@@ -61,6 +62,9 @@ struct pe_config {
     } batch;
     struct {
         char *dir;
+        bool database;      /* store = "database": checkpoints in the source */
+        char *table;        /* "schema.table" for the database store */
+        long max_shards_per_instance; /* 0: no cap */
     } state;
     struct {
         long max_runtime_s; /* 0 = no limit */

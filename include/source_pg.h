@@ -74,6 +74,26 @@ struct pe_table *pe_table_open(struct pe_source *s, const char *table,
 struct pe_table *pe_table_open_tracked(struct pe_source *s, const char *table,
                                        const char *key, struct pe_error *err);
 
+/* Shard `shard` of nshards of the table: only rows whose key hashes to it,
+ * (hashtextextended(key::text, 0) & 9223372036854775807) % nshards. */
+struct pe_table *pe_table_open_shard(struct pe_source *s, const char *table,
+                                     const char *key, bool tracked, long shard,
+                                     long nshards, struct pe_error *err);
+
+/* Instances share (stream, shard) units through session-level advisory
+ * locks on (hashtext('pinemit:' || stream), shard); the session's end
+ * releases them.  Connections are named pinemit/<host>/<pid>. */
+enum pe_status pe_source_try_own(struct pe_source *s, const char *stream,
+                                 long shard, bool *got, struct pe_error *err);
+void pe_source_disown(struct pe_source *s, const char *stream, long shard);
+/* "pinemit/<host>/<pid> (backend N)" of the owner, or "-". */
+enum pe_status pe_source_owner(struct pe_source *s, const char *stream,
+                               long shard, char *owner, size_t len,
+                               struct pe_error *err);
+/* How many pinemit instances are connected to this database. */
+enum pe_status pe_source_instances(struct pe_source *s, long *n,
+                                   struct pe_error *err);
+
 /* Starts a REPEATABLE READ, READ ONLY transaction: every fetch until
  * pe_table_end sees one snapshot, returned in *snap (free with
  * pe_snapshot_cleanup). */

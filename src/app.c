@@ -74,6 +74,9 @@ struct stream_run {
     long long left; /* rows still allowed by --limit; -1 = no limit */
     long key_col;   /* message_key column, or -1 */
     const char *topic; /* the stream's, or replay's --topic */
+    long shard, nshards; /* this run's part of the stream */
+    bool owned;          /* holds the unit's advisory lock (database store) */
+    char unit[96];       /* "pin", or "pin#2" for a shard */
     bool replay;       /* a key range: no checkpoint, no tracking */
     bool progress;     /* draw a progress bar */
     int64_t total;     /* rows to send, for the bar; -1 unknown */
@@ -229,12 +232,12 @@ static void draw_progress(struct stream_run *r, bool last)
     if (r->total >= 0)
         pe_buf_printf(&line, "\r\033[K%s [%s] %lld/%lld rows, %.0f rows/s%s, "
                              "%lld retries%s",
-                      r->sc->name, bar, done, (long long)r->total, rate, eta,
+                      r->unit, bar, done, (long long)r->total, rate, eta,
                       r->stats.retries, last ? "\n" : "");
     else
         pe_buf_printf(&line, "\r\033[K%s %lld rows, %.0f rows/s, %lld "
                              "retries%s",
-                      r->sc->name, done, rate, r->stats.retries,
+                      r->unit, done, rate, r->stats.retries,
                       last ? "\n" : "");
     pe_log_raw(line.data, line.len);
     pe_buf_cleanup(&line);
@@ -292,7 +295,8 @@ static enum pe_status advance(struct stream_run *r, const char *key,
     }
     if (r->o->dry_run)
         return PE_OK;
-    return pe_ckpt_save_state(r->store, r->sc->name, &r->state, err);
+    return pe_ckpt_save_shard(r->store, r->sc->name, r->shard, r->nshards,
+                              &r->state, err);
 }
 
 /* Sends the batch (or prints it in dry-run), then moves the checkpoint. */
@@ -329,7 +333,7 @@ static enum pe_status flush(struct stream_run *r, struct pe_error *err)
     if ((st = advance(r, last, r->batch_xids, r->batch.n, err)) != PE_OK)
         return st;
     pe_log(PE_LOG_DEBUG, "stream %s: %sbatch of %zu records, keys %s to %s",
-           r->sc->name, r->late_phase ? "late " : "", r->batch.n,
+           r->unit, r->late_phase ? "late " : "", r->batch.n,
            pe_batch_key(&r->batch, 0), last);
     pe_batch_reset(&r->batch);
     return PE_OK;
@@ -352,7 +356,7 @@ static enum pe_status oversized(struct stream_run *r, const char *key,
              r->rec.len, what, limit);
     if (r->o->dry_run) {
         pe_log(PE_LOG_WARN, "stream %s: key %s: %s; a run would dead-letter it",
-               r->sc->name, key, msg);
+               r->unit, key, msg);
         return PE_OK;
     }
     memset(&d, 0, sizeof(d));
@@ -480,7 +484,7 @@ static enum pe_status recover_db(struct stream_run *r, long *attempts,
         (*attempts)++;
         pe_log(PE_LOG_WARN, "stream %s: %s; reconnecting in %lld ms "
                             "(attempt %ld of %ld)",
-               r->sc->name, err->msg, (long long)wait, *attempts,
+               r->unit, err->msg, (long long)wait, *attempts,
                p->max_attempts);
         pe_batch_reset(&r->batch);
         pe_table_free(r->table);
@@ -489,10 +493,22 @@ static enum pe_status recover_db(struct stream_run *r, long *attempts,
             return st;
         if (pe_source_reset(r->src, err) != PE_OK)
             continue;
-        r->table = r->tracked
-                       ? pe_table_open_tracked(r->src, r->sc->table,
-                                               r->sc->key, err)
-                       : pe_table_open(r->src, r->sc->table, r->sc->key, err);
+        if (r->owned) {
+            /* The old session's advisory lock went with it: take it again,
+             * or leave the unit to the instance that has it now. */
+            bool got = false;
+
+            if (pe_source_try_own(r->src, r->sc->name, r->shard, &got, err) !=
+                PE_OK)
+                continue;
+            if (!got)
+                return pe_error_set(err, PE_ERR_LOCKED, false,
+                                    "another instance took %s over while "
+                                    "the database was away",
+                                    r->unit);
+        }
+        r->table = pe_table_open_shard(r->src, r->sc->table, r->sc->key,
+                                       r->tracked, r->shard, r->nshards, err);
         if (r->table != NULL)
             return PE_OK;
     }
@@ -605,7 +621,7 @@ static enum pe_status new_floor(struct stream_run *r, int64_t *floor,
                    "open %.0f s, longer than source.max_pending_age_s (%ld); "
                    "no longer waiting for it: rows it commits with keys up "
                    "to %s will not be sent",
-                   r->sc->name, (long long)x, info.pid, info.age_s, max_age,
+                   r->unit, (long long)x, info.pid, info.age_s, max_age,
                    r->state.key ? r->state.key : "(none)");
             continue;
         }
@@ -663,7 +679,8 @@ static enum pe_status settle(struct stream_run *r, struct pe_error *err)
     c->tracked = true;
     if (r->o->dry_run)
         return PE_OK;
-    return pe_ckpt_save_state(r->store, r->sc->name, c, err);
+    return pe_ckpt_save_shard(r->store, r->sc->name, r->shard, r->nshards, c,
+                              err);
 }
 
 /* One pass over the stream in one snapshot: late rows, then new ones. */
@@ -723,7 +740,7 @@ static void log_summary(const struct stream_run *r, double secs)
         pe_buf_puts(&b, "{\"event\":\"summary\",\"command\":");
         pe_buf_json_string(&b, r->replay ? "replay" : "run");
         pe_buf_puts(&b, ",\"stream\":");
-        pe_buf_json_string(&b, r->sc->name);
+        pe_buf_json_string(&b, r->unit);
         pe_buf_puts(&b, ",\"topic\":");
         pe_buf_json_string(&b, r->topic);
         pe_buf_printf(&b,
@@ -743,7 +760,7 @@ static void log_summary(const struct stream_run *r, double secs)
                       "pinemit: stream %s: %s %lld rows in %lld requests "
                       "(%lld bytes) to topic %s; %lld retries; %lld dead "
                       "letters; checkpoint %s; %.2f s, %.0f rows/s\n",
-                      r->sc->name,
+                      r->unit,
                       r->o->dry_run ? "would send"
                       : r->replay   ? "replayed"
                                     : "sent",
@@ -766,8 +783,8 @@ struct stream_report {
 
 static enum pe_status run_stream(const struct pe_app_opts *o,
                                  const struct pe_deliver_env *env,
-                                 const struct pe_stream_config *sc,
-                                 struct pe_source *src,
+                                 const struct pe_stream_config *sc, long shard,
+                                 bool owned, struct pe_source *src,
                                  struct pe_ckpt_store *store, bool replay,
                                  struct stream_report *report,
                                  struct pe_error *err)
@@ -785,6 +802,13 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     r.store = store;
     r.replay = replay;
     r.tracked = !sc->ordered_writer && !replay;
+    r.shard = replay ? 0 : shard;
+    r.nshards = replay ? 1 : sc->shards;
+    r.owned = owned;
+    if (r.nshards > 1)
+        snprintf(r.unit, sizeof(r.unit), "%s#%ld", sc->name, r.shard);
+    else
+        snprintf(r.unit, sizeof(r.unit), "%s", sc->name);
     r.topic = replay && o->topic ? o->topic : sc->topic;
     r.total = -1;
     r.t0_ms = pe_now_mono_ms();
@@ -805,10 +829,11 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     pe_buf_init(&r.rec, 0);
     pe_buf_init(&r.value, 0);
     if (store != NULL && !replay &&
-        (st = pe_ckpt_load_state(store, sc->name, &r.state, err)) != PE_OK)
+        (st = pe_ckpt_load_shard(store, sc->name, r.shard, r.nshards,
+                                 &r.state, err)) != PE_OK)
         goto out;
-    r.table = r.tracked ? pe_table_open_tracked(src, sc->table, sc->key, err)
-                        : pe_table_open(src, sc->table, sc->key, err);
+    r.table = pe_table_open_shard(src, sc->table, sc->key, r.tracked, r.shard,
+                                  r.nshards, err);
     if (r.table == NULL && (st = recover_db(&r, &db_attempts, err)) != PE_OK)
         goto out;
     r.key_col = -1;
@@ -830,7 +855,7 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
             goto out;
         }
     }
-    pe_log(PE_LOG_DEBUG, "stream %s: %s from key %s", sc->name,
+    pe_log(PE_LOG_DEBUG, "stream %s: %s from key %s", r.unit,
            pe_table_name(r.table), r.state.key ? r.state.key : "(start)");
     if (r.progress) {
         /* An exact count: an index-only range scan on the key. */
@@ -847,9 +872,17 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     log_summary(&r, (double)(pe_now_mono_ms() - t0) / 1000.0);
 out:
     if (st != PE_OK && st != PE_ERR_INTERRUPTED)
-        pe_error_prefix(err, "stream %s", sc->name);
-    report->stats = r.stats;
-    report->checkpoint = r.state.key ? pe_xstrdup(r.state.key) : NULL;
+        pe_error_prefix(err, "stream %s", r.unit);
+    /* Shards of a stream add up in its report. */
+    report->stats.records += r.stats.records;
+    report->stats.requests += r.stats.requests;
+    report->stats.bytes += r.stats.bytes;
+    report->stats.retries += r.stats.retries;
+    report->stats.dead += r.stats.dead;
+    if (r.nshards == 1 && r.state.key != NULL) {
+        free(report->checkpoint);
+        report->checkpoint = pe_xstrdup(r.state.key);
+    }
     pe_sink_free(r.sink);
     pe_table_free(r.table);
     pe_batch_cleanup(&r.batch);
@@ -912,6 +945,29 @@ static enum pe_status worse(enum pe_status a, enum pe_status b)
     return a != PE_OK ? a : b;
 }
 
+/* The checkpoint store the config names. */
+static struct pe_ckpt_store *open_store(const struct pe_config *c, bool create,
+                                        struct pe_error *err)
+{
+    if (c->state.database)
+        return pe_ckpt_open_db(c->source.conninfo, c->source.connect_timeout_s,
+                               c->state.table, create, err);
+    return pe_ckpt_open(c->state.dir, create, err);
+}
+
+/* init: make the checkpoint store (the state directory, or the table). */
+enum pe_status pe_app_init(const struct pe_app_opts *o, struct pe_error *err)
+{
+    const struct pe_config *c = o->cfg;
+    struct pe_ckpt_store *store = open_store(c, true, err);
+
+    if (store == NULL)
+        return err->status;
+    pe_ckpt_close(store);
+    printf("%s: ready\n", c->state.database ? c->state.table : c->state.dir);
+    return PE_OK;
+}
+
 /* Writes the metrics file for one run (or one poll of --follow). */
 static void write_metrics(const struct pe_app_opts *o, double start_s,
                           enum pe_status st, struct stream_report *reports)
@@ -950,29 +1006,135 @@ static void write_metrics(const struct pe_app_opts *o, double start_s,
     free(ms);
 }
 
-/* Every selected stream once: a run, or one poll of --follow. */
+/* The (stream, shard) units of a run, and which this instance owns. */
+struct units {
+    size_t n;
+    size_t *stream; /* index into cfg->streams */
+    long *shard;
+    bool *owned;
+};
+
+static void units_build(const struct pe_app_opts *o, struct units *u)
+{
+    const struct pe_config *c = o->cfg;
+    size_t n = 0;
+
+    memset(u, 0, sizeof(*u));
+    for (size_t i = 0; i < c->n_streams; i++)
+        if (selected(o, c->streams[i].name))
+            n += (size_t)c->streams[i].shards;
+    u->stream = pe_xcalloc(n, sizeof(*u->stream));
+    u->shard = pe_xcalloc(n, sizeof(*u->shard));
+    u->owned = pe_xcalloc(n, sizeof(*u->owned));
+    for (size_t i = 0; i < c->n_streams; i++) {
+        if (!selected(o, c->streams[i].name))
+            continue;
+        for (long s = 0; s < c->streams[i].shards; s++) {
+            u->stream[u->n] = i;
+            u->shard[u->n] = s;
+            u->n++;
+        }
+    }
+}
+
+/* Gives up every unit (their locks too) and frees the list. */
+static void units_free(const struct pe_config *c, struct pe_source *src,
+                       struct units *u)
+{
+    for (size_t i = 0; src != NULL && i < u->n; i++)
+        if (u->owned[i])
+            pe_source_disown(src, c->streams[u->stream[i]].name, u->shard[i]);
+    free(u->stream);
+    free(u->shard);
+    free(u->owned);
+    memset(u, 0, sizeof(*u));
+}
+
+/* With the database store, instances share the units: each takes what is
+ * free, up to its fair share of the live instances (in follow mode) and
+ * state.max_shards_per_instance, and lets go of what is over it. */
+static enum pe_status claim(const struct pe_app_opts *o, struct pe_source *src,
+                            struct units *u, struct pe_error *err)
+{
+    const struct pe_config *c = o->cfg;
+    size_t cap = u->n, held = 0;
+    long live = 1;
+    enum pe_status st;
+
+    if (o->follow && (st = pe_source_instances(src, &live, err)) != PE_OK)
+        return st;
+    if (live > 1)
+        cap = (u->n + (size_t)live - 1) / (size_t)live;
+    if (c->state.max_shards_per_instance > 0 &&
+        cap > (size_t)c->state.max_shards_per_instance)
+        cap = (size_t)c->state.max_shards_per_instance;
+    for (size_t i = 0; i < u->n; i++)
+        held += u->owned[i];
+    for (size_t i = u->n; i-- > 0 && held > cap;)
+        if (u->owned[i]) {
+            pe_source_disown(src, c->streams[u->stream[i]].name, u->shard[i]);
+            u->owned[i] = false;
+            held--;
+            pe_log(PE_LOG_INFO, "released %s#%ld (fair share %zu of %ld "
+                                "instances)",
+                   c->streams[u->stream[i]].name, u->shard[i], cap, live);
+        }
+    for (size_t i = 0; i < u->n && held < cap; i++) {
+        bool got = false;
+
+        if (u->owned[i])
+            continue;
+        if ((st = pe_source_try_own(src, c->streams[u->stream[i]].name,
+                                    u->shard[i], &got, err)) != PE_OK)
+            return st;
+        if (got) {
+            u->owned[i] = true;
+            held++;
+            pe_log(PE_LOG_INFO, "took %s#%ld", c->streams[u->stream[i]].name,
+                   u->shard[i]);
+        }
+    }
+    return PE_OK;
+}
+
+/* Every selected unit once: a run, or one poll of --follow. */
 static enum pe_status one_pass(const struct pe_app_opts *o,
                                const struct pe_deliver_env *env,
                                struct pe_source *src,
-                               struct pe_ckpt_store *store,
+                               struct pe_ckpt_store *store, struct units *u,
                                struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
     struct stream_report *reports = pe_xcalloc(c->n_streams, sizeof(*reports));
     double start_s = (double)pe_now_wall_ms() / 1000.0;
     size_t failed = 0, dead_before = pe_dlq_count(env->dlq);
+    bool shared = c->state.database && !o->dry_run;
     enum pe_status st, worst = PE_OK;
 
-    for (size_t i = 0; i < c->n_streams && !stop_requested; i++) {
+    bool claimed = true;
+
+    if (shared && (st = claim(o, src, u, err)) != PE_OK) {
+        /* Without knowing what is ours, send nothing this time. */
+        pe_log(PE_LOG_ERROR, "%s", err->msg);
+        failed++;
+        worst = st;
+        claimed = false;
+    }
+    for (size_t i = 0; claimed && i < u->n && !stop_requested; i++) {
         struct pe_error e;
 
-        if (!selected(o, c->streams[i].name))
-            continue;
+        if (shared && !u->owned[i])
+            continue; /* another instance's */
         pe_error_clear(&e);
-        st = run_stream(o, env, &c->streams[i], src, store, false, &reports[i],
-                        &e);
+        st = run_stream(o, env, &c->streams[u->stream[i]], u->shard[i],
+                        shared, src, store, false, &reports[u->stream[i]], &e);
         if (st == PE_ERR_INTERRUPTED)
             break;
+        if (st == PE_ERR_LOCKED && shared) {
+            u->owned[i] = false; /* taken over while the database was away */
+            pe_log(PE_LOG_WARN, "%s", e.msg);
+            continue;
+        }
         if (st != PE_OK) {
             pe_log(PE_LOG_ERROR, "%s", e.msg);
             failed++;
@@ -1050,9 +1212,11 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     struct pe_source *src = NULL;
     struct pe_dlq *dlq = NULL;
     struct pe_deliver_env env;
+    struct units units;
     size_t rejected = 0;
     enum pe_status st;
 
+    memset(&units, 0, sizeof(units));
     if ((st = check_selection(o, err)) != PE_OK)
         return st;
     install_signals();
@@ -1060,7 +1224,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     bucket.tokens = 0;
     bucket.last_ms = pe_now_mono_ms();
     /* A dry run reads checkpoints if it can but never writes or locks. */
-    store = pe_ckpt_open(c->state.dir, !o->dry_run, err);
+    store = open_store(c, !o->dry_run, err);
     if (store == NULL && !o->dry_run)
         return err->status;
     if (store != NULL && !o->dry_run &&
@@ -1075,10 +1239,11 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
         st = err->status;
         goto out;
     }
+    units_build(&cur, &units);
     for (;;) {
         dlq = pe_dlq_new(cur.cfg->dead_letter.path);
         env_init(&env, cur.cfg, dlq, &rejected);
-        st = one_pass(&cur, &env, src, store, err);
+        st = one_pass(&cur, &env, src, store, &units, err);
         pe_dlq_free(dlq);
         dlq = NULL;
         if (!o->follow || stop_requested || st == PE_ERR_ABORTED ||
@@ -1087,8 +1252,16 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
         /* A daemon keeps going after a failed poll; it was reported. */
         rejected = 0;
         follow_sleep(o->interval_s);
-        if (hup_requested)
+        if (hup_requested) {
+            const struct pe_config *before = cur.cfg;
+
             reload(c->path, &cur.cfg, &owned);
+            if (cur.cfg != before) {
+                /* Streams may have changed: let go and claim anew. */
+                units_free(before, src, &units);
+                units_build(&cur, &units);
+            }
+        }
         if (stop_requested) {
             st = PE_ERR_INTERRUPTED;
             break;
@@ -1096,6 +1269,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     }
     if (o->follow && st == PE_ERR_INTERRUPTED)
         pe_log(PE_LOG_INFO, "follow: stopped by a signal");
+    units_free(cur.cfg, src, &units);
 out:
     if (fflush(stdout) != 0 && st == PE_OK)
         st = pe_error_set(err, PE_ERR_IO, false, "stdout: %s",
@@ -1149,7 +1323,8 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
             continue;
         memset(&report, 0, sizeof(report));
         pe_error_clear(&e);
-        st = run_stream(o, &env, &c->streams[i], src, NULL, true, &report, &e);
+        st = run_stream(o, &env, &c->streams[i], 0, false, src, NULL, true,
+                        &report, &e);
         free(report.checkpoint);
         if (st == PE_ERR_INTERRUPTED)
             break;
@@ -1485,7 +1660,7 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
 
     if ((st = check_selection(o, err)) != PE_OK)
         return st;
-    store = pe_ckpt_open(c->state.dir, false, err);
+    store = open_store(c, false, err);
     if (store == NULL)
         return err->status;
     src = pe_source_open(&so, err);
@@ -1493,33 +1668,47 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
         st = err->status;
         goto out;
     }
-    printf("%-16s %-32s %-20s %10s %6s %s\n", "STREAM", "TOPIC",
-           "CHECKPOINT", "PENDING", "XACTS", "OLDEST");
+    printf("%-16s %-32s %-20s %10s %6s %-7s %s\n", "STREAM", "TOPIC",
+           "CHECKPOINT", "PENDING", "XACTS", "OLDEST", "OWNER");
     for (size_t i = 0; i < c->n_streams && st == PE_OK; i++) {
         const struct pe_stream_config *sc = &c->streams[i];
-        struct pe_table *t = NULL;
-        struct pe_ckpt_state ck;
-        int64_t pending = 0;
-        char xacts[24] = "-", oldest[32] = "-";
 
         if (!selected(o, sc->name))
             continue;
-        memset(&ck, 0, sizeof(ck));
-        if ((st = pe_ckpt_load_state(store, sc->name, &ck, err)) == PE_OK &&
-            (t = pe_table_open(src, sc->table, sc->key, err)) != NULL &&
-            (st = pe_table_count(t, ck.key, &pending, err)) == PE_OK &&
-            ck.tracked)
-            st = pending_xacts(src, t, &ck, xacts, sizeof(xacts), oldest,
-                               sizeof(oldest), err);
-        if (t == NULL && st == PE_OK)
-            st = err->status;
-        if (st == PE_OK)
-            printf("%-16s %-32s %-20s %10lld %6s %s\n", sc->name, sc->topic,
-                   ck.key ? ck.key : "-", (long long)pending, xacts, oldest);
-        else
-            pe_error_prefix(err, "stream %s", sc->name);
-        pe_table_free(t);
-        pe_ckpt_state_cleanup(&ck);
+        for (long sh = 0; sh < sc->shards && st == PE_OK; sh++) {
+            struct pe_table *t = NULL;
+            struct pe_ckpt_state ck;
+            int64_t pending = 0;
+            char xacts[24] = "-", oldest[32] = "-", owner[160] = "-";
+            char unit[96];
+
+            if (sc->shards > 1)
+                snprintf(unit, sizeof(unit), "%s#%ld", sc->name, sh);
+            else
+                snprintf(unit, sizeof(unit), "%s", sc->name);
+            memset(&ck, 0, sizeof(ck));
+            if ((st = pe_ckpt_load_shard(store, sc->name, sh, sc->shards, &ck,
+                                         err)) == PE_OK &&
+                (t = pe_table_open_shard(src, sc->table, sc->key, false, sh,
+                                         sc->shards, err)) != NULL &&
+                (st = pe_table_count(t, ck.key, &pending, err)) == PE_OK &&
+                ck.tracked)
+                st = pending_xacts(src, t, &ck, xacts, sizeof(xacts), oldest,
+                                   sizeof(oldest), err);
+            if (t == NULL && st == PE_OK)
+                st = err->status;
+            if (st == PE_OK && c->state.database)
+                st = pe_source_owner(src, sc->name, sh, owner, sizeof(owner),
+                                     err);
+            if (st == PE_OK)
+                printf("%-16s %-32s %-20s %10lld %6s %-7s %s\n", unit,
+                       sc->topic, ck.key ? ck.key : "-", (long long)pending,
+                       xacts, oldest, owner);
+            else
+                pe_error_prefix(err, "stream %s", unit);
+            pe_table_free(t);
+            pe_ckpt_state_cleanup(&ck);
+        }
     }
 out:
     fflush(stdout);

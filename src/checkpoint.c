@@ -13,16 +13,23 @@
 #include <unistd.h>
 
 #include <cJSON.h>
+#include <libpq-fe.h>
 
 /* A checkpoint file is a JSON object; unknown members are ignored so that
  * later versions can add state without breaking older readers. */
 #define MAX_CKPT_BYTES (1u << 20)
 
 struct pe_ckpt_store {
-    char *dir;
+    char *dir; /* file store */
     int dir_fd;
     int lock_fd;
+    PGconn *conn;  /* database store: its own connection, autocommit */
+    char *qtable;  /* "schema"."table" */
+    char *table;   /* as configured, for messages */
 };
+
+static enum pe_status db_fail(struct pe_ckpt_store *s, const PGresult *r,
+                              const char *what, struct pe_error *err);
 
 struct pe_ckpt_store *pe_ckpt_open(const char *dir, bool create,
                                    struct pe_error *err)
@@ -47,6 +54,105 @@ struct pe_ckpt_store *pe_ckpt_open(const char *dir, bool create,
     s->dir_fd = fd;
     s->lock_fd = -1;
     return s;
+}
+
+/* "schema"."table" from "schema.table". */
+static char *quote_qualified(const char *table)
+{
+    struct pe_buf b;
+
+    pe_buf_init(&b, 0);
+    pe_buf_puts(&b, "\"");
+    for (const char *p = table; *p; p++) {
+        if (*p == '.') {
+            pe_buf_puts(&b, "\".\"");
+            continue;
+        }
+        if (*p == '"')
+            pe_buf_append(&b, "\"", 1);
+        pe_buf_append(&b, p, 1);
+    }
+    pe_buf_puts(&b, "\"");
+    return b.data;
+}
+
+struct pe_ckpt_store *pe_ckpt_open_db(const char *conninfo, long timeout_s,
+                                      const char *table, bool create,
+                                      struct pe_error *err)
+{
+    struct pe_ckpt_store *s = pe_xcalloc(1, sizeof(*s));
+    char timeout[24];
+    const char *keys[] = {"connect_timeout", "dbname",
+                          "fallback_application_name", NULL};
+    const char *vals[] = {timeout, conninfo, "pinemit-state", NULL};
+    const char *params[1] = {NULL};
+    char *schema = pe_xstrndup(table, strcspn(table, "."));
+    char *qschema = quote_qualified(schema);
+    char *sql = NULL;
+    PGresult *r = NULL;
+
+    s->dir_fd = -1;
+    s->lock_fd = -1;
+    s->table = pe_xstrdup(table);
+    s->qtable = quote_qualified(table);
+    snprintf(timeout, sizeof(timeout), "%ld", timeout_s);
+    s->conn = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        db_fail(s, NULL, "cannot connect", err);
+        goto fail;
+    }
+    /* Is it there?  Only create it (and its schema) when it is not, so a
+     * role without CREATE can use a table made by someone else. */
+    params[0] = s->qtable;
+    r = PQexecParams(s->conn, "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+                     1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        db_fail(s, r, "cannot look it up", err);
+        goto fail;
+    }
+    if (PQgetvalue(r, 0, 0)[0] != 't') {
+        if (!create) {
+            pe_error_set(err, PE_ERR_CONFIG, false,
+                         "checkpoint table %s does not exist (pinemit init "
+                         "or a first run creates it)",
+                         table);
+            goto fail;
+        }
+        PQclear(r);
+        sql = pe_xasprintf(
+            "CREATE SCHEMA IF NOT EXISTS %s;"
+            " CREATE TABLE IF NOT EXISTS %s (stream text NOT NULL,"
+            " shard int4 NOT NULL, state jsonb NOT NULL,"
+            " updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),"
+            " PRIMARY KEY (stream, shard))",
+            qschema, s->qtable);
+        r = PQexec(s->conn, sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+            if (state != NULL && strcmp(state, "42501") == 0)
+                pe_error_set(err, PE_ERR_CONFIG, false,
+                             "checkpoint table %s does not exist and this "
+                             "role may not create it: %s; run `pinemit init` "
+                             "as a role that may, or GRANT CREATE",
+                             table, PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+            else
+                db_fail(s, r, "cannot create it", err);
+            goto fail;
+        }
+    }
+    PQclear(r);
+    free(sql);
+    free(schema);
+    free(qschema);
+    return s;
+fail:
+    PQclear(r);
+    free(sql);
+    free(schema);
+    free(qschema);
+    pe_ckpt_close(s);
+    return NULL;
 }
 
 enum pe_status pe_ckpt_probe(const char *dir, bool *exists,
@@ -91,6 +197,10 @@ void pe_ckpt_close(struct pe_ckpt_store *s)
         close(s->lock_fd); /* releases the flock */
     if (s->dir_fd >= 0)
         close(s->dir_fd);
+    if (s->conn != NULL)
+        PQfinish(s->conn);
+    free(s->qtable);
+    free(s->table);
     free(s->dir);
     free(s);
 }
@@ -140,6 +250,8 @@ enum pe_status pe_ckpt_lock(struct pe_ckpt_store *s, long wait_ms,
                             const volatile sig_atomic_t *stop,
                             struct pe_error *err)
 {
+    if (s->conn != NULL)
+        return PE_OK; /* the database store coordinates by advisory locks */
     int64_t until = pe_now_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
     enum pe_status st;
 
@@ -260,20 +372,50 @@ static bool parse_tracking(const cJSON *t, struct pe_ckpt_state *c)
     return true;
 }
 
-enum pe_status pe_ckpt_load_state(struct pe_ckpt_store *s, const char *stream,
-                                  struct pe_ckpt_state *out,
+/* A checkpoint's text (either store) into *out; `where` names it. */
+static enum pe_status parse_state(const char *text, size_t len,
+                                  const char *where, struct pe_ckpt_state *out,
                                   struct pe_error *err)
 {
-    char *name = pe_xasprintf("%s.checkpoint", stream);
-    struct pe_buf text;
-    cJSON *doc = NULL;
-    const cJSON *k, *t;
+    cJSON *doc = cJSON_ParseWithLength(text, len);
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(doc, "key");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "tracking");
     enum pe_status st = PE_OK;
-    char chunk[4096];
+
+    /* A null key: a tracked stream that has sent nothing yet. */
+    if (!(cJSON_IsString(k) || (cJSON_IsNull(k) && t != NULL)) ||
+        (t != NULL && !cJSON_IsNull(t) && !parse_tracking(t, out))) {
+        pe_ckpt_state_cleanup(out);
+        st = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "%s: damaged checkpoint (%s); fix or remove it "
+                          "by hand",
+                          where,
+                          cJSON_IsString(k) ? "bad \"tracking\""
+                                            : "no \"key\" string");
+    } else {
+        out->key = cJSON_IsString(k) ? pe_xstrdup(k->valuestring) : NULL;
+    }
+    cJSON_Delete(doc);
+    return st;
+}
+
+/* The file of a stream's checkpoint (or of one of its shards). */
+static char *file_name(const char *stream, long shard, long nshards)
+{
+    return nshards > 1 ? pe_xasprintf("%s.%ld.checkpoint", stream, shard)
+                       : pe_xasprintf("%s.checkpoint", stream);
+}
+
+static enum pe_status file_load(struct pe_ckpt_store *s, const char *name,
+                                struct pe_ckpt_state *out,
+                                struct pe_error *err)
+{
+    struct pe_buf text;
+    enum pe_status st = PE_OK;
+    char chunk[4096], *where;
     ssize_t n;
     int fd;
 
-    memset(out, 0, sizeof(*out));
     pe_buf_init(&text, MAX_CKPT_BYTES);
     fd = openat(s->dir_fd, name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -291,29 +433,85 @@ enum pe_status pe_ckpt_load_state(struct pe_ckpt_store *s, const char *stream,
             goto out;
         }
     }
-    doc = cJSON_ParseWithLength(text.data ? text.data : "", text.len);
-    k = cJSON_GetObjectItemCaseSensitive(doc, "key");
-    t = cJSON_GetObjectItemCaseSensitive(doc, "tracking");
-    /* A null key: a tracked stream that has sent nothing yet. */
-    if (!(cJSON_IsString(k) || (cJSON_IsNull(k) && t != NULL)) ||
-        (t != NULL && !cJSON_IsNull(t) && !parse_tracking(t, out))) {
-        pe_ckpt_state_cleanup(out);
-        st = pe_error_set(err, PE_ERR_CONFIG, false,
-                          "%s/%s: damaged checkpoint (%s); fix or remove it "
-                          "by hand",
-                          s->dir, name,
-                          cJSON_IsString(k) ? "bad \"tracking\""
-                                            : "no \"key\" string");
-        goto out;
-    }
-    out->key = cJSON_IsString(k) ? pe_xstrdup(k->valuestring) : NULL;
+    where = pe_xasprintf("%s/%s", s->dir, name);
+    st = parse_state(text.data ? text.data : "", text.len, where, out, err);
+    free(where);
 out:
     if (fd >= 0)
         close(fd);
-    cJSON_Delete(doc);
     pe_buf_cleanup(&text);
+    return st;
+}
+
+/* One-line libpq error text. */
+static enum pe_status db_fail(struct pe_ckpt_store *s, const PGresult *r,
+                              const char *what, struct pe_error *err)
+{
+    const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn);
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    char one[300];
+
+    snprintf(one, sizeof(one), "%s", m && *m ? m : "unknown error");
+    for (char *p = one; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    return pe_error_set(err, PE_ERR_DB,
+                        PQstatus(s->conn) != CONNECTION_OK || state == NULL ||
+                            strncmp(state, "08", 2) == 0 ||
+                            strncmp(state, "57", 2) == 0,
+                        "checkpoint table %s: %s: %s", s->table, what, one);
+}
+
+static enum pe_status db_load(struct pe_ckpt_store *s, const char *stream,
+                              long shard, struct pe_ckpt_state *out,
+                              struct pe_error *err)
+{
+    char *sql = pe_xasprintf("SELECT state::text FROM %s WHERE stream = $1"
+                             " AND shard = $2::int4",
+                             s->qtable);
+    char shard_s[24], *where;
+    const char *params[2] = {stream, shard_s};
+    PGresult *r;
+    enum pe_status st = PE_OK;
+
+    snprintf(shard_s, sizeof(shard_s), "%ld", shard);
+    r = PQexecParams(s->conn, sql, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        st = db_fail(s, r, "cannot read a checkpoint", err);
+    } else if (PQntuples(r) == 1) {
+        where = pe_xasprintf("%s (stream %s, shard %ld)", s->table, stream,
+                             shard);
+        st = parse_state(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0),
+                         where, out, err);
+        free(where);
+    }
+    PQclear(r);
+    free(sql);
+    return st;
+}
+
+enum pe_status pe_ckpt_load_shard(struct pe_ckpt_store *s, const char *stream,
+                                  long shard, long nshards,
+                                  struct pe_ckpt_state *out,
+                                  struct pe_error *err)
+{
+    char *name;
+    enum pe_status st;
+
+    memset(out, 0, sizeof(*out));
+    if (s->conn != NULL)
+        return db_load(s, stream, shard, out, err);
+    name = file_name(stream, shard, nshards);
+    st = file_load(s, name, out, err);
     free(name);
     return st;
+}
+
+enum pe_status pe_ckpt_load_state(struct pe_ckpt_store *s, const char *stream,
+                                  struct pe_ckpt_state *out,
+                                  struct pe_error *err)
+{
+    return pe_ckpt_load_shard(s, stream, 0, 1, out, err);
 }
 
 enum pe_status pe_ckpt_load(struct pe_ckpt_store *s, const char *stream,
@@ -361,19 +559,13 @@ static cJSON *tracking_json(const struct pe_ckpt_state *c)
     return t;
 }
 
-enum pe_status pe_ckpt_save_state(struct pe_ckpt_store *s, const char *stream,
-                                  const struct pe_ckpt_state *c,
-                                  struct pe_error *err)
+/* The checkpoint as JSON text (caller frees). */
+static char *state_text(const char *stream, const struct pe_ckpt_state *c)
 {
-    char *name = pe_xasprintf("%s.checkpoint", stream);
-    char *tmp = pe_xasprintf("%s.checkpoint.tmp", stream);
     cJSON *doc = cJSON_CreateObject();
-    char *text = NULL;
-    char when[32];
+    char when[32], *text;
     time_t now = time(NULL);
     struct tm tm;
-    enum pe_status st = PE_ERR_IO;
-    int fd = -1;
 
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -387,6 +579,17 @@ enum pe_status pe_ckpt_save_state(struct pe_ckpt_store *s, const char *stream,
     if (c->tracked)
         cJSON_AddItemToObject(doc, "tracking", tracking_json(c));
     text = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    return text;
+}
+
+static enum pe_status file_save(struct pe_ckpt_store *s, const char *name,
+                                const char *text, struct pe_error *err)
+{
+    char *tmp = pe_xasprintf("%s.tmp", name);
+    enum pe_status st = PE_ERR_IO;
+    int fd;
+
     fd = openat(s->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
                 0640);
     if (fd < 0 || text == NULL || pe_write_all(fd, text, strlen(text)) != 0 ||
@@ -417,11 +620,60 @@ enum pe_status pe_ckpt_save_state(struct pe_ckpt_store *s, const char *stream,
 out:
     if (fd >= 0)
         close(fd);
-    free(text);
-    cJSON_Delete(doc);
-    free(name);
     free(tmp);
     return st;
+}
+
+/* One short transaction of its own (autocommit): durable when it returns. */
+static enum pe_status db_save(struct pe_ckpt_store *s, const char *stream,
+                              long shard, const char *text,
+                              struct pe_error *err)
+{
+    char *sql = pe_xasprintf(
+        "INSERT INTO %s (stream, shard, state, updated_at)"
+        " VALUES ($1, $2::int4, $3::jsonb, pg_catalog.now())"
+        " ON CONFLICT (stream, shard) DO UPDATE"
+        " SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at",
+        s->qtable);
+    char shard_s[24];
+    const char *params[3] = {stream, shard_s, text};
+    PGresult *r;
+    enum pe_status st = PE_OK;
+
+    snprintf(shard_s, sizeof(shard_s), "%ld", shard);
+    r = PQexecParams(s->conn, sql, 3, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        st = db_fail(s, r, "cannot save a checkpoint", err);
+    PQclear(r);
+    free(sql);
+    return st;
+}
+
+enum pe_status pe_ckpt_save_shard(struct pe_ckpt_store *s, const char *stream,
+                                  long shard, long nshards,
+                                  const struct pe_ckpt_state *c,
+                                  struct pe_error *err)
+{
+    char *text = state_text(stream, c);
+    char *name;
+    enum pe_status st;
+
+    if (s->conn != NULL) {
+        st = db_save(s, stream, shard, text, err);
+    } else {
+        name = file_name(stream, shard, nshards);
+        st = file_save(s, name, text, err);
+        free(name);
+    }
+    free(text);
+    return st;
+}
+
+enum pe_status pe_ckpt_save_state(struct pe_ckpt_store *s, const char *stream,
+                                  const struct pe_ckpt_state *c,
+                                  struct pe_error *err)
+{
+    return pe_ckpt_save_shard(s, stream, 0, 1, c, err);
 }
 
 enum pe_status pe_ckpt_save(struct pe_ckpt_store *s, const char *stream,

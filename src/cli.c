@@ -31,6 +31,8 @@ static const char usage_text[] =
     "             --rate N        send at most N rows per second\n"
     "             --dead-letters FILE   resend a dead-letter file instead\n"
     "                                   (not the live one: move it aside)\n"
+    "  init     create the checkpoint store (state.dir, or the table of\n"
+    "           state.store = \"database\")\n"
     "  check    validate the config, connect to the database, reach the\n"
     "           proxy (GET <invoke_url>/topics)\n"
     "  status   show each stream's checkpoint and how many rows wait past it\n"
@@ -127,6 +129,8 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
         cli->command = PE_CMD_STATUS;
     else if (strcmp(name, "replay") == 0)
         cli->command = PE_CMD_REPLAY;
+    else if (strcmp(name, "init") == 0)
+        cli->command = PE_CMD_INIT;
     else
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "unknown command \"%s\" (try --help)", name);

@@ -322,6 +322,38 @@ static enum pe_status read_sink_target(struct reader *r,
     return check_url(r, g, "sink.endpoint", c->sink.invoke_url);
 }
 
+/* state.store: "file" (default) or "database", with its table. */
+static enum pe_status read_state_store(struct reader *r,
+                                       const config_setting_t *g,
+                                       struct pe_config *c)
+{
+    char *store = NULL;
+    enum pe_status st;
+
+    if ((st = get_string(r, g, "state.", "store", false, "file", &store)) !=
+        PE_OK)
+        return st;
+    c->state.database = strcmp(store, "database") == 0;
+    if (!c->state.database && strcmp(store, "file") != 0) {
+        st = fail_at(r, config_setting_get_member(g, "store"), "state.store",
+                     "\"%s\" is not file or database", store);
+        free(store);
+        return st;
+    }
+    free(store);
+    if ((st = get_string(r, g, "state.", "table", false,
+                         "pinemit.checkpoints", &c->state.table)) != PE_OK ||
+        (st = get_long(r, g, "state.", "max_shards_per_instance", 0, 0,
+                       100000, &c->state.max_shards_per_instance)) != PE_OK)
+        return st;
+    if (strchr(c->state.table, '.') == NULL ||
+        strchr(strchr(c->state.table, '.') + 1, '.') != NULL)
+        return fail_at(r, config_setting_get_member(g, "table"),
+                       "state.table", "\"%s\" is not schema.table",
+                       c->state.table);
+    return PE_OK;
+}
+
 /* Kinesis stream names: [a-zA-Z0-9_.-]{1,128}. */
 static bool kinesis_name_valid(const char *s)
 {
@@ -339,9 +371,9 @@ static bool kinesis_name_valid(const char *s)
 static enum pe_status read_streams(struct reader *r, const config_setting_t *root,
                                    const char *user_id, struct pe_config *c)
 {
-    static const char *const keys[] = {"name",           "table", "key",
-                                       "topic",          "ordered_writer",
-                                       "message_key",    NULL};
+    static const char *const keys[] = {"name",        "table", "key",
+                                       "topic",       "ordered_writer",
+                                       "message_key", "shards", NULL};
     const config_setting_t *list = config_setting_get_member(root, "streams");
     enum pe_status st;
     int n;
@@ -384,6 +416,8 @@ static enum pe_status read_streams(struct reader *r, const config_setting_t *roo
                              &s->table)) != PE_OK ||
             (st = get_string(r, g, prefix, "message_key", false, NULL,
                              &s->message_key)) != PE_OK ||
+            (st = get_long(r, g, prefix, "shards", 1, 1, 1024, &s->shards)) !=
+                PE_OK ||
             (st = get_string(r, g, prefix, "key", false, "id", &s->key)) !=
                 PE_OK ||
             (st = get_string(r, g, prefix, "topic", false, NULL, &s->topic)) !=
@@ -453,7 +487,8 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
     static const char *const dlq[] = {"path", "max", NULL};
     const config_setting_t *g_rty, *g_run, *g_dlq;
     static const char *const bat[] = {"max_records", "max_bytes", NULL};
-    static const char *const sta[] = {"dir", NULL};
+    static const char *const sta[] = {"dir", "store", "table",
+                                      "max_shards_per_instance", NULL};
     const config_setting_t *g_src, *g_snk, *g_bat, *g_sta;
     enum pe_status st;
 
@@ -555,7 +590,8 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
     if (g_sta != NULL && (st = check_members(r, g_sta, "state.", sta)) != PE_OK)
         return st;
     if ((st = get_string(r, g_sta, "state.", "dir", false, "/var/lib/pinemit",
-                         &c->state.dir)) != PE_OK)
+                         &c->state.dir)) != PE_OK ||
+        (st = read_state_store(r, g_sta, c)) != PE_OK)
         return st;
     if ((st = get_group(r, root, "dead_letter", &g_dlq)) != PE_OK ||
         (g_dlq != NULL &&
@@ -641,6 +677,7 @@ void pe_config_cleanup(struct pe_config *c)
     free(c->sink.headers);
     free(c->metrics.file);
     free(c->state.dir);
+    free(c->state.table);
     free(c->dead_letter.path);
     memset(c, 0, sizeof(*c));
 }

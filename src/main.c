@@ -77,6 +77,9 @@ int main(int argc, char **argv)
     case PE_CMD_REPLAY:
         st = pe_app_replay(&o, &err);
         break;
+    case PE_CMD_INIT:
+        st = pe_app_init(&o, &err);
+        break;
     default:
         break;
     }

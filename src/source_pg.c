@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,9 +148,16 @@ struct pe_source *pe_source_open(const struct pe_source_opts *o,
     const char *keys[] = {"connect_timeout", "dbname",
                           "fallback_application_name", "client_encoding",
                           NULL};
-    const char *vals[] = {timeout, o->conninfo, "pinemit", "UTF8", NULL};
+    char appname[128], host[64] = "?";
+    const char *vals[] = {timeout, o->conninfo, appname, "UTF8", NULL};
     struct pe_source *s;
 
+    /* pinemit/<host>/<pid>: who owns what, in pg_stat_activity. */
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "?");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(appname, sizeof(appname), "pinemit/%s/%ld", host,
+             (long)getpid());
     snprintf(timeout, sizeof(timeout), "%ld", o->connect_timeout_s);
     s = pe_xcalloc(1, sizeof(*s));
     /* expand_dbname: the conninfo's own settings override the ones before
@@ -444,14 +452,15 @@ out:
     "xmin::text::int8 > " X "::int8 THEN 4294967296 ELSE 0 END)"
 
 static struct pe_table *open_table(struct pe_source *s, const char *table,
-                                   const char *key, bool tracked,
-                                   struct pe_error *err)
+                                   const char *key, bool tracked, long shard,
+                                   long nshards, struct pe_error *err)
 {
     struct pe_table *t = pe_xcalloc(1, sizeof(*t));
     struct pe_buf cols;
     char *reloid = NULL;
     char *qkey = quote_ident(key);
     char *sql[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+    char *pred = NULL;
     enum pe_status st;
 
     t->src = s;
@@ -462,29 +471,36 @@ static struct pe_table *open_table(struct pe_source *s, const char *table,
         goto out;
     if (tracked)
         pe_buf_puts(&cols, ", xmin::text");
+    /* Shard s of n: a hash of the key's text, the same on every instance
+     * (documented); a filter on the key's index range scan. */
+    pred = nshards > 1
+               ? pe_xasprintf("(pg_catalog.hashtextextended(%s::text, 0)"
+                              " & 9223372036854775807) %% %ld = %ld AND ",
+                              qkey, nshards, shard)
+               : pe_xstrdup("");
     t->values = pe_xcalloc(t->n_cols, sizeof(*t->values));
     /* Keyset pages: each one an index range scan on the key. */
-    sql[0] = pe_xasprintf("SELECT %s FROM %s WHERE %s IS NOT NULL"
+    sql[0] = pe_xasprintf("SELECT %s FROM %s WHERE %s%s IS NOT NULL"
                           " ORDER BY %s LIMIT $1",
-                          cols.data, t->qname, qkey, qkey);
-    sql[1] = pe_xasprintf("SELECT %s FROM %s WHERE %s > $1 ORDER BY %s"
+                          cols.data, t->qname, pred, qkey, qkey);
+    sql[1] = pe_xasprintf("SELECT %s FROM %s WHERE %s%s > $1 ORDER BY %s"
                           " LIMIT $2",
-                          cols.data, t->qname, qkey, qkey);
-    sql[2] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s IS NOT NULL",
-                          t->qname, qkey);
-    sql[3] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s > $1", t->qname,
+                          cols.data, t->qname, pred, qkey, qkey);
+    sql[2] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s IS NOT NULL",
+                          t->qname, pred, qkey);
+    sql[3] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s > $1", t->qname, pred,
                           qkey);
     /* Replays bind every bound with the key's own type, so NULL means "no
      * bound" and the planner still sees an index range per call. */
     t->range_sql = pe_xasprintf(
-        "SELECT %s FROM %s WHERE ($1::text IS NULL OR %s >= $4)"
+        "SELECT %s FROM %s WHERE %s($1::text IS NULL OR %s >= $4)"
         " AND ($2::text IS NULL OR %s <= $5) AND ($3::text IS NULL OR %s > $6)"
         " ORDER BY %s LIMIT $7",
-        cols.data, t->qname, qkey, qkey, qkey, qkey);
+        cols.data, t->qname, pred, qkey, qkey, qkey, qkey);
     t->range_count = pe_xasprintf(
-        "SELECT count(*) FROM %s WHERE ($1::text IS NULL OR %s >= $3)"
+        "SELECT count(*) FROM %s WHERE %s($1::text IS NULL OR %s >= $3)"
         " AND ($2::text IS NULL OR %s <= $4)",
-        t->qname, qkey, qkey);
+        t->qname, pred, qkey, qkey);
     if ((st = prepare(t, &t->page_first, sql[0], 1, err)) != PE_OK ||
         (st = prepare(t, &t->page_after, sql[1], 2, err)) != PE_OK ||
         (st = prepare(t, &t->count_all, sql[2], 0, err)) != PE_OK ||
@@ -496,17 +512,17 @@ static struct pe_table *open_table(struct pe_source *s, const char *table,
         /* $7/$8 (after: $8/$9): rows up to a key from transactions already
          * sent by an interrupted late scan. */
         sql[4] = pe_xasprintf(
-            "SELECT %s FROM %s WHERE %s <= $1 AND " WIDE_XMIN("$3", "$4")
+            "SELECT %s FROM %s WHERE %s%s <= $1 AND " WIDE_XMIN("$3", "$4")
             " >= $2 AND " WIDE_XMIN("$3", "$4") " <> ALL($5::int8[])"
             " AND NOT (%s <= $7 AND " WIDE_XMIN("$3", "$4")
             " = ANY($8::int8[])) ORDER BY %s LIMIT $6",
-            cols.data, t->qname, qkey, qkey, qkey);
+            cols.data, t->qname, pred, qkey, qkey, qkey);
         sql[5] = pe_xasprintf(
-            "SELECT %s FROM %s WHERE %s > $9 AND %s <= $1 AND "
+            "SELECT %s FROM %s WHERE %s%s > $9 AND %s <= $1 AND "
             WIDE_XMIN("$3", "$4") " >= $2 AND " WIDE_XMIN("$3", "$4")
             " <> ALL($5::int8[]) AND NOT (%s <= $7 AND "
             WIDE_XMIN("$3", "$4") " = ANY($8::int8[])) ORDER BY %s LIMIT $6",
-            cols.data, t->qname, qkey, qkey, qkey, qkey);
+            cols.data, t->qname, pred, qkey, qkey, qkey, qkey);
         if ((st = prepare(t, &t->late_first, sql[4], 8, err)) != PE_OK ||
             (st = prepare(t, &t->late_after, sql[5], 9, err)) != PE_OK)
             goto out;
@@ -515,6 +531,7 @@ out:
     for (size_t i = 0; i < 6; i++)
         free(sql[i]);
     free(qkey);
+    free(pred);
     free(reloid);
     pe_buf_cleanup(&cols);
     if (st != PE_OK) {
@@ -528,13 +545,20 @@ out:
 struct pe_table *pe_table_open(struct pe_source *s, const char *table,
                                const char *key, struct pe_error *err)
 {
-    return open_table(s, table, key, false, err);
+    return open_table(s, table, key, false, 0, 1, err);
+}
+
+struct pe_table *pe_table_open_shard(struct pe_source *s, const char *table,
+                                     const char *key, bool tracked, long shard,
+                                     long nshards, struct pe_error *err)
+{
+    return open_table(s, table, key, tracked, shard, nshards, err);
 }
 
 struct pe_table *pe_table_open_tracked(struct pe_source *s, const char *table,
                                        const char *key, struct pe_error *err)
 {
-    return open_table(s, table, key, true, err);
+    return open_table(s, table, key, true, 0, 1, err);
 }
 
 void pe_table_free(struct pe_table *t)
@@ -939,6 +963,87 @@ enum pe_status pe_table_count(struct pe_table *t, const char *after,
     } else {
         *count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     }
+    PQclear(r);
+    return st;
+}
+
+/* Ownership of (stream, shard) between instances: a session-level advisory
+ * lock on (hashtext('pinemit:' || stream), shard), released when the
+ * session ends, whatever ends it. */
+enum pe_status pe_source_try_own(struct pe_source *s, const char *stream,
+                                 long shard, bool *got, struct pe_error *err)
+{
+    char shard_s[24];
+    const char *params[2] = {stream, shard_s};
+    PGresult *r;
+    enum pe_status st = PE_OK;
+
+    snprintf(shard_s, sizeof(shard_s), "%ld", shard);
+    r = PQexecParams(s->conn,
+                     "SELECT pg_catalog.pg_try_advisory_lock("
+                     "pg_catalog.hashtext('pinemit:' || $1), $2::int4)",
+                     2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        st = db_error(err, s->conn, r, "cannot take an advisory lock");
+    else
+        *got = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return st;
+}
+
+void pe_source_disown(struct pe_source *s, const char *stream, long shard)
+{
+    char shard_s[24];
+    const char *params[2] = {stream, shard_s};
+
+    snprintf(shard_s, sizeof(shard_s), "%ld", shard);
+    PQclear(PQexecParams(s->conn,
+                         "SELECT pg_catalog.pg_advisory_unlock("
+                         "pg_catalog.hashtext('pinemit:' || $1), $2::int4)",
+                         2, NULL, params, NULL, NULL, 0));
+}
+
+enum pe_status pe_source_owner(struct pe_source *s, const char *stream,
+                               long shard, char *owner, size_t len,
+                               struct pe_error *err)
+{
+    char shard_s[24];
+    const char *params[2] = {stream, shard_s};
+    PGresult *r;
+    enum pe_status st = PE_OK;
+
+    snprintf(shard_s, sizeof(shard_s), "%ld", shard);
+    r = PQexecParams(
+        s->conn,
+        "SELECT a.application_name || ' (backend ' || a.pid || ')'"
+        " FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a"
+        " ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
+        " AND l.database = (SELECT oid FROM pg_catalog.pg_database"
+        "  WHERE datname = pg_catalog.current_database())"
+        " AND l.classid = pg_catalog.hashtext('pinemit:' || $1)::oid"
+        " AND l.objid = $2::int4::oid AND l.objsubid = 2 LIMIT 1",
+        2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        st = db_error(err, s->conn, r, "cannot look up owners");
+    else
+        snprintf(owner, len, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "-");
+    PQclear(r);
+    return st;
+}
+
+enum pe_status pe_source_instances(struct pe_source *s, long *n,
+                                   struct pe_error *err)
+{
+    PGresult *r = PQexec(
+        s->conn, "SELECT count(*) FROM pg_catalog.pg_stat_activity"
+                 " WHERE application_name LIKE 'pinemit/%'"
+                 " AND datname = pg_catalog.current_database()");
+    enum pe_status st = PE_OK;
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        st = db_error(err, s->conn, r, "cannot count instances");
+    else
+        *n = atol(PQgetvalue(r, 0, 0));
     PQclear(r);
     return st;
 }

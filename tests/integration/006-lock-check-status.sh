@@ -58,9 +58,9 @@ write_conf "$WORK/pinemit.conf"
 out=$("$PINEMIT" -c "$WORK/pinemit.conf" status)
 total=$(sql 'SELECT count(*) FROM pinterest_data')
 k=$(sql 'SELECT index FROM pinterest_data ORDER BY index LIMIT 1 OFFSET 49')
-expect_match "status pin" "^pin +0e3bbd435bfb.pin +$k +$((total - 50)) +0 +-$" \
+expect_match "status pin" "^pin +0e3bbd435bfb.pin +$k +$((total - 50)) +0 +- +-$" \
     "$(printf '%s\n' "$out" | grep '^pin ')"
-expect_match "status geo" "^geo +0e3bbd435bfb.geo +- +$(sql 'SELECT count(*) FROM geolocation_data') +- +-$" \
+expect_match "status geo" "^geo +0e3bbd435bfb.geo +- +$(sql 'SELECT count(*) FROM geolocation_data') +- +- +-$" \
     "$(printf '%s\n' "$out" | grep '^geo ')"
 
 # A damaged checkpoint stops its stream with exit 2 and names the file; it

@@ -54,7 +54,7 @@ FETCH_ROWS=100 MAX_RECORDS=50 write_conf "$WORK/pinemit.conf"
 PID=$!
 wait_requests "$(($(mock_requests) + 1))"
 sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-     WHERE application_name = 'pinemit' AND datname = 'sig'" >/dev/null
+     WHERE application_name LIKE 'pinemit/%' AND datname = 'sig'" >/dev/null
 set +e
 wait "$PID"
 rc=$?
@@ -93,7 +93,7 @@ PID=$!
 wait_requests "$(($(mock_requests) + 1))"
 psql -X -q -d postgres -c "ALTER DATABASE sig ALLOW_CONNECTIONS false" >/dev/null
 psql -X -q -d postgres -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-     WHERE application_name = 'pinemit' AND datname = 'sig'" >/dev/null
+     WHERE application_name LIKE 'pinemit/%' AND datname = 'sig'" >/dev/null
 set +e
 wait "$PID"
 rc=$?

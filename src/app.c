@@ -1109,11 +1109,16 @@ static enum pe_status one_pass(const struct pe_app_opts *o,
     double start_s = (double)pe_now_wall_ms() / 1000.0;
     size_t failed = 0, dead_before = pe_dlq_count(env->dlq);
     bool shared = c->state.database && !o->dry_run;
-    enum pe_status st, worst = PE_OK;
-
+    enum pe_status st = PE_OK, worst = PE_OK;
     bool claimed = true;
 
-    if (shared && (st = claim(o, src, u, err)) != PE_OK) {
+    if (shared && (st = claim(o, src, u, err)) == PE_ERR_DB && err->retriable &&
+        pe_source_reset(src, err) == PE_OK) {
+        /* A new session holds no lock: claim again from scratch. */
+        memset(u->owned, 0, u->n * sizeof(*u->owned));
+        st = claim(o, src, u, err);
+    }
+    if (shared && st != PE_OK) {
         /* Without knowing what is ours, send nothing this time. */
         pe_log(PE_LOG_ERROR, "%s", err->msg);
         failed++;

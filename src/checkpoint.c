@@ -462,6 +462,20 @@ static enum pe_status db_fail(struct pe_ckpt_store *s, const PGresult *r,
                         "checkpoint table %s: %s: %s", s->table, what, one);
 }
 
+/* The store's connection broke (a database restart, say): one new try. */
+static PGresult *db_exec(struct pe_ckpt_store *s, const char *sql, int n,
+                         const char *const *params)
+{
+    PGresult *r = PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        PQclear(r);
+        PQreset(s->conn);
+        r = PQexecParams(s->conn, sql, n, NULL, params, NULL, NULL, 0);
+    }
+    return r;
+}
+
 static enum pe_status db_load(struct pe_ckpt_store *s, const char *stream,
                               long shard, struct pe_ckpt_state *out,
                               struct pe_error *err)
@@ -475,7 +489,7 @@ static enum pe_status db_load(struct pe_ckpt_store *s, const char *stream,
     enum pe_status st = PE_OK;
 
     snprintf(shard_s, sizeof(shard_s), "%ld", shard);
-    r = PQexecParams(s->conn, sql, 2, NULL, params, NULL, NULL, 0);
+    r = db_exec(s, sql, 2, params);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         st = db_fail(s, r, "cannot read a checkpoint", err);
     } else if (PQntuples(r) == 1) {
@@ -641,7 +655,7 @@ static enum pe_status db_save(struct pe_ckpt_store *s, const char *stream,
     enum pe_status st = PE_OK;
 
     snprintf(shard_s, sizeof(shard_s), "%ld", shard);
-    r = PQexecParams(s->conn, sql, 3, NULL, params, NULL, NULL, 0);
+    r = db_exec(s, sql, 3, params);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         st = db_fail(s, r, "cannot save a checkpoint", err);
     PQclear(r);

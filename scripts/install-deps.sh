@@ -28,10 +28,18 @@ if command -v apt-get >/dev/null 2>&1; then
         # shellcheck disable=SC2086
         $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
     fi
+    # Node.js and npm run kinesalite, the Kinesis stand-in of the tests; a
+    # node already on the PATH (from any source) is fine.
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        echo "install-deps: installing: nodejs npm" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        $SUDO apt-get update -qq
+        $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    fi
 elif command -v dnf >/dev/null 2>&1; then
     pkgs="gcc make pkgconf-pkg-config libcurl-devel cjson-devel
           libpq-devel libconfig-devel libcmocka-devel postgresql-server
-          postgresql python3 curl openssl util-linux"
+          postgresql python3 curl openssl util-linux nodejs npm"
     missing=
     for p in $pkgs; do
         rpm -q "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -339,21 +339,18 @@ static enum pe_status flush(struct stream_run *r, struct pe_error *err)
     return PE_OK;
 }
 
-/* A row whose record cannot be sent (over batch.max_bytes or the proxy's
- * record limit): what came before it goes first, then it becomes a dead
- * letter and the checkpoint moves past it. */
-static enum pe_status oversized(struct stream_run *r, const char *key,
-                                int64_t xid, size_t limit, const char *what,
-                                struct pe_error *err)
+/* A row that cannot be sent (a record over batch.max_bytes or the sink's
+ * record limit, a partition key Kinesis refuses): what came before it goes
+ * first, then it becomes a dead letter and the checkpoint moves past it. */
+static enum pe_status dead_row(struct stream_run *r, const char *key,
+                               int64_t xid, const char *msg,
+                               struct pe_error *err)
 {
     struct pe_dead_letter d;
-    char msg[160];
     enum pe_status st;
 
     if ((st = flush(r, err)) != PE_OK)
         return st;
-    snprintf(msg, sizeof(msg), "record of %zu bytes is over %s (%zu)",
-             r->rec.len, what, limit);
     if (r->o->dry_run) {
         pe_log(PE_LOG_WARN, "stream %s: key %s: %s; a run would dead-letter it",
                r->unit, key, msg);
@@ -365,12 +362,23 @@ static enum pe_status oversized(struct stream_run *r, const char *key,
     d.key = key;
     d.error_code = 413;
     d.message = msg;
-    d.record = r->rec.data;
-    d.record_len = r->rec.len;
+    d.record = r->rec.data ? r->rec.data : "null";
+    d.record_len = r->rec.data ? r->rec.len : 4;
     if ((st = pe_deliver_dead_letter(r->env, &d, &r->stats, err)) != PE_OK ||
         (st = pe_dlq_sync(r->env->dlq, err)) != PE_OK)
         return st;
     return advance(r, key, &xid, 1, err);
+}
+
+static enum pe_status oversized(struct stream_run *r, const char *key,
+                                int64_t xid, size_t len, size_t limit,
+                                const char *what, struct pe_error *err)
+{
+    char msg[160];
+
+    snprintf(msg, sizeof(msg), "record of %zu bytes is over %s (%zu)", len,
+             what, limit);
+    return dead_row(r, key, xid, msg, err);
 }
 
 /* A PutRecords body: {"StreamName":"<stream>","Records":[ ... ]}. */
@@ -391,30 +399,36 @@ static void kinesis_frame(struct pe_batch *b, const char *stream)
  * gets the size Kinesis counts (data plus partition key). */
 static enum pe_status kinesis_entry(struct stream_run *r, struct pe_rows *rows,
                                     size_t i, const char *key,
-                                    size_t *data_len, struct pe_error *err)
+                                    size_t *data_len, char *why, size_t why_len,
+                                    struct pe_error *err)
 {
     const char *const *values = pe_rows_values(rows, i);
-    const char *pk = r->key_col >= 0 && values[r->key_col] != NULL
+    const char *pk = r->key_col >= 0 && values[r->key_col] != NULL &&
+                             values[r->key_col][0] != '\0'
                          ? values[r->key_col]
                          : key;
+    size_t chars = 0;
     enum pe_status st;
 
     pe_buf_reset(&r->value);
+    pe_buf_reset(&r->rec);
+    why[0] = '\0';
     if ((st = pe_encode_value(rows->cols, rows->n_cols, values, &r->value,
                               err)) != PE_OK)
         return st;
-    if (strlen(pk) > 256)
-        return pe_error_set(err, PE_ERR_DATA, false,
-                            "partition key of %zu bytes is over Kinesis' "
-                            "256",
-                            strlen(pk));
-    pe_buf_reset(&r->rec);
     pe_buf_puts(&r->rec, "{\"Data\":\"");
     pe_buf_base64(&r->rec, r->value.data, r->value.len);
     pe_buf_puts(&r->rec, "\",\"PartitionKey\":");
     pe_buf_json_string(&r->rec, pk);
     pe_buf_puts(&r->rec, "}");
     *data_len = r->value.len + strlen(pk);
+    /* Kinesis wants 1 to 256 Unicode characters. */
+    for (const unsigned char *p = (const unsigned char *)pk; *p; p++)
+        chars += (*p & 0xc0) != 0x80;
+    if (chars == 0 || chars > 256)
+        snprintf(why, why_len,
+                 "partition key of %zu characters: Kinesis takes 1 to 256",
+                 chars);
     return PE_OK;
 }
 
@@ -428,9 +442,11 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     enum pe_status st;
 
     size_t record_len = 0, limit = (size_t)c->sink.max_record_bytes;
+    char why[128] = "";
 
     if (c->sink.kind == PE_SINK_KINESIS) {
-        st = kinesis_entry(r, rows, i, key, &record_len, err);
+        st = kinesis_entry(r, rows, i, key, &record_len, why, sizeof(why),
+                           err);
         if (limit > 1048576)
             limit = 1048576; /* Kinesis: data plus partition key */
     } else {
@@ -444,11 +460,13 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
         pe_error_prefix(err, "key %s", key);
         return st;
     }
+    if (why[0] != '\0')
+        return dead_row(r, key, xid, why, err);
     if (!pe_batch_fits_alone(&r->batch, r->rec.len))
-        return oversized(r, key, xid, (size_t)c->batch.max_bytes,
+        return oversized(r, key, xid, r->rec.len, (size_t)c->batch.max_bytes,
                          "batch.max_bytes", err);
     if (record_len > limit)
-        return oversized(r, key, xid, limit,
+        return oversized(r, key, xid, record_len, limit,
                          c->sink.kind == PE_SINK_KINESIS
                              ? "Kinesis' record limit"
                              : "sink.max_record_bytes",

@@ -525,8 +525,10 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
         return st;
     /* 1 MiB is the proxy producer's max.request.size; keep room for
      * Kafka's own record overhead. */
-    if ((st = get_long(r, g_snk, "sink.", "max_record_bytes", 1047552, 1024,
-                       100000000, &c->sink.max_record_bytes)) != PE_OK ||
+    /* Kinesis counts data plus partition key against exactly 1 MiB. */
+    if ((st = get_long(r, g_snk, "sink.", "max_record_bytes",
+                       c->sink.kind == PE_SINK_KINESIS ? 1048576 : 1047552,
+                       1024, 100000000, &c->sink.max_record_bytes)) != PE_OK ||
         (st = get_group(r, g_snk, "retry", &g_rty)) != PE_OK)
         return st;
     if (g_rty != NULL &&

@@ -41,7 +41,7 @@ export AWS_ACCESS_KEY_ID=AKIDKINESISTEST AWS_SECRET_ACCESS_KEY=kinesis-test-secr
 unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_PROFILE AWS_CONFIG_FILE \
     AWS_SHARED_CREDENTIALS_FILE 2>/dev/null || true
 
-KL_PID= DBL_PID=
+KL_PID='' DBL_PID=''
 # stop_pid PID: SIGTERM, at most 5 s, then SIGKILL.
 stop_pid() {
     [ -n "$1" ] || return 0
@@ -58,6 +58,7 @@ cleanup() {
     stop_pid "$DBL_PID"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT
 
 # wait_port FILE PID WHAT: the port the server wrote to FILE (at most 10 s).
 wait_port() {

@@ -743,45 +743,45 @@ static void mask_keyvalue(struct pe_buf *b, const char *p, const char *mask)
     }
 }
 
-/* Appends a URI with the user-info password and any password= query
- * parameter masked. */
+/* Appends a URI with every character that could belong to a password
+ * masked.  Ranges are marked on the original text and may overlap:
+ *  - each password= parameter's value, up to '&' or the end;
+ *  - the user info's password, from the ':' to the first '@' (libpq's
+ *    reading) and to the last '@' before any '/' (an unencoded '@' in the
+ *    password), so neither reading leaks a piece of it. */
 static void mask_uri(struct pe_buf *b, const char *ci, const char *mask)
 {
     const char *auth = strstr(ci, "://") + 3;
-    /* libpq looks for the user info up to the first '/', so a '?' in an
-     * unencoded password is still part of it. */
-    const char *end = auth + strcspn(auth, "/");
-    const char *at = NULL;
-    const char *p = ci;
+    size_t n = strlen(ci), end = (size_t)(auth - ci) + strcspn(auth, "/");
+    char *hide = pe_xcalloc(n + 1, 1);
+    const char *first_at = NULL, *last_at = NULL, *colon;
+    bool hiding = false;
 
-    for (const char *q = auth; q < end; q++)
-        if (*q == '@')
-            at = q;
-    if (at != NULL) {
-        const char *colon = memchr(auth, ':', (size_t)(at - auth));
-
-        if (colon != NULL) {
-            pe_buf_append(b, ci, (size_t)(colon + 1 - ci));
-            pe_buf_puts(b, mask);
-            p = at;
+    for (const char *q = auth; q < ci + end; q++)
+        if (*q == '@') {
+            if (first_at == NULL)
+                first_at = q;
+            last_at = q;
         }
+    colon = first_at ? memchr(auth, ':', (size_t)(first_at - auth)) : NULL;
+    if (colon != NULL)
+        for (const char *q = colon + 1; q < last_at; q++)
+            hide[q - ci] = 1;
+    for (const char *q = strstr(ci, "password="); q != NULL;
+         q = strstr(q + 1, "password=")) {
+        if (q == ci || (q[-1] != '?' && q[-1] != '&'))
+            continue;
+        for (const char *v = q + 9; *v != '\0' && *v != '&'; v++)
+            hide[v - ci] = 1;
     }
-    while (*p != '\0') {
-        size_t n = strcspn(p, "?&");
-        bool secret;
-
-        pe_buf_append(b, p, n);
-        p += n;
-        if (*p == '\0')
-            break;
-        pe_buf_append(b, p++, 1); /* '?' or '&' */
-        secret = strncmp(p, "password=", 9) == 0;
-        if (secret) {
-            pe_buf_append(b, p, 9);
+    for (size_t i = 0; i < n; i++) {
+        if (hide[i] && !hiding)
             pe_buf_puts(b, mask);
-            p += 9 + strcspn(p + 9, "&");
-        }
+        else if (!hide[i])
+            pe_buf_append(b, ci + i, 1);
+        hiding = hide[i];
     }
+    free(hide);
 }
 
 char *pe_conninfo_mask(const char *ci)

@@ -74,11 +74,15 @@ asan:
 	$(MAKE) BUILD=build/asan CC=clang CFLAGS="-O1 -g $(SAN)" \
 	    LDFLAGS="$(SAN)" unit integration
 
-## valgrind: unit tests under valgrind
-valgrind: $(UNIT_BINS)
+## valgrind: unit tests, and the integration tests that do not depend on
+## timing, under valgrind (memcheck, definite leaks are errors)
+valgrind: $(UNIT_BINS) $(BUILD)/pinemit
 	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
 	    valgrind -q --error-exitcode=1 --leak-check=full \
 	    --errors-for-leak-kinds=definite $$t; done
+	PINEMIT_REAL=$(abspath $(BUILD)/pinemit) \
+	    PINEMIT=$(abspath tests/valgrind-pinemit.sh) \
+	    tests/integration/run.sh 001 002 003 004 005 006 011 012 014
 
 ## deps: install build and test dependencies (apt-get or dnf)
 deps:

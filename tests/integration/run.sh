@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # run.sh - run the integration tests: one throwaway PostgreSQL cluster for
 # all of them, each NNN-*.sh in its own subshell and work directory.
-#   tests/integration/run.sh [PATTERN]     PINEMIT=path/to/pinemit
+#   tests/integration/run.sh [PATTERN...]  PINEMIT=path/to/pinemit
+# With patterns, only the tests whose name contains one of them run.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pinemit-it.XXXXXX")
@@ -28,7 +29,13 @@ eval "$env_lines"
 passed=0 failed=0 failures=
 for t in "$here"/[0-9][0-9][0-9]-*.sh; do
     name=$(basename "$t" .sh)
-    case "$name" in *${1:-}*) ;; *) continue ;; esac
+    if [ $# -gt 0 ]; then
+        match=0
+        for p in "$@"; do
+            case "$name" in *"$p"*) match=1 ;; esac
+        done
+        [ "$match" -eq 1 ] || continue
+    fi
     dir="$WORK/$name"
     mkdir -p "$dir"
     chmod 777 "$dir"

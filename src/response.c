@@ -81,6 +81,23 @@ void pe_record_status_clear(struct pe_record_status *per, size_t n)
     }
 }
 
+/* Record i failed with code c: in per (when given) and, for the first
+ * failure, in the summary. */
+static void note_failure(struct pe_produce_result *r,
+                         struct pe_record_status *per, size_t i, long c,
+                         const char *text)
+{
+    if (per != NULL) {
+        per[i].code = c;
+        per[i].message = pe_xstrdup(text);
+    }
+    if (r->n_failed++ == 0) {
+        r->first_failed = i;
+        r->error_code = c;
+        snprintf(r->message, sizeof(r->message), "%s", text);
+    }
+}
+
 static void parse_offsets(const cJSON *offsets, size_t n_records,
                           struct pe_record_status *per,
                           struct pe_produce_result *r)
@@ -128,15 +145,7 @@ static void parse_offsets(const cJSON *offsets, size_t n_records,
                 : c == -1 ? "neither offset nor error_code in the answer"
                           : "(no message)";
 
-            if (per != NULL) {
-                per[i].code = c;
-                per[i].message = pe_xstrdup(text);
-            }
-            if (r->n_failed++ == 0) {
-                r->first_failed = i;
-                r->error_code = c;
-                snprintf(r->message, sizeof(r->message), "%s", text);
-            }
+            note_failure(r, per, i, c, text);
             /* A delivery timeout does not prove the record is absent. */
             if (c == 50003 || c == -1)
                 r->maybe_written = true;
@@ -260,15 +269,7 @@ void pe_kinesis_classify(long status, const char *body, size_t len,
 
                 snprintf(text, sizeof(text), "%s: %s", name,
                          cJSON_IsString(emsg) ? emsg->valuestring : "");
-                if (per != NULL) {
-                    per[i].code = c;
-                    per[i].message = pe_xstrdup(text);
-                }
-                if (r->n_failed++ == 0) {
-                    r->first_failed = i;
-                    r->error_code = c;
-                    snprintf(r->message, sizeof(r->message), "%s", text);
-                }
+                note_failure(r, per, i, c, text);
                 if (c == 50003)
                     r->maybe_written = true;
                 else

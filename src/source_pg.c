@@ -756,6 +756,22 @@ enum pe_status pe_table_fetch_late(struct pe_table *t, const char *after,
     return st == PE_OK ? pe_table_recv(t, snap, rows, err) : st;
 }
 
+/* A count(*) result into *count; clears r. */
+static enum pe_status count_result(struct pe_table *t, PGresult *r,
+                                   int64_t *count, struct pe_error *err)
+{
+    enum pe_status st = PE_OK;
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        st = db_error(err, t->src->conn, r, "cannot count rows");
+        pe_error_prefix(err, "%s", t->qname);
+    } else {
+        *count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    }
+    PQclear(r);
+    return st;
+}
+
 /* Parameter types for the range statements: text flags, then the key's
  * own type for the bounds. */
 static void range_types(const struct pe_table *t, Oid *types, int n_flags,
@@ -799,19 +815,11 @@ enum pe_status pe_table_count_range(struct pe_table *t, const char *from,
     const char *params[4] = {from, to, from, to};
     Oid types[4];
     PGresult *r;
-    enum pe_status st = PE_OK;
 
     range_types(t, types, 2, 4);
     r = PQexecParams(t->src->conn, t->range_count, 4, types, params, NULL,
                      NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        st = db_error(err, t->src->conn, r, "cannot count rows");
-        pe_error_prefix(err, "%s", t->qname);
-    } else {
-        *count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    }
-    PQclear(r);
-    return st;
+    return count_result(t, r, count, err);
 }
 
 int64_t pe_rows_xid(const struct pe_rows *rows, size_t i)
@@ -951,20 +959,12 @@ enum pe_status pe_table_count(struct pe_table *t, const char *after,
 {
     const char *params[1] = {after};
     PGresult *r;
-    enum pe_status st = PE_OK;
 
     r = after ? PQexecPrepared(t->src->conn, t->count_after, 1, params, NULL,
                                NULL, 0)
               : PQexecPrepared(t->src->conn, t->count_all, 0, NULL, NULL,
                                NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        st = db_error(err, t->src->conn, r, "cannot count rows");
-        pe_error_prefix(err, "%s", t->qname);
-    } else {
-        *count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    }
-    PQclear(r);
-    return st;
+    return count_result(t, r, count, err);
 }
 
 /* Ownership of (stream, shard) between instances: a session-level advisory

@@ -54,8 +54,13 @@ $(BUILD):
 
 -include $(OBJS:.o=.d)
 
-# `make fuzz` (libFuzzer targets); kept beside the harnesses.
+# `make fuzz` (libFuzzer targets) and `make bench` (the side-by-side
+# benchmark); kept beside their sources.
 -include tests/fuzz/fuzz.mk
+-include tests/bench/bench.mk
+
+## bench: pinemit beside COPY, Python and psql+curl on the same data and sink
+## fuzz: run each libFuzzer target for FUZZ_SECONDS (default 20)
 
 ## unit: run the unit tests (cmocka)
 unit: $(UNIT_BINS)

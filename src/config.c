@@ -262,9 +262,11 @@ static enum pe_status check_url(struct reader *r, const config_setting_t *g,
     scheme = url[4] == 's' ? 8 : 7;
     if (n <= scheme || url[scheme] == ':' || url[scheme] == '/')
         return fail_at(r, at ? at : g, key, "has no host name");
-    if (strpbrk(url, " \t\r\n?#") != NULL)
-        return fail_at(r, at ? at : g, key,
-                       "must not contain spaces, a query or a fragment");
+    for (const char *q = url; *q; q++)
+        if ((unsigned char)*q <= ' ' || *q == 0x7f || *q == '?' || *q == '#')
+            return fail_at(r, at ? at : g, key,
+                           "must not contain spaces, control characters, a "
+                           "query or a fragment");
     return PE_OK;
 }
 
@@ -630,6 +632,26 @@ enum pe_status pe_config_load(const char *path, struct pe_config *out,
         return pe_error_set(err, errno == ENOENT ? PE_ERR_CONFIG : PE_ERR_IO,
                             false, "%s: cannot open config file: %s", path,
                             strerror(errno));
+    /* libconfig 1.5 exits the process when @include names a directory, and
+     * hangs on a FIFO: refuse the directive before it gets there. */
+    {
+        char line[4096];
+        int lineno = 0;
+
+        while (fgets(line, sizeof(line), f) != NULL) {
+            const char *p = line + strspn(line, " \t");
+
+            lineno++;
+            if (strncmp(p, "@include", 8) == 0) {
+                fclose(f);
+                return pe_error_set(err, PE_ERR_CONFIG, false,
+                                    "%s:%d: @include is not supported; keep "
+                                    "the configuration in one file",
+                                    path, lineno);
+            }
+        }
+        rewind(f);
+    }
     config_init(&cfg);
     if (!config_read(&cfg, f)) {
         st = pe_error_set(err, PE_ERR_CONFIG, false, "%s:%d: %s",

@@ -205,7 +205,7 @@ static void check_record(const struct row *r, const char *text)
     size_t i = 0;
 
     if (doc == NULL) {
-        fprintf(stderr, "encoder output is not JSON: %s\n", text);
+        fprintf(stderr, "check failed: encoder output is not JSON: %s\n", text);
         abort();
     }
     CHECK(cJSON_IsObject(doc) && cJSON_GetArraySize(doc) == 1);
@@ -235,8 +235,8 @@ static void encode_into(const struct row *r, struct pe_buf *b, size_t cap,
     if (r->prefixed)
         CHECK(pe_buf_puts(b, PREFIX) == PE_OK);
     pe_error_clear(err);
-    *st = pe_encode_record(r->cols, r->ncols, (const char *const *)r->values,
-                           b, err);
+    *st = pe_encode_record(r->cols, r->ncols, (const char *const *)r->values, b,
+                           err);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -251,8 +251,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     for (size_t i = 0; i < r.ncols; i++)
         if (r.values[i] != NULL)
-            CHECK(pe_json_is_number(r.values[i]) ==
-                  number_oracle(r.values[i]));
+            CHECK(pe_json_is_number(r.values[i]) == number_oracle(r.values[i]));
 
     before = r.prefixed ? strlen(PREFIX) : 0;
     encode_into(&r, &full, 0, &st, &err);

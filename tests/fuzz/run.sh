@@ -31,11 +31,13 @@ echo "== fuzz_$name: ${secs}s, max_len $maxlen"
     -artifact_prefix="$out/artifacts/$name-" $dict "$@" "$work" \
     >"$log" 2>&1
 st=$?
-grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$log" |
-    sed "s/^/   /"
+stats='^stat::(number_of_executed_units|average_exec_per_sec'
+stats="$stats|new_units_added|peak_rss_mb)"
+finds='^(==[0-9]+==ERROR|SUMMARY|.*runtime error|.*check failed'
+finds="$finds|artifact_prefix|Test unit written)"
+grep -a -E "$stats" "$log" | sed "s/^/   /"
 if [ "$st" -ne 0 ]; then
-    grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|.*check failed|artifact_prefix|Test unit written)' "$log" |
-        head -n 20 | sed "s/^/   /"
+    grep -a -E "$finds" "$log" | head -n 20 | sed "s/^/   /"
     echo "== fuzz_$name: FAILED (exit $st); log: $log"
 fi
 exit "$st"

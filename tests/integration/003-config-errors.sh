@@ -43,6 +43,7 @@ sink = { ' "$c:3: syntax error"
 try 'sink = { invoke_url = "http://x"; }; streams = ({name="a";});' \
     "$c: source: required group is missing"
 try "$base" "$c: streams: required setting is missing"
+try '@include "/tmp"' "$c:1: @include is not supported"
 
 # A missing file is a config error too.
 set +e

@@ -313,8 +313,12 @@ static void invoke_url_scheme_and_shape(void **state)
     expect_error(SRC "sink = { invoke_url = \"HTTPS:/gw\"; };\n" STR, 2, why);
     expect_error(SRC "sink = { invoke_url = \"https://gw/prod?x=1\"; };\n" STR,
                  2,
-                 "sink.invoke_url: must not contain spaces, a query or a "
-                 "fragment");
+                 "sink.invoke_url: must not contain spaces, control "
+                 "characters, a query or a fragment");
+    expect_error(SRC "sink = { invoke_url = \"https://gw/pr\x07od\"; };\n" STR,
+                 2,
+                 "sink.invoke_url: must not contain spaces, control "
+                 "characters, a query or a fragment");
 }
 
 /* Regression (src/config.c, read_all): the https:// prefix is checked before the

@@ -28,6 +28,14 @@ if command -v apt-get >/dev/null 2>&1; then
         # shellcheck disable=SC2086
         $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
     fi
+    # clang's sanitizer and libFuzzer runtimes (make asan, make fuzz): a
+    # separate package on Debian 12; best effort elsewhere.
+    v=$(clang --version 2>/dev/null | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -n 1)
+    if [ -n "$v" ] && ! dpkg-query -W -f='${Status}' "libclang-rt-$v-dev" 2>/dev/null |
+        grep -q 'install ok installed'; then
+        $SUDO apt-get install -y -qq --no-install-recommends "libclang-rt-$v-dev" \
+            >/dev/null 2>&1 || true
+    fi
     # Node.js and npm run kinesalite, the Kinesis stand-in of the tests; a
     # node already on the PATH (from any source) is fine.
     if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -79,8 +79,7 @@ asan:
 	$(MAKE) BUILD=build/asan CC=clang CFLAGS="-O1 -g $(SAN)" \
 	    LDFLAGS="$(SAN)" unit integration
 
-## valgrind: unit tests, and the integration tests that do not depend on
-## timing, under valgrind (memcheck, definite leaks are errors)
+## valgrind: unit tests and timing-independent integration tests under memcheck
 valgrind: $(UNIT_BINS) $(BUILD)/pinemit
 	@set -e; for t in $(UNIT_BINS); do echo "== valgrind $$t"; \
 	    valgrind -q --error-exitcode=1 --leak-check=full \
@@ -98,16 +97,21 @@ demo: deps
 	$(MAKE) all
 	scripts/demo.sh $(abspath $(BUILD)/pinemit)
 
-## install: install the binary, man page and example config
+## install: binary, example config, README, systemd unit (PREFIX, DESTDIR)
+DOCDIR ?= $(PREFIX)/share/doc/pinemit
 install: $(BUILD)/pinemit
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/pinemit
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/pinemit \
+	    $(DESTDIR)$(DOCDIR)
 	install -m 0755 $(BUILD)/pinemit $(DESTDIR)$(BINDIR)/pinemit
 	install -m 0644 conf/pinemit.conf.example \
 	    $(DESTDIR)$(SYSCONFDIR)/pinemit/pinemit.conf.example
+	install -m 0644 README.md docs/records.md conf/pinemit.service \
+	    conf/pinemit.cron $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/pinemit \
 	    $(DESTDIR)$(SYSCONFDIR)/pinemit/pinemit.conf.example
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 ## lint: cppcheck over the sources
 lint:
@@ -123,4 +127,4 @@ clean:
 
 ## help: this list
 help:
-	@grep -E '^## ' Makefile | sed 's/^## /  make /'
+	@grep -hE '^## [a-z-]+:' Makefile | sed 's/^## /  make /'

@@ -63,6 +63,24 @@ static bool status_retriable(long status)
 }
 
 /* A JSON number with no fraction, within a long (no float-to-int UB). */
+/* An answer that is not of the expected shape, classed by its status: a
+ * 2xx may have written the records (resend); otherwise per section 9. */
+static void by_status(long status, const char *body, size_t len,
+                      struct pe_produce_result *r)
+{
+    if (status >= 200 && status < 300) {
+        r->outcome = PE_OUT_BAD_RESPONSE;
+        r->retriable = true;
+        r->maybe_written = true;
+    } else {
+        r->outcome = PE_OUT_HTTP_ERROR;
+        r->retriable = status_retriable(status);
+        r->maybe_written = status >= 500;
+    }
+    pe_response_excerpt(body, len < 200 ? len : 200, r->message,
+                        sizeof(r->message));
+}
+
 static bool is_integer(const cJSON *n)
 {
     return cJSON_IsNumber(n) && n->valuedouble >= -9.2e18 &&
@@ -199,18 +217,8 @@ void pe_response_classify_records(long status, const char *body, size_t len,
         snprintf(r->message, sizeof(r->message), "%s", msg->valuestring);
         r->retriable = status_retriable(status) || status == 413;
         r->maybe_written = status >= 500;
-    } else if (status >= 200 && status < 300) {
-        r->outcome = PE_OUT_BAD_RESPONSE;
-        r->retriable = true;
-        r->maybe_written = true;
-        pe_response_excerpt(body, len < 200 ? len : 200, r->message,
-                            sizeof(r->message));
     } else {
-        r->outcome = PE_OUT_HTTP_ERROR;
-        r->retriable = status_retriable(status);
-        r->maybe_written = status >= 500;
-        pe_response_excerpt(body, len < 200 ? len : 200, r->message,
-                            sizeof(r->message));
+        by_status(status, body, len, r);
     }
     cJSON_Delete(doc);
 }
@@ -279,13 +287,7 @@ void pe_kinesis_classify(long status, const char *body, size_t len,
         }
         r->outcome = r->n_failed ? PE_OUT_RECORD_ERRORS : PE_OUT_OK;
         r->retriable = r->n_failed > 0 && all_retriable;
-    } else if (status >= 200 && status < 300) {
-        r->outcome = PE_OUT_BAD_RESPONSE;
-        r->retriable = true;
-        r->maybe_written = true;
-        pe_response_excerpt(body, len < 200 ? len : 200, r->message,
-                            sizeof(r->message));
-    } else if (cJSON_IsString(type)) {
+    } else if (cJSON_IsString(type) && (status < 200 || status >= 300)) {
         /* "__type" may be "com.amazonaws...#Name" or just "Name". */
         const char *name = strrchr(type->valuestring, '#');
 
@@ -297,11 +299,7 @@ void pe_kinesis_classify(long status, const char *body, size_t len,
         r->retriable = kinesis_retriable(name, status);
         r->maybe_written = status >= 500;
     } else {
-        r->outcome = PE_OUT_HTTP_ERROR;
-        r->retriable = status_retriable(status);
-        r->maybe_written = status >= 500;
-        pe_response_excerpt(body, len < 200 ? len : 200, r->message,
-                            sizeof(r->message));
+        by_status(status, body, len, r);
     }
     cJSON_Delete(doc);
 }

@@ -68,14 +68,11 @@ const char *pe_source_describe(struct pe_source *s);
  * cannot be encoded. */
 struct pe_table *pe_table_open(struct pe_source *s, const char *table,
                                const char *key, struct pe_error *err);
-/* The same, for a table read with transaction tracking: every row carries
- * its inserting transaction (xmin), and late rows can be fetched.
- * PE_ERR_CONFIG when the relation has no xmin (a view, a foreign table). */
-struct pe_table *pe_table_open_tracked(struct pe_source *s, const char *table,
-                                       const char *key, struct pe_error *err);
-
-/* Shard `shard` of nshards of the table: only rows whose key hashes to it,
- * (hashtextextended(key::text, 0) & 9223372036854775807) % nshards. */
+/* The same for shard `shard` of nshards of the table: only rows whose key
+ * hashes to it, (hashtextextended(key::text, 0) & 9223372036854775807) %
+ * nshards.  With tracked, every row carries its inserting transaction
+ * (xmin) and late rows can be requested; PE_ERR_CONFIG when the relation
+ * has no xmin (a view, a foreign table). */
 struct pe_table *pe_table_open_shard(struct pe_source *s, const char *table,
                                      const char *key, bool tracked, long shard,
                                      long nshards, struct pe_error *err);
@@ -115,26 +112,18 @@ struct pe_late_filter {
     size_t n_late_sent;
 };
 
-/* Late rows with key > after (NULL: no lower bound), in key order, at most
- * limit.  Needs a tracked table inside pe_table_begin. */
-enum pe_status pe_table_fetch_late(struct pe_table *t, const char *after,
-                                   const struct pe_late_filter *f,
-                                   const struct pe_snapshot *snap, long limit,
-                                   struct pe_rows *rows, struct pe_error *err);
-/* Replays: rows with from <= key <= to (NULL: no bound), key > after
- * (NULL: from the first), in key order, at most limit; and their count.
- * Bounds are read as the key's type (a bad one is PE_ERR_DB, not
- * retriable). */
-enum pe_status pe_table_fetch_range(struct pe_table *t, const char *from,
-                                    const char *to, const char *after,
-                                    long limit, struct pe_rows *rows,
-                                    struct pe_error *err);
-enum pe_status pe_table_count_range(struct pe_table *t, const char *from,
-                                    const char *to, int64_t *count,
-                                    struct pe_error *err);
-/* The same, split: send a page request, receive it later (one at a time
- * per connection), so the next page travels while this one is sent on.
- * pe_table_drain discards a request not received (before other queries). */
+/* Pages are requested and received apart (one request at a time per
+ * connection), so the next page travels while this one is sent on.
+ * Every page is in key order and holds at most `limit` rows.
+ * - send_page: key > after (NULL: from the start).
+ * - send_late: late rows, key > after (NULL: no lower bound); needs a
+ *   tracked table inside pe_table_begin.
+ * - send_range (replays): from <= key <= to (NULL: no bound), key > after;
+ *   bounds are read as the key's type (a bad one is PE_ERR_DB, not
+ *   retriable).
+ * pe_table_recv puts the page into *rows (cleaned up first; snap, when
+ * given, widens xmin); pe_table_drain discards a request not received
+ * (before other queries). */
 enum pe_status pe_table_send_page(struct pe_table *t, const char *after,
                                   long limit, struct pe_error *err);
 enum pe_status pe_table_send_late(struct pe_table *t, const char *after,
@@ -147,6 +136,10 @@ enum pe_status pe_table_send_range(struct pe_table *t, const char *from,
 enum pe_status pe_table_recv(struct pe_table *t, const struct pe_snapshot *snap,
                              struct pe_rows *rows, struct pe_error *err);
 void pe_table_drain(struct pe_table *t);
+/* Rows a replay range holds. */
+enum pe_status pe_table_count_range(struct pe_table *t, const char *from,
+                                    const char *to, int64_t *count,
+                                    struct pe_error *err);
 /* Row i's inserting transaction as an xid8 (tracked tables only). */
 int64_t pe_rows_xid(const struct pe_rows *rows, size_t i);
 /* Who runs transaction xid, and for how long. */
@@ -159,16 +152,6 @@ long pe_table_column(const struct pe_table *t, const char *name);
 /* The quoted, schema-qualified name. */
 const char *pe_table_name(const struct pe_table *t);
 
-/* Fetches up to `limit` rows with key > after (after NULL: from the start),
- * in key order, into *rows (cleaned up first). */
-enum pe_status pe_table_fetch(struct pe_table *t, const char *after,
-                              long limit, struct pe_rows *rows,
-                              struct pe_error *err);
-/* The same inside pe_table_begin: rows carry their xmin (tracked tables). */
-enum pe_status pe_table_fetch_snap(struct pe_table *t, const char *after,
-                                   long limit, const struct pe_snapshot *snap,
-                                   struct pe_rows *rows,
-                                   struct pe_error *err);
 /* Row i's values (NULL = SQL NULL), valid until the next fetch. */
 const char *const *pe_rows_values(struct pe_rows *rows, size_t i);
 const char *pe_rows_key(const struct pe_rows *rows, size_t i);

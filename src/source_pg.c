@@ -555,12 +555,6 @@ struct pe_table *pe_table_open_shard(struct pe_source *s, const char *table,
     return open_table(s, table, key, tracked, shard, nshards, err);
 }
 
-struct pe_table *pe_table_open_tracked(struct pe_source *s, const char *table,
-                                       const char *key, struct pe_error *err)
-{
-    return open_table(s, table, key, true, 0, 1, err);
-}
-
 void pe_table_free(struct pe_table *t)
 {
     if (t == NULL)
@@ -680,23 +674,6 @@ enum pe_status pe_table_send_page(struct pe_table *t, const char *after,
     return send_prepared(t, t->page_after, 2, params, err);
 }
 
-enum pe_status pe_table_fetch_snap(struct pe_table *t, const char *after,
-                                   long limit, const struct pe_snapshot *snap,
-                                   struct pe_rows *rows,
-                                   struct pe_error *err)
-{
-    enum pe_status st = pe_table_send_page(t, after, limit, err);
-
-    return st == PE_OK ? pe_table_recv(t, snap, rows, err) : st;
-}
-
-enum pe_status pe_table_fetch(struct pe_table *t, const char *after,
-                              long limit, struct pe_rows *rows,
-                              struct pe_error *err)
-{
-    return pe_table_fetch_snap(t, after, limit, NULL, rows, err);
-}
-
 /* {1,2,3} */
 static char *int8_array(const int64_t *v, size_t n)
 {
@@ -746,16 +723,6 @@ enum pe_status pe_table_send_late(struct pe_table *t, const char *after,
     return st;
 }
 
-enum pe_status pe_table_fetch_late(struct pe_table *t, const char *after,
-                                   const struct pe_late_filter *f,
-                                   const struct pe_snapshot *snap, long limit,
-                                   struct pe_rows *rows, struct pe_error *err)
-{
-    enum pe_status st = pe_table_send_late(t, after, f, snap, limit, err);
-
-    return st == PE_OK ? pe_table_recv(t, snap, rows, err) : st;
-}
-
 /* A count(*) result into *count; clears r. */
 static enum pe_status count_result(struct pe_table *t, PGresult *r,
                                    int64_t *count, struct pe_error *err)
@@ -796,16 +763,6 @@ enum pe_status pe_table_send_range(struct pe_table *t, const char *from,
                 PQsendQueryParams(t->src->conn, t->range_sql, 7, types, params,
                                   NULL, NULL, 0),
                 err);
-}
-
-enum pe_status pe_table_fetch_range(struct pe_table *t, const char *from,
-                                    const char *to, const char *after,
-                                    long limit, struct pe_rows *rows,
-                                    struct pe_error *err)
-{
-    enum pe_status st = pe_table_send_range(t, from, to, after, limit, err);
-
-    return st == PE_OK ? pe_table_recv(t, NULL, rows, err) : st;
 }
 
 enum pe_status pe_table_count_range(struct pe_table *t, const char *from,

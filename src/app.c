@@ -174,6 +174,13 @@ static struct {
     int64_t last_ms;
 } bucket;
 
+static void rate_init(double rate)
+{
+    bucket.rate = rate;
+    bucket.tokens = 0;
+    bucket.last_ms = pe_now_mono_ms();
+}
+
 static enum pe_status rate_take(const struct pe_deliver_env *env, size_t n,
                                 struct pe_error *err)
 {
@@ -1243,9 +1250,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     if ((st = check_selection(o, err)) != PE_OK)
         return st;
     install_signals();
-    bucket.rate = o->rate;
-    bucket.tokens = 0;
-    bucket.last_ms = pe_now_mono_ms();
+    rate_init(o->rate);
     /* A dry run reads checkpoints if it can but never writes or locks. */
     store = open_store(c, !o->dry_run, err);
     if (store == NULL && !o->dry_run)
@@ -1330,9 +1335,7 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
         goto out;
     }
     install_signals();
-    bucket.rate = o->rate;
-    bucket.tokens = 0;
-    bucket.last_ms = pe_now_mono_ms();
+    rate_init(o->rate);
     src = pe_source_open(&so, err);
     if (src == NULL) {
         st = err->status;

@@ -7,17 +7,8 @@
 #include <string.h>
 
 #include "response.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 /* Statuses the proxy and API Gateway really send (rest-proxy-v2.md 4-7). */
 static const long statuses[] = {200, 201, 204, 301, 400, 401, 403, 404,

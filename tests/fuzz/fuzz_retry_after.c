@@ -8,17 +8,8 @@
 
 #include "retry.h"
 #include "util.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,   \
-                    #cond);                                                    \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 /* 2015-10-21 07:28:00 UTC, the date in RFC 9110's examples. */
 #define EXAMPLE_S INT64_C(1445412480)

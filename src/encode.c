@@ -11,55 +11,7 @@
 
 #include <cJSON.h>
 
-/* cJSON allocates a node per value; a record's nodes all die together, so
- * while encoding they come from an arena that is reset per record instead
- * of one malloc and free each. */
-struct chunk {
-    struct chunk *next;
-    size_t size, used;
-    max_align_t data[];
-};
-
-static struct chunk *arena;
-
-static void *arena_alloc(size_t n)
-{
-    struct chunk *c = arena;
-
-    n = (n + 15) & ~(size_t)15;
-    if (c == NULL || c->size - c->used < n) {
-        size_t size = n > (64u << 10) ? n : (64u << 10);
-
-        c = pe_xmalloc(sizeof(*c) + size);
-        c->size = size;
-        c->used = 0;
-        c->next = arena;
-        arena = c;
-    }
-    c->used += n;
-    return (char *)c->data + c->used - n;
-}
-
-static void arena_free(void *p)
-{
-    (void)p; /* everything goes at once, in arena_reset */
-}
-
-/* Keeps the newest chunk, frees the others. */
-static void arena_reset(void)
-{
-    if (arena == NULL)
-        return;
-    while (arena->next != NULL) {
-        struct chunk *old = arena->next;
-
-        arena->next = old->next;
-        free(old);
-    }
-    arena->used = 0;
-}
-
-static cJSON_Hooks arena_hooks = {arena_alloc, arena_free};
+#include "jsonarena.h"
 
 /* A node that points at text it does not own (libpq's result, alive for
  * the whole encode): no copy. */
@@ -309,7 +261,7 @@ static enum pe_status encode(const struct pe_column *cols, size_t ncols,
     enum pe_status st = PE_OK;
     size_t start = out->len, room = 64;
 
-    cJSON_InitHooks(&arena_hooks);
+    pe_json_arena_begin();
     rec = cJSON_CreateObject();
     for (size_t i = 0; i < ncols; i++)
         room += 16 + strlen(cols[i].name) + (values[i] ? strlen(values[i]) : 4);
@@ -374,7 +326,6 @@ out:
         pe_buf_truncate(out, start);
     if (out->data != NULL)
         out->data[out->len] = '\0';
-    arena_reset();
-    cJSON_InitHooks(NULL);
+    pe_json_arena_end();
     return st;
 }

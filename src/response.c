@@ -8,6 +8,8 @@
 
 #include <cJSON.h>
 
+#include "jsonarena.h"
+
 #include "util.h"
 
 const char *pe_outcome_name(enum pe_outcome o)
@@ -182,10 +184,9 @@ void pe_response_classify(long status, const char *body, size_t len,
     pe_response_classify_records(status, body, len, n_records, NULL, r);
 }
 
-void pe_response_classify_records(long status, const char *body, size_t len,
-                                  size_t n_records,
-                                  struct pe_record_status *per,
-                                  struct pe_produce_result *r)
+static void classify_rest(long status, const char *body, size_t len,
+                          size_t n_records, struct pe_record_status *per,
+                          struct pe_produce_result *r)
 {
     cJSON *doc = body && len ? cJSON_ParseWithLength(body, len) : NULL;
     const cJSON *offsets = cJSON_GetObjectItemCaseSensitive(doc, "offsets");
@@ -239,9 +240,9 @@ static bool kinesis_retriable(const char *type, long status)
     return false;
 }
 
-void pe_kinesis_classify(long status, const char *body, size_t len,
-                         size_t n_records, struct pe_record_status *per,
-                         struct pe_produce_result *r)
+static void classify_kinesis(long status, const char *body, size_t len,
+                             size_t n_records, struct pe_record_status *per,
+                             struct pe_produce_result *r)
 {
     cJSON *doc = body && len ? cJSON_ParseWithLength(body, len) : NULL;
     const cJSON *recs = cJSON_GetObjectItemCaseSensitive(doc, "Records");
@@ -302,4 +303,24 @@ void pe_kinesis_classify(long status, const char *body, size_t len,
         by_status(status, body, len, r);
     }
     cJSON_Delete(doc);
+}
+
+/* The answer's tree lives in this thread's arena while it is read. */
+void pe_response_classify_records(long status, const char *body, size_t len,
+                                  size_t n_records,
+                                  struct pe_record_status *per,
+                                  struct pe_produce_result *r)
+{
+    pe_json_arena_begin();
+    classify_rest(status, body, len, n_records, per, r);
+    pe_json_arena_end();
+}
+
+void pe_kinesis_classify(long status, const char *body, size_t len,
+                         size_t n_records, struct pe_record_status *per,
+                         struct pe_produce_result *r)
+{
+    pe_json_arena_begin();
+    classify_kinesis(status, body, len, n_records, per, r);
+    pe_json_arena_end();
 }

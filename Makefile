@@ -24,7 +24,7 @@ CFLAGS ?= -O2 -g
 XCPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
             -DPINEMIT_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CPPFLAGS)
 XCFLAGS = -std=c11 $(WARN) $(if $(WERROR),-Werror) $(CFLAGS)
-LDLIBS += $(PKG_LIBS)
+LDLIBS += $(PKG_LIBS) -pthread
 
 SRCS := $(wildcard src/*.c)
 OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS))

@@ -21,6 +21,7 @@ struct pe_app_opts {
     bool follow;              /* run: poll until stopped */
     long interval_s;          /* between polls */
     double rate;              /* rows per second; 0 = no limit */
+    long jobs;                /* --jobs; 0: run.jobs of the config */
     const char *from_key;     /* replay range, inclusive; NULL: open */
     const char *to_key;
     const char *topic;        /* replay: topic override */

@@ -34,6 +34,7 @@ struct pe_cli {
     bool follow;              /* run --follow */
     long interval_s;          /* run --interval SECONDS (follow) */
     double rate;              /* run/replay --rate ROWS_PER_S; 0 = none */
+    long jobs;                /* run/replay --jobs N; 0 = the config's */
     const char *from_key;     /* replay --from KEY */
     const char *to_key;       /* replay --to KEY */
     const char *topic;        /* replay --topic OVERRIDE */

@@ -22,6 +22,9 @@ struct pe_stream_config {
 
 enum pe_sink_kind { PE_SINK_REST_PROXY = 0, PE_SINK_KINESIS };
 
+/* run.jobs and --jobs: at most this many units at once. */
+#define PE_MAX_JOBS 16
+
 struct pe_config {
     char *path;
     char *user_id; /* may be NULL */
@@ -68,6 +71,7 @@ struct pe_config {
     } state;
     struct {
         long max_runtime_s; /* 0 = no limit */
+        long jobs;          /* units sent at once; 0 = automatic */
     } run;
     struct {
         char *path; /* default <state.dir>/dead-letters.jsonl */

@@ -3,6 +3,7 @@
 #include "app.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "deadletter.h"
 #include "deliver.h"
 #include "encode.h"
+#include "jsonarena.h"
 #include "log.h"
 #include "metrics.h"
 #include "sink_http.h"
@@ -28,6 +30,15 @@ static void on_stop_signal(int sig)
     (void)sig;
     if (stop_requested < 2)
         stop_requested++;
+}
+
+/* Set when a unit's failure ends the whole run (a run limit): the units
+ * being sent beside it stop too, as for a signal. */
+static int halted;
+
+static bool stopping(void)
+{
+    return stop_requested || __atomic_load_n(&halted, __ATOMIC_RELAXED);
 }
 
 /* Set by SIGHUP in follow mode: reopen the log, re-read the config. */
@@ -78,9 +89,8 @@ struct stream_run {
     bool owned;          /* holds the unit's advisory lock (database store) */
     char unit[96];       /* "pin", or "pin#2" for a shard */
     bool replay;       /* a key range: no checkpoint, no tracking */
-    bool progress;     /* draw a progress bar */
-    int64_t total;     /* rows to send, for the bar; -1 unknown */
-    int64_t t0_ms, drawn_ms;
+    bool progress;     /* count toward the progress line */
+    long long shown_done, shown_retries; /* already counted there */
     struct pe_send_stats stats;
 };
 
@@ -169,10 +179,11 @@ static enum pe_status check_selection(const struct pe_app_opts *o,
 
 /* --rate: a token bucket shared by every stream, one second deep. */
 static struct {
-    double rate; /* rows per second; 0 = no limit */
+    pthread_mutex_t mu; /* tokens and last_ms, taken by senders at once */
+    double rate;        /* rows per second; 0 = no limit */
     double tokens;
     int64_t last_ms;
-} bucket;
+} bucket = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void rate_init(double rate)
 {
@@ -190,9 +201,10 @@ static enum pe_status rate_take(const struct pe_deliver_env *env, size_t n,
     if (bucket.rate <= 0)
         return PE_OK;
     for (;;) {
-        int64_t now = pe_now_mono_ms();
+        int64_t now = pe_now_mono_ms(), wait;
         double cap = bucket.rate < 1 ? 1 : bucket.rate;
 
+        pthread_mutex_lock(&bucket.mu);
         bucket.tokens += (double)(now - bucket.last_ms) * bucket.rate / 1000.0;
         if (bucket.tokens > cap)
             bucket.tokens = cap;
@@ -200,54 +212,127 @@ static enum pe_status rate_take(const struct pe_deliver_env *env, size_t n,
         if (bucket.tokens >= need || need > cap) {
             /* (A batch is never larger than the bucket; see run_stream.) */
             bucket.tokens -= need;
+            pthread_mutex_unlock(&bucket.mu);
             return PE_OK;
         }
-        st = pe_deliver_sleep(env,
-                              (int64_t)((need - bucket.tokens) * 1000.0 /
-                                        bucket.rate) + 1,
-                              err);
-        if (st != PE_OK)
+        wait = (int64_t)((need - bucket.tokens) * 1000.0 / bucket.rate) + 1;
+        pthread_mutex_unlock(&bucket.mu);
+        if ((st = pe_deliver_sleep(env, wait, err)) != PE_OK)
             return st;
     }
 }
 
-/* One line per stream on a terminal, redrawn at most 4 times a second:
- * rows sent of rows to send, rate, ETA, retries. */
-static void draw_progress(struct stream_run *r, bool last)
+/* The progress line on a terminal: one for all the units of a pass,
+ * their rows summed, redrawn at most 4 times a second: rows sent of rows
+ * to send, rate, ETA, retries.  Senders running at once share it. */
+static struct {
+    pthread_mutex_t mu;
+    bool on;
+    char label[64]; /* the unit's name, or "3 streams" */
+    int64_t t0_ms, drawn_ms;
+    long long done, retries;
+    int64_t total; /* rows the units started so far have to send; -1
+                    * when one of them could not count */
+    bool shown;    /* an unfinished line is on the screen */
+} meter = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void meter_start(bool on, const char *label)
+{
+    pthread_mutex_lock(&meter.mu);
+    meter.on = on;
+    snprintf(meter.label, sizeof(meter.label), "%s", label);
+    meter.t0_ms = pe_now_mono_ms();
+    meter.drawn_ms = 0;
+    meter.done = meter.retries = 0;
+    meter.total = 0;
+    meter.shown = false;
+    pthread_mutex_unlock(&meter.mu);
+}
+
+/* Draws the line; meter.mu is held. */
+static void meter_draw(bool last)
 {
     int64_t now = pe_now_mono_ms();
-    double secs = (double)(now - r->t0_ms) / 1000.0;
-    long long done = r->stats.records + r->stats.dead;
+    double secs = (double)(now - meter.t0_ms) / 1000.0;
+    long long done = meter.done;
     double rate = secs > 0 ? (double)done / secs : 0;
     char bar[21], eta[32] = "";
     struct pe_buf line;
     int fill = 0;
 
-    if (!r->progress || (!last && now - r->drawn_ms < 250))
-        return;
-    r->drawn_ms = now;
-    if (r->total > 0) {
-        fill = (int)(20 * (done < r->total ? done : r->total) / r->total);
-        if (rate > 0 && done < r->total)
+    meter.drawn_ms = now;
+    if (meter.total > 0) {
+        fill = (int)(20 * (done < meter.total ? done : meter.total) /
+                     meter.total);
+        if (rate > 0 && done < meter.total)
             snprintf(eta, sizeof(eta), ", ETA %.0f s",
-                     (double)(r->total - done) / rate);
+                     (double)(meter.total - done) / rate);
     }
     for (int i = 0; i < 20; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[20] = '\0';
     pe_buf_init(&line, 0);
-    if (r->total >= 0)
+    if (meter.total >= 0)
         pe_buf_printf(&line, "\r\033[K%s [%s] %lld/%lld rows, %.0f rows/s%s, "
                              "%lld retries%s",
-                      r->unit, bar, done, (long long)r->total, rate, eta,
-                      r->stats.retries, last ? "\n" : "");
+                      meter.label, bar, done, (long long)meter.total, rate,
+                      eta, meter.retries, last ? "\n" : "");
     else
         pe_buf_printf(&line, "\r\033[K%s %lld rows, %.0f rows/s, %lld "
                              "retries%s",
-                      r->unit, done, rate, r->stats.retries,
+                      meter.label, done, rate, meter.retries,
                       last ? "\n" : "");
     pe_log_raw(line.data, line.len);
     pe_buf_cleanup(&line);
+    meter.shown = !last;
+}
+
+/* Adds a unit's rows to send (-1: it could not count them). */
+static void meter_total(int64_t n)
+{
+    pthread_mutex_lock(&meter.mu);
+    if (meter.total >= 0)
+        meter.total = n < 0 ? -1 : meter.total + n;
+    pthread_mutex_unlock(&meter.mu);
+}
+
+/* Counts what r did since it last reported, and redraws if it is time. */
+static void draw_progress(struct stream_run *r)
+{
+    long long done = r->stats.records + r->stats.dead;
+
+    if (!r->progress)
+        return;
+    pthread_mutex_lock(&meter.mu);
+    meter.done += done - r->shown_done;
+    meter.retries += r->stats.retries - r->shown_retries;
+    r->shown_done = done;
+    r->shown_retries = r->stats.retries;
+    if (meter.on && pe_now_mono_ms() - meter.drawn_ms >= 250)
+        meter_draw(false);
+    pthread_mutex_unlock(&meter.mu);
+}
+
+/* The pass is over: the final line, ending in a newline. */
+static void meter_finish(void)
+{
+    pthread_mutex_lock(&meter.mu);
+    if (meter.on)
+        meter_draw(true);
+    meter.on = false;
+    pthread_mutex_unlock(&meter.mu);
+}
+
+/* Writes a whole line without tearing the progress line: it is cleared
+ * first, and drawn again below at the next update. */
+static void meter_print(const char *text, size_t len)
+{
+    pthread_mutex_lock(&meter.mu);
+    if (meter.shown)
+        pe_log_raw("\r\033[K", 4);
+    meter.shown = false;
+    pe_log_raw(text, len);
+    pthread_mutex_unlock(&meter.mu);
 }
 
 /* Adds xid (if >= floor; below it all is settled) to a sorted set. */
@@ -282,7 +367,7 @@ static enum pe_status advance(struct stream_run *r, const char *key,
 {
     struct pe_ckpt_state *c = &r->state;
 
-    draw_progress(r, false);
+    draw_progress(r);
     if (r->replay)
         return PE_OK; /* a replay moves no checkpoint */
     if (r->late_phase) {
@@ -481,7 +566,7 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     if (pe_batch_add(&r->batch, r->rec.data, r->rec.len, key) != PE_OK) {
         if ((st = flush(r, err)) != PE_OK)
             return st;
-        if (stop_requested)
+        if (stopping())
             return PE_ERR_INTERRUPTED;
         if ((st = pe_deliver_check_deadline(r->env, err)) != PE_OK)
             return st;
@@ -589,7 +674,7 @@ static enum pe_status scan(struct stream_run *r, bool late,
     r->late_phase = late;
     if (more)
         st = request_page(r, late, cursor, high, want, err);
-    while (st == PE_OK && more && !stop_requested) {
+    while (st == PE_OK && more && !stopping()) {
         if ((st = pe_table_recv(r->table, late || r->tracked ? &r->snap : NULL,
                                 &rows, err)) != PE_OK)
             break;
@@ -613,9 +698,9 @@ static enum pe_status scan(struct stream_run *r, bool late,
     pe_rows_cleanup(&rows);
     free(cursor);
     free(high);
-    if (st == PE_OK && !stop_requested)
+    if (st == PE_OK && !stopping())
         st = flush(r, err);
-    if (st == PE_OK && stop_requested)
+    if (st == PE_OK && stopping())
         st = PE_ERR_INTERRUPTED;
     return st;
 }
@@ -796,7 +881,7 @@ static void log_summary(const struct stream_run *r, double secs)
                                        : "(none)",
                       secs, rate);
     }
-    pe_log_raw(b.data, b.len);
+    meter_print(b.data, b.len);
     pe_buf_cleanup(&b);
 }
 
@@ -835,10 +920,7 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     else
         snprintf(r.unit, sizeof(r.unit), "%s", sc->name);
     r.topic = replay && o->topic ? o->topic : sc->topic;
-    r.total = -1;
-    r.t0_ms = pe_now_mono_ms();
-    r.progress = pe_log_is_tty() && !o->quiet && !o->dry_run &&
-                 pe_log_format() == PE_LOG_TEXT;
+    r.progress = meter.on;
     {
         /* With --rate, a batch holds about a second of rows, so rows go
          * out at the pace asked for rather than in bursts. */
@@ -884,16 +966,19 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
            pe_table_name(r.table), r.state.key ? r.state.key : "(start)");
     if (r.progress) {
         /* An exact count: an index-only range scan on the key. */
+        int64_t total = -1;
+
         if ((replay ? pe_table_count_range(r.table, o->from_key, o->to_key,
-                                           &r.total, err)
-                    : pe_table_count(r.table, r.state.key, &r.total, err)) !=
+                                           &total, err)
+                    : pe_table_count(r.table, r.state.key, &total, err)) !=
             PE_OK)
-            r.total = -1;
-        if (o->limit > 0 && r.total > o->limit)
-            r.total = o->limit;
+            total = -1;
+        if (o->limit > 0 && total > o->limit)
+            total = o->limit;
+        meter_total(total);
     }
     st = pump(&r, err);
-    draw_progress(&r, true);
+    draw_progress(&r);
     log_summary(&r, (double)(pe_now_mono_ms() - t0) / 1000.0);
 out:
     if (st != PE_OK && st != PE_ERR_INTERRUPTED)
@@ -1039,7 +1124,9 @@ struct units {
     bool *owned;
 };
 
-static void units_build(const struct pe_app_opts *o, struct units *u)
+/* A replay takes each stream whole: one unit per stream. */
+static void units_build(const struct pe_app_opts *o, bool replay,
+                        struct units *u)
 {
     const struct pe_config *c = o->cfg;
     size_t n = 0;
@@ -1047,14 +1134,14 @@ static void units_build(const struct pe_app_opts *o, struct units *u)
     memset(u, 0, sizeof(*u));
     for (size_t i = 0; i < c->n_streams; i++)
         if (selected(o, c->streams[i].name))
-            n += (size_t)c->streams[i].shards;
+            n += replay ? 1 : (size_t)c->streams[i].shards;
     u->stream = pe_xcalloc(n, sizeof(*u->stream));
     u->shard = pe_xcalloc(n, sizeof(*u->shard));
     u->owned = pe_xcalloc(n, sizeof(*u->owned));
     for (size_t i = 0; i < c->n_streams; i++) {
         if (!selected(o, c->streams[i].name))
             continue;
-        for (long s = 0; s < c->streams[i].shards; s++) {
+        for (long s = 0; s < (replay ? 1 : c->streams[i].shards); s++) {
             u->stream[u->n] = i;
             u->shard[u->n] = s;
             u->n++;
@@ -1122,62 +1209,238 @@ static enum pe_status claim(const struct pe_app_opts *o, struct pe_source *src,
     return PE_OK;
 }
 
+/* The senders of a run: up to `jobs` units at once, each sender with a
+ * database connection of its own.  src[0] is the run's connection (the one
+ * holding the advisory locks of the database store); the others are opened
+ * by their sender when first needed and kept for the next poll. */
+struct senders {
+    size_t jobs;
+    struct pe_source_opts so;
+    struct pe_source *src[PE_MAX_JOBS];
+};
+
+/* How many units go at once.  A dry run prints its bodies in order, one
+ * sender; so does the database store, whose advisory locks belong to the
+ * run's one connection. */
+static size_t jobs_for(const struct pe_app_opts *o, size_t units, bool shared)
+{
+    long j = o->jobs > 0 ? o->jobs : o->cfg->run.jobs;
+
+    if (o->dry_run || shared)
+        return 1;
+    if (j <= 0)
+        j = 4;
+    if ((size_t)j > units)
+        j = (long)units;
+    return j < 1 ? 1 : (size_t)j;
+}
+
+static void senders_close(struct senders *s)
+{
+    for (size_t i = 1; i < PE_MAX_JOBS; i++) {
+        pe_source_free(s->src[i]);
+        s->src[i] = NULL;
+    }
+}
+
+/* One pass over the units, shared by its senders.  mu guards next,
+ * failed, worst, the reports and u->owned. */
+struct pass {
+    const struct pe_app_opts *o;
+    const struct pe_deliver_env *env;
+    struct pe_ckpt_store *store;
+    struct units *u;
+    bool shared, replay;
+    struct stream_report *reports; /* one per configured stream */
+    struct senders *senders;
+    pthread_mutex_t mu;
+    size_t next, failed;
+    enum pe_status worst;
+};
+
+struct sender {
+    struct pass *p;
+    size_t k; /* its connection: p->senders->src[k] */
+    pthread_t thread;
+};
+
+/* The next unit this instance sends, or false when none is left. */
+static bool next_unit(struct pass *p, size_t *unit)
+{
+    bool got = false;
+
+    pthread_mutex_lock(&p->mu);
+    while (!stopping() && p->next < p->u->n && !got) {
+        *unit = p->next++;
+        got = !p->shared || p->u->owned[*unit]; /* else another's */
+    }
+    pthread_mutex_unlock(&p->mu);
+    return got;
+}
+
+/* What a unit's run came to, under p->mu. */
+static void unit_done(struct pass *p, size_t i, enum pe_status st,
+                      struct stream_report *rep, const struct pe_error *e)
+{
+    struct stream_report *to = &p->reports[p->u->stream[i]];
+
+    /* Shards of a stream add up in its report. */
+    to->stats.records += rep->stats.records;
+    to->stats.requests += rep->stats.requests;
+    to->stats.bytes += rep->stats.bytes;
+    to->stats.retries += rep->stats.retries;
+    to->stats.dead += rep->stats.dead;
+    if (rep->checkpoint != NULL) {
+        free(to->checkpoint);
+        to->checkpoint = rep->checkpoint;
+        rep->checkpoint = NULL;
+    }
+    if (st == PE_OK || st == PE_ERR_INTERRUPTED)
+        return;
+    if (st == PE_ERR_LOCKED && p->shared) {
+        p->u->owned[i] = false; /* taken over while the database was away */
+        pe_log(PE_LOG_WARN, "%s", e->msg);
+        return;
+    }
+    pe_log(PE_LOG_ERROR, "%s%s", p->replay ? "replay: " : "", e->msg);
+    p->failed++;
+    p->worst = worse(p->worst, st);
+    if (st == PE_ERR_ABORTED) /* a limit of the whole run */
+        __atomic_store_n(&halted, 1, __ATOMIC_RELAXED);
+}
+
+static void *send_units(void *arg)
+{
+    struct sender *w = arg;
+    struct pass *p = w->p;
+    struct pe_source **src = &p->senders->src[w->k];
+    size_t i;
+
+    if (*src == NULL) {
+        struct pe_error e;
+
+        pe_error_clear(&e);
+        if ((*src = pe_source_open(&p->senders->so, &e)) == NULL) {
+            /* The others take its share; the run's own sender is there. */
+            pe_log(PE_LOG_WARN, "sender %zu: %s", w->k + 1, e.msg);
+            return NULL;
+        }
+    }
+    while (next_unit(p, &i)) {
+        const struct pe_config *c = p->o->cfg;
+        struct stream_report rep;
+        struct pe_error e;
+        enum pe_status st;
+
+        memset(&rep, 0, sizeof(rep));
+        pe_error_clear(&e);
+        st = run_stream(p->o, p->env, &c->streams[p->u->stream[i]],
+                        p->u->shard[i], p->shared, *src, p->store, p->replay,
+                        &rep, &e);
+        pthread_mutex_lock(&p->mu);
+        unit_done(p, i, st, &rep, &e);
+        pthread_mutex_unlock(&p->mu);
+        free(rep.checkpoint);
+    }
+    if (w->k > 0)
+        pe_json_arena_release();
+    return NULL;
+}
+
+/* "pin", or "pin#2" for a shard (as run_stream names it). */
+static void unit_name(const struct pass *p, size_t i, char *buf, size_t n)
+{
+    const struct pe_stream_config *sc = &p->o->cfg->streams[p->u->stream[i]];
+
+    if (sc->shards > 1 && !p->replay)
+        snprintf(buf, n, "%s#%ld", sc->name, p->u->shard[i]);
+    else
+        snprintf(buf, n, "%s", sc->name);
+}
+
+/* Sends the units with up to s->jobs senders; this thread is the first. */
+static void send_all(struct pass *p)
+{
+    struct senders *s = p->senders;
+    struct sender w[PE_MAX_JOBS];
+    size_t n = 0, started = 1;
+    char label[64];
+
+    for (size_t i = 0; i < p->u->n; i++)
+        n += !p->shared || p->u->owned[i];
+    snprintf(label, sizeof(label), "%zu streams", n);
+    for (size_t i = 0; i < p->u->n; i++) {
+        if (n == 1 && (!p->shared || p->u->owned[i]))
+            unit_name(p, i, label, sizeof(label));
+        else if (p->o->cfg->streams[p->u->stream[i]].shards > 1 && !p->replay)
+            snprintf(label, sizeof(label), "%zu units", n);
+    }
+    meter_start(pe_log_is_tty() && !p->o->quiet && !p->o->dry_run &&
+                    pe_log_format() == PE_LOG_TEXT && n > 0,
+                label);
+    __atomic_store_n(&halted, 0, __ATOMIC_RELAXED);
+    for (size_t k = 0; k < s->jobs && k < PE_MAX_JOBS; k++) {
+        w[k].p = p;
+        w[k].k = k;
+    }
+    for (size_t k = 1; k < s->jobs && k < n; k++) {
+        if (pthread_create(&w[k].thread, NULL, send_units, &w[k]) != 0) {
+            pe_log(PE_LOG_WARN, "cannot start sender %zu: %s", k + 1,
+                   strerror(errno));
+            break;
+        }
+        started++;
+    }
+    send_units(&w[0]);
+    for (size_t k = 1; k < started; k++)
+        pthread_join(w[k].thread, NULL);
+    meter_finish();
+}
+
 /* Every selected unit once: a run, or one poll of --follow. */
 static enum pe_status one_pass(const struct pe_app_opts *o,
                                const struct pe_deliver_env *env,
-                               struct pe_source *src,
+                               struct senders *senders,
                                struct pe_ckpt_store *store, struct units *u,
                                struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
-    struct stream_report *reports = pe_xcalloc(c->n_streams, sizeof(*reports));
+    struct pe_source *src = senders->src[0];
     double start_s = (double)pe_now_wall_ms() / 1000.0;
-    size_t failed = 0, dead_before = pe_dlq_count(env->dlq);
-    bool shared = c->state.database && !o->dry_run;
-    enum pe_status st = PE_OK, worst = PE_OK;
-    bool claimed = true;
+    size_t dead_before = pe_dlq_count(env->dlq);
+    struct pass p;
+    enum pe_status st = PE_OK;
 
-    if (shared && (st = claim(o, src, u, err)) == PE_ERR_DB && err->retriable &&
-        pe_source_reset(src, err) == PE_OK) {
+    memset(&p, 0, sizeof(p));
+    p.o = o;
+    p.env = env;
+    p.store = store;
+    p.u = u;
+    p.shared = c->state.database && !o->dry_run;
+    p.reports = pe_xcalloc(c->n_streams, sizeof(*p.reports));
+    p.senders = senders;
+    pthread_mutex_init(&p.mu, NULL);
+    senders->jobs = jobs_for(o, u->n, p.shared);
+    if (p.shared && (st = claim(o, src, u, err)) == PE_ERR_DB &&
+        err->retriable && pe_source_reset(src, err) == PE_OK) {
         /* A new session holds no lock: claim again from scratch. */
         memset(u->owned, 0, u->n * sizeof(*u->owned));
         st = claim(o, src, u, err);
     }
-    if (shared && st != PE_OK) {
+    if (st != PE_OK) {
         /* Without knowing what is ours, send nothing this time. */
         pe_log(PE_LOG_ERROR, "%s", err->msg);
-        failed++;
-        worst = st;
-        claimed = false;
+        p.failed++;
+        p.worst = st;
+    } else {
+        send_all(&p);
     }
-    for (size_t i = 0; claimed && i < u->n && !stop_requested; i++) {
-        struct pe_error e;
-
-        if (shared && !u->owned[i])
-            continue; /* another instance's */
-        pe_error_clear(&e);
-        st = run_stream(o, env, &c->streams[u->stream[i]], u->shard[i],
-                        shared, src, store, false, &reports[u->stream[i]], &e);
-        if (st == PE_ERR_INTERRUPTED)
-            break;
-        if (st == PE_ERR_LOCKED && shared) {
-            u->owned[i] = false; /* taken over while the database was away */
-            pe_log(PE_LOG_WARN, "%s", e.msg);
-            continue;
-        }
-        if (st != PE_OK) {
-            pe_log(PE_LOG_ERROR, "%s", e.msg);
-            failed++;
-            worst = worse(worst, st);
-            if (st == PE_ERR_ABORTED)
-                break; /* a limit of the whole run */
-        }
-    }
-    st = finish(worst, failed, env->dlq, dead_before, err);
-    write_metrics(o, start_s, st, reports);
+    st = finish(p.worst, p.failed, env->dlq, dead_before, err);
+    write_metrics(o, start_s, st, p.reports);
     for (size_t i = 0; i < c->n_streams; i++)
-        free(reports[i].checkpoint);
-    free(reports);
+        free(p.reports[i].checkpoint);
+    free(p.reports);
+    pthread_mutex_destroy(&p.mu);
     return st;
 }
 
@@ -1240,6 +1503,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
                                 c->source.connect_timeout_s};
     struct pe_ckpt_store *store = NULL;
     struct pe_source *src = NULL;
+    struct senders senders;
     struct pe_dlq *dlq = NULL;
     struct pe_deliver_env env;
     struct units units;
@@ -1247,6 +1511,8 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     enum pe_status st;
 
     memset(&units, 0, sizeof(units));
+    memset(&senders, 0, sizeof(senders));
+    senders.so = so;
     if ((st = check_selection(o, err)) != PE_OK)
         return st;
     install_signals();
@@ -1267,11 +1533,12 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
         st = err->status;
         goto out;
     }
-    units_build(&cur, &units);
+    senders.src[0] = src;
+    units_build(&cur, false, &units);
     for (;;) {
         dlq = pe_dlq_new(cur.cfg->dead_letter.path);
         env_init(&env, cur.cfg, dlq, &rejected);
-        st = one_pass(&cur, &env, src, store, &units, err);
+        st = one_pass(&cur, &env, &senders, store, &units, err);
         pe_dlq_free(dlq);
         dlq = NULL;
         if (!o->follow || stop_requested || st == PE_ERR_ABORTED ||
@@ -1287,7 +1554,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
             if (cur.cfg != before) {
                 /* Streams may have changed: let go and claim anew. */
                 units_free(before, src, &units);
-                units_build(&cur, &units);
+                units_build(&cur, false, &units);
             }
         }
         if (stop_requested) {
@@ -1302,6 +1569,7 @@ out:
     if (fflush(stdout) != 0 && st == PE_OK)
         st = pe_error_set(err, PE_ERR_IO, false, "stdout: %s",
                           strerror(errno));
+    senders_close(&senders);
     pe_source_free(src);
     pe_ckpt_close(store);
     pe_dlq_free(dlq);
@@ -1320,11 +1588,16 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
     struct pe_source_opts so = {c->source.conninfo,
                                 c->source.connect_timeout_s};
     struct pe_dlq *dlq = pe_dlq_new(c->dead_letter.path);
-    struct pe_source *src = NULL;
+    struct senders senders;
     struct pe_deliver_env env;
-    size_t rejected = 0, failed = 0;
-    enum pe_status st, worst = PE_OK;
+    struct units units;
+    struct pass p;
+    size_t rejected = 0;
+    enum pe_status st;
 
+    memset(&senders, 0, sizeof(senders));
+    memset(&units, 0, sizeof(units));
+    senders.so = so;
     env_init(&env, c, dlq, &rejected);
     if ((st = check_selection(o, err)) != PE_OK)
         goto out;
@@ -1336,36 +1609,31 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
     }
     install_signals();
     rate_init(o->rate);
-    src = pe_source_open(&so, err);
-    if (src == NULL) {
+    if ((senders.src[0] = pe_source_open(&so, err)) == NULL) {
         st = err->status;
         goto out;
     }
-    for (size_t i = 0; i < c->n_streams && !stop_requested; i++) {
-        struct stream_report report;
-        struct pe_error e;
-
-        if (!selected(o, c->streams[i].name))
-            continue;
-        memset(&report, 0, sizeof(report));
-        pe_error_clear(&e);
-        st = run_stream(o, &env, &c->streams[i], 0, false, src, NULL, true,
-                        &report, &e);
-        free(report.checkpoint);
-        if (st == PE_ERR_INTERRUPTED)
-            break;
-        if (st != PE_OK) {
-            pe_log(PE_LOG_ERROR, "replay: %s", e.msg);
-            failed++;
-            worst = worse(worst, st);
-            if (st == PE_ERR_ABORTED)
-                break;
-        }
-    }
-    st = finish(worst, failed, dlq, 0, err);
+    units_build(o, true, &units);
+    memset(&p, 0, sizeof(p));
+    p.o = o;
+    p.env = &env;
+    p.u = &units;
+    p.replay = true;
+    p.reports = pe_xcalloc(c->n_streams, sizeof(*p.reports));
+    p.senders = &senders;
+    pthread_mutex_init(&p.mu, NULL);
+    senders.jobs = jobs_for(o, units.n, false);
+    send_all(&p);
+    st = finish(p.worst, p.failed, dlq, 0, err);
+    for (size_t i = 0; i < c->n_streams; i++)
+        free(p.reports[i].checkpoint);
+    free(p.reports);
+    pthread_mutex_destroy(&p.mu);
 out:
     fflush(stdout);
-    pe_source_free(src);
+    senders_close(&senders);
+    pe_source_free(senders.src[0]);
+    units_free(c, NULL, &units);
     pe_dlq_free(dlq);
     return st;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * cli.c - getopt_long for the global options, then for the command's. */
 #include "cli.h"
+#include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +23,9 @@ static const char usage_text[] =
     "             --follow        keep polling; SIGHUP re-reads the config\n"
     "             --interval S    seconds between polls (default 5)\n"
     "             --rate N        send at most N rows per second\n"
+    "             --jobs N        send up to N streams (or shards) at once,\n"
+    "                             each on its own database connection\n"
+    "                             (default: run.jobs, else up to 4)\n"
     "  replay   resend a key range, or a dead-letter file; no checkpoint\n"
     "           moves and no lock is taken\n"
     "             --stream NAME   only this stream (repeatable)\n"
@@ -29,6 +33,7 @@ static const char usage_text[] =
     "             --to KEY        last key (inclusive; default: the end)\n"
     "             --topic TOPIC   send there instead of the stream's topic\n"
     "             --rate N        send at most N rows per second\n"
+    "             --jobs N        send up to N streams at once\n"
     "             --dead-letters FILE   resend a dead-letter file instead\n"
     "                                   (not the live one: move it aside)\n"
     "  init     create the checkpoint store (state.dir, or the table of\n"
@@ -93,6 +98,7 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
         {"follow", no_argument, NULL, 'f'},
         {"interval", required_argument, NULL, 'i'},
         {"rate", required_argument, NULL, 'r'},
+        {"jobs", required_argument, NULL, 'j'},
         {"from", required_argument, NULL, 'F'},
         {"to", required_argument, NULL, 'T'},
         {"topic", required_argument, NULL, 't'},
@@ -113,6 +119,7 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
         {'f', "follow", 1u << PE_CMD_RUN},
         {'i', "interval", 1u << PE_CMD_RUN},
         {'r', "rate", 1u << PE_CMD_RUN | 1u << PE_CMD_REPLAY},
+        {'j', "jobs", 1u << PE_CMD_RUN | 1u << PE_CMD_REPLAY},
         {'F', "from", 1u << PE_CMD_REPLAY},
         {'T', "to", 1u << PE_CMD_REPLAY},
         {'t', "topic", 1u << PE_CMD_REPLAY},
@@ -186,6 +193,12 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
                                     optarg);
             break;
         }
+        case 'j':
+            if (parse_number("--jobs", optarg, 1, PE_MAX_JOBS, &v, err) !=
+                PE_OK)
+                return PE_ERR_USAGE;
+            cli->jobs = (long)v;
+            break;
         case 'F':
             cli->from_key = optarg;
             break;

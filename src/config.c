@@ -485,7 +485,7 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
     static const char *const rty[] = {"max_attempts", "initial_backoff_ms",
                                       "max_backoff_ms", "max_retry_after_ms",
                                       NULL};
-    static const char *const run[] = {"max_runtime_s", NULL};
+    static const char *const run[] = {"max_runtime_s", "jobs", NULL};
     static const char *const dlq[] = {"path", "max", NULL};
     const config_setting_t *g_rty, *g_run, *g_dlq;
     static const char *const bat[] = {"max_records", "max_bytes", NULL};
@@ -574,7 +574,9 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
     if ((st = get_group(r, root, "run", &g_run)) != PE_OK ||
         (g_run != NULL && (st = check_members(r, g_run, "run.", run)) != PE_OK) ||
         (st = get_long(r, g_run, "run.", "max_runtime_s", 0, 0, 31536000,
-                       &c->run.max_runtime_s)) != PE_OK)
+                       &c->run.max_runtime_s)) != PE_OK ||
+        (st = get_long(r, g_run, "run.", "jobs", 0, 0, PE_MAX_JOBS,
+                       &c->run.jobs)) != PE_OK)
         return st;
     if (g_bat != NULL && (st = check_members(r, g_bat, "batch.", bat)) != PE_OK)
         return st;

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,7 +12,10 @@
 
 #include <cJSON.h>
 
+/* Shared by the units a run sends at once: mu guards fd, count and
+ * line. */
 struct pe_dlq {
+    pthread_mutex_t mu;
     char *path;
     int fd;
     size_t count;
@@ -24,6 +28,7 @@ struct pe_dlq *pe_dlq_new(const char *path)
 {
     struct pe_dlq *q = pe_xcalloc(1, sizeof(*q));
 
+    pthread_mutex_init(&q->mu, NULL);
     q->path = pe_xstrdup(path);
     q->fd = -1;
     pe_buf_init(&q->line, 0);
@@ -38,6 +43,7 @@ void pe_dlq_free(struct pe_dlq *q)
         close(q->fd);
     pe_buf_cleanup(&q->line);
     free(q->path);
+    pthread_mutex_destroy(&q->mu);
     free(q);
 }
 
@@ -48,11 +54,35 @@ const char *pe_dlq_path(const struct pe_dlq *q)
 
 size_t pe_dlq_count(const struct pe_dlq *q)
 {
-    return q ? q->count : 0;
+    struct pe_dlq *m = (struct pe_dlq *)(uintptr_t)q; /* for its lock */
+    size_t n;
+
+    if (q == NULL)
+        return 0;
+    pthread_mutex_lock(&m->mu);
+    n = q->count;
+    pthread_mutex_unlock(&m->mu);
+    return n;
 }
+
+static enum pe_status dlq_write(struct pe_dlq *q,
+                                const struct pe_dead_letter *d,
+                                struct pe_error *err);
 
 enum pe_status pe_dlq_write(struct pe_dlq *q, const struct pe_dead_letter *d,
                             struct pe_error *err)
+{
+    enum pe_status st;
+
+    pthread_mutex_lock(&q->mu);
+    st = dlq_write(q, d, err);
+    pthread_mutex_unlock(&q->mu);
+    return st;
+}
+
+static enum pe_status dlq_write(struct pe_dlq *q,
+                                const struct pe_dead_letter *d,
+                                struct pe_error *err)
 {
     char when[40];
     time_t now = time(NULL);
@@ -90,9 +120,15 @@ enum pe_status pe_dlq_write(struct pe_dlq *q, const struct pe_dead_letter *d,
 
 enum pe_status pe_dlq_sync(struct pe_dlq *q, struct pe_error *err)
 {
-    if (q == NULL || q->fd < 0)
+    int fd;
+
+    if (q == NULL)
         return PE_OK;
-    if (fsync(q->fd) != 0)
+    pthread_mutex_lock(&q->mu);
+    fd = q->fd;
+    pthread_mutex_unlock(&q->mu);
+    /* The fd stays open until pe_dlq_free, after every sender is done. */
+    if (fd >= 0 && fsync(fd) != 0)
         return pe_error_set(err, PE_ERR_IO, false, "dead-letter file %s: %s",
                             q->path, strerror(errno));
     return PE_OK;

@@ -50,9 +50,10 @@ enum pe_status pe_deliver_dead_letter(const struct pe_deliver_env *env,
     if (st != PE_OK)
         return st;
     stats->dead++;
-    (*env->rejected)++;
-    if (env->dead_letter_max >= 0 &&
-        *env->rejected > (size_t)env->dead_letter_max) {
+    /* Units running at once share the count. */
+    if (__atomic_add_fetch(env->rejected, 1, __ATOMIC_SEQ_CST) >
+            (size_t)env->dead_letter_max &&
+        env->dead_letter_max >= 0) {
         (void)pe_dlq_sync(env->dlq, NULL);
         return pe_error_set(err, PE_ERR_ABORTED, false,
                             "more than %ld records rejected in this run "

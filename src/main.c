@@ -10,6 +10,7 @@
 #include "app.h"
 #include "cli.h"
 #include "config.h"
+#include "jsonarena.h"
 #include "log.h"
 #include "sink_http.h"
 
@@ -47,8 +48,10 @@ int main(int argc, char **argv)
                             "others can read it; chmod o-r it, or use "
                             "~/.pgpass or PGPASSWORD",
                cfg.path);
+    /* Process-wide set-up, before any thread starts. */
     if ((st = pe_sink_global_init(&err)) != PE_OK)
         goto out;
+    pe_json_arena_install();
     o.cfg = &cfg;
     o.dry_run = cli.dry_run;
     o.streams = cli.streams;
@@ -59,6 +62,7 @@ int main(int argc, char **argv)
     o.follow = cli.follow;
     o.interval_s = cli.interval_s;
     o.rate = cli.rate;
+    o.jobs = cli.jobs;
     o.from_key = cli.from_key;
     o.to_key = cli.to_key;
     o.topic = cli.topic;

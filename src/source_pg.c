@@ -992,7 +992,8 @@ enum pe_status pe_source_instances(struct pe_source *s, long *n,
                                    struct pe_error *err)
 {
     PGresult *r = PQexec(
-        s->conn, "SELECT count(*) FROM pg_catalog.pg_stat_activity"
+        s->conn, "SELECT count(DISTINCT application_name)"
+                 " FROM pg_catalog.pg_stat_activity"
                  " WHERE application_name LIKE 'pinemit/%'"
                  " AND datname = pg_catalog.current_database()");
     enum pe_status st = PE_OK;

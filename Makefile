@@ -35,7 +35,7 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/%,$(UNIT_SRCS))
 SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
       -fno-omit-frame-pointer
 
-.PHONY: all clean install uninstall check unit integration asan valgrind \
+.PHONY: all clean install uninstall check unit integration asan tsan valgrind \
         demo deps help bench lint format fuzz
 
 all: $(BUILD)/pinemit
@@ -78,6 +78,15 @@ check: unit integration
 asan:
 	$(MAKE) BUILD=build/asan CC=clang CFLAGS="-O1 -g $(SAN)" \
 	    LDFLAGS="$(SAN)" unit integration
+
+## tsan: the integration tests that send streams at once, under TSan (clang)
+TSAN_TESTS ?= 001 004 005 007 008 011 013
+tsan:
+	$(MAKE) BUILD=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" \
+	    LDFLAGS="-fsanitize=thread" build/tsan/pinemit
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66 $(TSAN_OPTIONS)" \
+	    PINEMIT=$(abspath build/tsan/pinemit) \
+	    tests/integration/run.sh $(TSAN_TESTS)
 
 ## valgrind: unit tests and timing-independent integration tests under memcheck
 valgrind: $(UNIT_BINS) $(BUILD)/pinemit

@@ -261,7 +261,7 @@ write_pinemit_conf() {
 user_id = "$USER_ID";
 source = {
   conninfo = "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=$PGUSER";
-  fetch_rows = 5000;
+  fetch_rows = 2000;
 };
 sink = {
   invoke_url = "$URL"; timeout_ms = 35000;

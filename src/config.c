@@ -509,7 +509,7 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
     if ((st = check_members(r, g_src, "source.", src)) != PE_OK ||
         (st = get_string(r, g_src, "source.", "conninfo", true, NULL,
                          &c->source.conninfo)) != PE_OK ||
-        (st = get_long(r, g_src, "source.", "fetch_rows", 5000, 1, 1000000,
+        (st = get_long(r, g_src, "source.", "fetch_rows", 2000, 1, 1000000,
                        &c->source.fetch_rows)) != PE_OK ||
         (st = get_long(r, g_src, "source.", "connect_timeout_s", 10, 1, 3600,
                        &c->source.connect_timeout_s)) != PE_OK ||

@@ -37,6 +37,12 @@ struct pe_record_status {
     char *message; /* the record's error text (owned), or NULL */
 };
 
+/* True when body is an answer that acknowledges each of n_records records
+ * (an "offsets" array of that length, each entry with an integer offset
+ * and no error_code), recognised by a strict scan that builds no tree.
+ * False means "ask cJSON": the classifiers below use it as a fast path. */
+bool pe_response_all_acked(const char *body, size_t len, size_t n_records);
+
 /* Fills *r from an HTTP answer to a produce of n_records records. */
 void pe_response_classify(long http_status, const char *body, size_t len,
                           size_t n_records, struct pe_produce_result *r);

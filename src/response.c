@@ -2,6 +2,7 @@
  * response.c - REST v2 produce answers -> struct pe_produce_result. */
 #include "response.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,6 +185,318 @@ void pe_response_classify(long status, const char *body, size_t len,
     pe_response_classify_records(status, body, len, n_records, NULL, r);
 }
 
+/* The fast path: a strict JSON scanner that recognises the common answer,
+ * status 200 with every record acknowledged, without building a tree.
+ * It says yes only when the body is valid JSON (RFC 8259, nesting up to
+ * 64, no trailing text) whose top object's first "offsets" member is an
+ * array of n_records objects, each with a plain integer "offset" and an
+ * "error_code" that is null or absent (first members of those names).
+ * Anything else (escapes in those names, an offset with a fraction or an
+ * exponent, non-ASCII text) it leaves to cJSON, which decides: it never says yes where cJSON would
+ * not (tests/fuzz/fuzz_response.c checks this). */
+struct scan {
+    const char *p, *end;
+    int depth;
+};
+
+static void skip_ws(struct scan *s)
+{
+    while (s->p < s->end &&
+           (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        s->p++;
+}
+
+static bool lit(struct scan *s, const char *word)
+{
+    size_t n = strlen(word);
+
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
+        return false;
+    s->p += n;
+    return true;
+}
+
+/* A string; *plain: no escapes in it (its bytes are its value). */
+static bool scan_string(struct scan *s, const char **start, size_t *len,
+                        bool *plain)
+{
+    if (s->p >= s->end || *s->p != '"')
+        return false;
+    *start = ++s->p;
+    *plain = true;
+    while (s->p < s->end && *s->p != '"') {
+        unsigned char c = (unsigned char)*s->p;
+
+        if (c < 0x20 || c >= 0x80)
+            return false; /* control characters; non-ASCII: cJSON's call */
+        if (c == '\\') {
+            *plain = false;
+            if (++s->p >= s->end)
+                return false;
+            if (*s->p == 'u') {
+                const char *hex = s->p + 1;
+
+                for (int k = 0; k < 4; k++)
+                    if (++s->p >= s->end || !isxdigit((unsigned char)*s->p))
+                        return false;
+                /* A surrogate: cJSON may refuse a lone one. */
+                if ((hex[0] == 'd' || hex[0] == 'D') &&
+                    strchr("89abAB", hex[1]) != NULL)
+                    return false;
+            } else if (strchr("\"\\/bfnrt", *s->p) == NULL || *s->p == '\0') {
+                return false;
+            }
+        }
+        s->p++;
+    }
+    if (s->p >= s->end)
+        return false;
+    *len = (size_t)(s->p - *start);
+    s->p++;
+    return true;
+}
+
+/* A number (RFC 8259); *integer: digits only, with an optional minus
+ * sign, few enough to fit a long. */
+static bool scan_number(struct scan *s, bool *integer)
+{
+    const char *p = s->p;
+
+    if (p < s->end && *p == '-')
+        p++;
+    if (p < s->end && *p == '0')
+        p++;
+    else if (p < s->end && *p >= '1' && *p <= '9')
+        while (p < s->end && *p >= '0' && *p <= '9')
+            p++;
+    else
+        return false;
+    *integer = p - s->p <= 18;
+    if (p < s->end && *p == '.') {
+        *integer = false;
+        if (++p >= s->end || !(*p >= '0' && *p <= '9'))
+            return false;
+        while (p < s->end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < s->end && (*p == 'e' || *p == 'E')) {
+        *integer = false;
+        if (++p < s->end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= s->end || !(*p >= '0' && *p <= '9'))
+            return false;
+        while (p < s->end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p - s->p > 63)
+        return false; /* cJSON reads at most 63 characters of a number */
+    s->p = p;
+    return true;
+}
+
+static bool scan_value(struct scan *s);
+
+/* An object or array, opening bracket at s->p. */
+static bool scan_container(struct scan *s)
+{
+    bool object = *s->p == '{';
+    char close = object ? '}' : ']';
+
+    if (++s->depth > 64)
+        return false;
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        s->depth--;
+        return true;
+    }
+    for (;;) {
+        if (object) {
+            const char *k;
+            size_t n;
+            bool plain;
+
+            if (!scan_string(s, &k, &n, &plain))
+                return false;
+            skip_ws(s);
+            if (s->p >= s->end || *s->p++ != ':')
+                return false;
+            skip_ws(s);
+        }
+        if (!scan_value(s))
+            return false;
+        skip_ws(s);
+        if (s->p < s->end && *s->p == ',') {
+            s->p++;
+            skip_ws(s);
+            continue;
+        }
+        if (s->p < s->end && *s->p == close) {
+            s->p++;
+            s->depth--;
+            return true;
+        }
+        return false;
+    }
+}
+
+static bool scan_value(struct scan *s)
+{
+    const char *k;
+    size_t n;
+    bool flag;
+
+    if (s->p >= s->end)
+        return false;
+    switch (*s->p) {
+    case '{':
+    case '[':
+        return scan_container(s);
+    case '"':
+        return scan_string(s, &k, &n, &flag);
+    case 't':
+        return lit(s, "true");
+    case 'f':
+        return lit(s, "false");
+    case 'n':
+        return lit(s, "null");
+    default:
+        return scan_number(s, &flag);
+    }
+}
+
+/* One offsets entry: an object whose first "offset" is a plain integer
+ * and whose first "error_code", if any, is null. */
+static bool scan_entry(struct scan *s)
+{
+    bool seen_offset = false, seen_code = false, offset_ok = false;
+
+    skip_ws(s);
+    if (s->p >= s->end || *s->p != '{' || ++s->depth > 64)
+        return false;
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == '}')
+        return false; /* no offset */
+    for (;;) {
+        const char *k;
+        size_t n;
+        bool plain, integer;
+
+        if (!scan_string(s, &k, &n, &plain) || !plain)
+            return false;
+        skip_ws(s);
+        if (s->p >= s->end || *s->p++ != ':')
+            return false;
+        skip_ws(s);
+        if (n == 6 && memcmp(k, "offset", 6) == 0 && !seen_offset) {
+            seen_offset = true;
+            if (s->p >= s->end || (*s->p != '-' && !(*s->p >= '0' && *s->p <= '9')) ||
+                !scan_number(s, &integer))
+                return false;
+            offset_ok = integer;
+        } else if (n == 10 && memcmp(k, "error_code", 10) == 0 &&
+                   !seen_code) {
+            seen_code = true;
+            if (!lit(s, "null"))
+                return false;
+        } else if (!scan_value(s)) {
+            return false;
+        }
+        skip_ws(s);
+        if (s->p < s->end && *s->p == ',') {
+            s->p++;
+            skip_ws(s);
+            continue;
+        }
+        if (s->p < s->end && *s->p == '}') {
+            s->p++;
+            s->depth--;
+            return offset_ok;
+        }
+        return false;
+    }
+}
+
+bool pe_response_all_acked(const char *body, size_t len, size_t n_records)
+{
+    struct scan s;
+    bool seen_offsets = false, offsets_ok = false;
+
+    if (body == NULL || len == 0)
+        return false;
+    s.p = body;
+    s.end = body + len;
+    s.depth = 0;
+    skip_ws(&s);
+    if (s.p >= s.end || *s.p != '{')
+        return false;
+    s.p++;
+    s.depth = 1;
+    skip_ws(&s);
+    while (s.p < s.end && *s.p != '}') {
+        const char *k;
+        size_t n;
+        bool plain;
+
+        if (!scan_string(&s, &k, &n, &plain) || !plain)
+            return false;
+        skip_ws(&s);
+        if (s.p >= s.end || *s.p++ != ':')
+            return false;
+        skip_ws(&s);
+        if (n == 7 && memcmp(k, "offsets", 7) == 0 && !seen_offsets) {
+            size_t count = 0;
+
+            seen_offsets = true;
+            if (s.p >= s.end || *s.p != '[')
+                return false;
+            s.p++;
+            s.depth++;
+            skip_ws(&s);
+            if (s.p < s.end && *s.p == ']') {
+                s.p++;
+            } else {
+                for (;;) {
+                    if (!scan_entry(&s))
+                        return false;
+                    count++;
+                    skip_ws(&s);
+                    if (s.p < s.end && *s.p == ',') {
+                        s.p++;
+                        continue;
+                    }
+                    if (s.p < s.end && *s.p == ']') {
+                        s.p++;
+                        break;
+                    }
+                    return false;
+                }
+            }
+            s.depth--;
+            offsets_ok = count == n_records;
+        } else if (!scan_value(&s)) {
+            return false;
+        }
+        skip_ws(&s);
+        if (s.p < s.end && *s.p == ',') {
+            s.p++;
+            skip_ws(&s);
+            if (s.p < s.end && *s.p == '}')
+                return false; /* a trailing comma */
+            continue;
+        }
+        if (s.p >= s.end || *s.p != '}')
+            return false;
+    }
+    if (s.p >= s.end)
+        return false;
+    s.p++;
+    skip_ws(&s);
+    return s.p == s.end && offsets_ok;
+}
+
 static void classify_rest(long status, const char *body, size_t len,
                           size_t n_records, struct pe_record_status *per,
                           struct pe_produce_result *r)
@@ -311,6 +624,13 @@ void pe_response_classify_records(long status, const char *body, size_t len,
                                   struct pe_record_status *per,
                                   struct pe_produce_result *r)
 {
+    if (status == 200 && pe_response_all_acked(body, len, n_records)) {
+        memset(r, 0, sizeof(*r));
+        r->http_status = status;
+        r->retry_after_ms = -1;
+        r->outcome = PE_OUT_OK;
+        return;
+    }
     pe_json_arena_begin();
     classify_rest(status, body, len, n_records, per, r);
     pe_json_arena_end();

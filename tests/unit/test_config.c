@@ -136,7 +136,8 @@ static void minimal_config_defaults(void **state)
     (void)state;
     assert_int_equal(pe_config_load(path, &c, &err), PE_OK);
     assert_null(c.user_id);
-    assert_int_equal(c.source.fetch_rows, 5000);
+    assert_int_equal(c.source.fetch_rows, 2000);
+    assert_int_equal(c.run.jobs, 0); /* automatic */
     assert_int_equal(c.source.connect_timeout_s, 10);
     assert_string_equal(c.sink.invoke_url, "https://gw.example/prod");
     assert_int_equal(c.sink.timeout_ms, 35000);
@@ -228,6 +229,8 @@ static void wrong_types(void **state)
 static void out_of_range(void **state)
 {
     (void)state;
+    expect_error(SRC SNK STR "run = {\n  jobs = 17;\n};\n", 5,
+                 "run.jobs: 17 is out of range (0 to 16)");
     expect_error(SRC SNK STR "batch = {\n  max_records = 0;\n};\n", 5,
                  "batch.max_records: 0 is out of range (1 to 100000)");
     expect_error(SRC SNK STR "batch = {\n  max_bytes = 20000000;\n};\n", 5,

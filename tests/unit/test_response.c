@@ -622,6 +622,66 @@ static void outcome_names_are_distinct(void **state)
     assert_string_equal(pe_outcome_name(PE_OUT_OK), "ok");
 }
 
+/* The fast path says yes only for answers that acknowledge every record,
+ * and leaves anything unusual to cJSON (which then decides). */
+static void fast_path_yes_and_no(void **state)
+{
+    static const struct {
+        const char *body;
+        size_t n;
+        bool yes;
+    } cases[] = {
+        {"{\"offsets\":[{\"partition\":0,\"offset\":1,\"error_code\":null,"
+         "\"error\":null}],\"key_schema_id\":null,\"value_schema_id\":null}",
+         1, true},
+        {" {\"offsets\" : [ {\"offset\":-5} , {\"offset\":0,\"x\":[1,{\"a\":"
+         "\"\\u00e9\\n\"},true,false,null,-0.5e-3]} ] }\n",
+         2, true},
+        {"{\"offsets\":[]}", 0, true},
+        /* the first of duplicate names counts, as in cJSON */
+        {"{\"offsets\":[{\"offset\":1,\"error_code\":null,\"error_code\":2}]}",
+         1, true},
+        {"{\"offsets\":[{\"offset\":1}],\"offsets\":[]}", 1, true},
+        /* no */
+        {"{\"offsets\":[{\"offset\":1}]}", 2, false},
+        {"{\"offsets\":[{\"offset\":1,\"error_code\":50002}]}", 1, false},
+        {"{\"offsets\":[{\"offset\":1,\"error_code\":0}]}", 1, false},
+        {"{\"offsets\":[{\"offset\":1.5}]}", 1, false},
+        {"{\"offsets\":[{\"offset\":1e3}]}", 1, false},
+        {"{\"offsets\":[{\"offset\":\"1\"}]}", 1, false},
+        {"{\"offsets\":[{\"offset\":12345678901234567890}]}", 1, false},
+        {"{\"offsets\":[{\"partition\":0}]}", 1, false},
+        {"{\"offsets\":[{}]}", 1, false},
+        {"{\"offsets\":[1]}", 1, false},
+        {"{\"offsets\":[{\"offset\":1}]}x", 1, false},
+        {"{\"offsets\":[{\"offset\":1},]}", 1, false},
+        {"{\"offsets\":[{\"offset\":1}],}", 1, false},
+        {"{\"offsets\":[{\"offset\":01}]}", 1, false},
+        {"{\"off\\u0073ets\":[{\"offset\":1}]}", 1, false},
+        {"{\"offsets\":[{\"offset\":1,\"a\":\"\x01\"}]}", 1, false},
+        {"{\"offsets\":[{\"offset\":1,\"a\":tru}]}", 1, false},
+        {"{\"offsets\":[{\"offset\":1}]", 1, false},
+        {"[{\"offset\":1}]", 1, false},
+        {"", 0, false},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool got = pe_response_all_acked(cases[i].body, strlen(cases[i].body),
+                                         cases[i].n);
+
+        if (got != cases[i].yes)
+            fail_msg("case %zu (%s): got %d", i, cases[i].body, got);
+    }
+    /* Cut short anywhere, a yes becomes a no. */
+    {
+        const char *ok = "{\"offsets\":[{\"offset\":1,\"error_code\":null}]}";
+
+        for (size_t n = 0; n < strlen(ok); n++)
+            assert_false(pe_response_all_acked(ok, n, 1));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -649,6 +709,7 @@ int main(void)
         cmocka_unit_test(excerpt_of_empty_body),
         cmocka_unit_test(outcome_names_are_distinct),
         cmocka_unit_test(regression_non_object_offsets_entry_maybe_written),
+        cmocka_unit_test(fast_path_yes_and_no),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

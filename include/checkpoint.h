@@ -85,6 +85,26 @@ enum pe_status pe_ckpt_save_shard(struct pe_ckpt_store *s, const char *stream,
                                   const struct pe_ckpt_state *c,
                                   struct pe_error *err);
 
+/* Saves in the background, one unit's states in order, so the next batch
+ * is read, encoded and posted while the last acknowledged one is being
+ * made durable.  A save waits for the one before it: at most one state
+ * is acknowledged but not yet durable when the next batch goes out.  The
+ * store must not be used otherwise until pe_ckpt_saver_finish. */
+struct pe_ckpt_saver;
+
+struct pe_ckpt_saver *pe_ckpt_saver_start(struct pe_ckpt_store *s,
+                                          const char *stream, long shard,
+                                          long nshards);
+/* Hands a copy of c over (the caller may change c at once).  Returns the
+ * error of an earlier save if one failed; then nothing more is saved. */
+enum pe_status pe_ckpt_saver_save(struct pe_ckpt_saver *sv,
+                                  const struct pe_ckpt_state *c,
+                                  struct pe_error *err);
+/* Waits for the last save, stops the saver and frees it: PE_OK when
+ * every state handed over is durable. */
+enum pe_status pe_ckpt_saver_finish(struct pe_ckpt_saver *sv,
+                                    struct pe_error *err);
+
 /* *key receives the stored key (caller frees), or NULL when the stream has
  * no checkpoint yet.  PE_ERR_CONFIG naming the file when it is damaged:
  * never silently start again from zero. */

@@ -74,6 +74,7 @@ struct stream_run {
     struct pe_table *table;
     struct pe_sink *sink; /* NULL in dry-run */
     struct pe_ckpt_store *store;
+    struct pe_ckpt_saver *saver; /* saves in the background; NULL: here */
     struct pe_batch batch;
     int64_t *batch_xids; /* inserting transaction of each batch record */
     struct pe_buf rec;
@@ -358,6 +359,16 @@ static void add_xid(int64_t **set, size_t *n, int64_t floor, int64_t xid)
     (*n)++;
 }
 
+/* Saves r->state: handed to the saver (durable before the next save, and
+ * at the end of the unit), or here when there is none. */
+static enum pe_status save_state(struct stream_run *r, struct pe_error *err)
+{
+    if (r->saver != NULL)
+        return pe_ckpt_saver_save(r->saver, &r->state, err);
+    return pe_ckpt_save_shard(r->store, r->sc->name, r->shard, r->nshards,
+                              &r->state, err);
+}
+
 /* Everything up to `key` (and the rows of xids) was acknowledged or
  * dead-lettered (and the dead letters synced): record it.  Rows sent in
  * the late phase lie below the checkpoint key, which stays. */
@@ -387,8 +398,7 @@ static enum pe_status advance(struct stream_run *r, const char *key,
     }
     if (r->o->dry_run)
         return PE_OK;
-    return pe_ckpt_save_shard(r->store, r->sc->name, r->shard, r->nshards,
-                              &r->state, err);
+    return save_state(r, err);
 }
 
 /* Sends the batch (or prints it in dry-run), then moves the checkpoint. */
@@ -789,8 +799,7 @@ static enum pe_status settle(struct stream_run *r, struct pe_error *err)
     c->tracked = true;
     if (r->o->dry_run)
         return PE_OK;
-    return pe_ckpt_save_shard(r->store, r->sc->name, r->shard, r->nshards, c,
-                              err);
+    return save_state(r, err);
 }
 
 /* One pass over the stream in one snapshot: late rows, then new ones. */
@@ -977,7 +986,20 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
             total = o->limit;
         meter_total(total);
     }
+    if (store != NULL && !replay && !o->dry_run)
+        r.saver = pe_ckpt_saver_start(store, sc->name, r.shard, r.nshards);
     st = pump(&r, err);
+    if (r.saver != NULL) {
+        /* Every state handed over is durable before the unit ends. */
+        struct pe_error e;
+        enum pe_status saved = pe_ckpt_saver_finish(r.saver, &e);
+
+        r.saver = NULL;
+        if (saved != PE_OK && (st == PE_OK || st == PE_ERR_INTERRUPTED)) {
+            st = saved;
+            *err = e;
+        }
+    }
     draw_progress(&r);
     log_summary(&r, (double)(pe_now_mono_ms() - t0) / 1000.0);
 out:

@@ -463,6 +463,59 @@ static void regression_lock_holder_text_overflows(void **state)
     pe_ckpt_close(b);
 }
 
+/* The background saver writes every state handed over, in order; the
+ * last one is on disk when finish returns. */
+static void saver_saves_in_order(void **state)
+{
+    struct pe_ckpt_store *s = open_store(*state);
+    struct pe_ckpt_saver *sv = pe_ckpt_saver_start(s, "bg", 0, 1);
+    struct pe_ckpt_state c;
+    struct pe_error err;
+    char *key = NULL, buf[32];
+
+    assert_non_null(sv);
+    memset(&c, 0, sizeof(c));
+    pe_error_clear(&err);
+    for (int i = 1; i <= 40; i++) {
+        snprintf(buf, sizeof(buf), "%d", i);
+        c.key = buf; /* borrowed: the saver keeps a copy */
+        assert_int_equal(pe_ckpt_saver_save(sv, &c, &err), PE_OK);
+    }
+    strcpy(buf, "changed after the hand-over");
+    assert_int_equal(pe_ckpt_saver_finish(sv, &err), PE_OK);
+    assert_int_equal(pe_ckpt_load(s, "bg", &key, &err), PE_OK);
+    assert_string_equal(key, "40");
+    free(key);
+    pe_ckpt_close(s);
+}
+
+/* A save that fails is reported by the next save, and by finish. */
+static void saver_reports_failure(void **state)
+{
+    struct pe_ckpt_store *s = open_store(*state);
+    struct pe_ckpt_saver *sv = pe_ckpt_saver_start(s, "bg", 0, 1);
+    struct pe_ckpt_state c;
+    struct pe_error err;
+    enum pe_status st = PE_OK;
+
+    assert_non_null(sv);
+    memset(&c, 0, sizeof(c));
+    pe_error_clear(&err);
+    c.key = (char *)"1";
+    assert_int_equal(pe_ckpt_saver_save(sv, &c, &err), PE_OK);
+    /* The directory goes away: every later save fails. */
+    remove_tree(*state);
+    c.key = (char *)"2";
+    for (int i = 0; i < 3 && st == PE_OK; i++)
+        st = pe_ckpt_saver_save(sv, &c, &err);
+    assert_int_equal(st, PE_ERR_IO);
+    assert_non_null(strstr(err.msg, (const char *)*state));
+    pe_error_clear(&err);
+    assert_int_equal(pe_ckpt_saver_finish(sv, &err), PE_ERR_IO);
+    assert_non_null(strstr(err.msg, (const char *)*state));
+    pe_ckpt_close(s);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
@@ -482,6 +535,8 @@ int main(void)
         T(open_missing_dir),
         T(open_on_a_file_fails),
         T(regression_lock_holder_text_overflows),
+        T(saver_saves_in_order),
+        T(saver_reports_failure),
     };
 #undef T
 

@@ -234,13 +234,16 @@ static struct {
     long long done, retries;
     int64_t total; /* rows the units started so far have to send; -1
                     * when one of them could not count */
-    bool shown;    /* an unfinished line is on the screen */
+    size_t counting; /* first units yet to count: no line before */
+    bool shown;      /* an unfinished line is on the screen */
 } meter = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static void meter_start(bool on, const char *label)
+/* expect: the units that start at once (their totals come first). */
+static void meter_start(bool on, const char *label, size_t expect)
 {
     pthread_mutex_lock(&meter.mu);
     meter.on = on;
+    meter.counting = expect;
     snprintf(meter.label, sizeof(meter.label), "%s", label);
     meter.t0_ms = pe_now_mono_ms();
     meter.drawn_ms = 0;
@@ -288,12 +291,15 @@ static void meter_draw(bool last)
     meter.shown = !last;
 }
 
-/* Adds a unit's rows to send (-1: it could not count them). */
-static void meter_total(int64_t n)
+/* Adds a unit's rows to send (-1: it could not count them; 0 and
+ * counted false: it ended before it could count). */
+static void meter_total(int64_t n, bool counted)
 {
     pthread_mutex_lock(&meter.mu);
-    if (meter.total >= 0)
+    if (meter.total >= 0 && counted)
         meter.total = n < 0 ? -1 : meter.total + n;
+    if (meter.counting > 0)
+        meter.counting--;
     pthread_mutex_unlock(&meter.mu);
 }
 
@@ -309,7 +315,8 @@ static void draw_progress(struct stream_run *r)
     meter.retries += r->stats.retries - r->shown_retries;
     r->shown_done = done;
     r->shown_retries = r->stats.retries;
-    if (meter.on && pe_now_mono_ms() - meter.drawn_ms >= 250)
+    if (meter.on && meter.counting == 0 &&
+        pe_now_mono_ms() - meter.drawn_ms >= 250)
         meter_draw(false);
     pthread_mutex_unlock(&meter.mu);
 }
@@ -911,6 +918,7 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     struct stream_run r;
     int64_t t0 = pe_now_mono_ms();
     long db_attempts = 0;
+    bool counted = false; /* toward the progress line's total */
     enum pe_status st;
 
     memset(&r, 0, sizeof(r));
@@ -984,7 +992,8 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
             total = -1;
         if (o->limit > 0 && total > o->limit)
             total = o->limit;
-        meter_total(total);
+        meter_total(total, true);
+        counted = true;
     }
     if (store != NULL && !replay && !o->dry_run)
         r.saver = pe_ckpt_saver_start(store, sc->name, r.shard, r.nshards);
@@ -1003,6 +1012,8 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     draw_progress(&r);
     log_summary(&r, (double)(pe_now_mono_ms() - t0) / 1000.0);
 out:
+    if (r.progress && !counted)
+        meter_total(0, false);
     if (st != PE_OK && st != PE_ERR_INTERRUPTED)
         pe_error_prefix(err, "stream %s", r.unit);
     /* Shards of a stream add up in its report. */
@@ -1399,7 +1410,7 @@ static void send_all(struct pass *p)
     }
     meter_start(pe_log_is_tty() && !p->o->quiet && !p->o->dry_run &&
                     pe_log_format() == PE_LOG_TEXT && n > 0,
-                label);
+                label, n < s->jobs ? n : s->jobs);
     __atomic_store_n(&halted, 0, __ATOMIC_RELAXED);
     for (size_t k = 0; k < s->jobs && k < PE_MAX_JOBS; k++) {
         w[k].p = p;

@@ -104,6 +104,32 @@ script -qec "$PINEMIT -c $WORK/pinemit.conf run --stream ev" /dev/null >"$WORK/t
     fail "run under script: $(cat "$WORK/tty.out")"
 expect_match "progress bar" "ev \\[#+\\] 50/50 rows" "$(tr '\r' '\n' <"$WORK/tty.out")"
 expect_match "summary on a terminal" "stream ev: sent 50 rows" "$(cat "$WORK/tty.out")"
+# Several streams at once share one line, their rows summed; it is only
+# drawn once each of them has counted its rows.
+sql "INSERT INTO ev (who) SELECT 'tty2' FROM generate_series(1, 7)" >/dev/null
+sql "INSERT INTO user_data (ind, first_name, last_name, age, date_joined)
+     SELECT 900000 + g, 'n', 'm', 30, now() FROM generate_series(1, 5) g" >/dev/null
+script -qec "$PINEMIT -c $WORK/pinemit.conf run --jobs 4" /dev/null >"$WORK/tty.out" 2>&1 </dev/null ||
+    fail "run of 4 streams under script: $(cat "$WORK/tty.out")"
+bars=$(tr '\r' '\n' <"$WORK/tty.out" | grep -E '^.\[K4 streams \[' || true)
+expect_match "one line for 4 streams" "4 streams \\[#{20}\\] [0-9]+/[0-9]+ rows" "$bars"
+python3 - "$WORK/tty.out" <<'PY' || fail "the line counts every stream's rows from the start: $bars"
+import re, sys
+text = open(sys.argv[1]).read().replace("\r", "\n")
+bars = [tuple(map(int, m)) for m in re.findall(r"4 streams \[[#.]{20}\] (\d+)/(\d+) rows", text)]
+sent = sum(map(int, re.findall(r"stream \w+: sent (\d+) rows", text)))
+assert bars and sent >= 12, (bars, sent)
+assert all(total == sent for _, total in bars), (bars, sent)  # from the first line on
+assert bars[-1][0] == sent, (bars, sent)
+PY
+for s in ev user; do
+    expect_match "summary of $s" "stream $s: sent" "$(cat "$WORK/tty.out")"
+done
+
+# --- --jobs ---
+run_expect 2 run --jobs 0
+expect_match "--jobs 0" "--jobs: \"0\" is not a whole number from 1 to 16" "$OUT"
+run_expect 2 run --jobs 17
 
 # --- metrics file ---
 sql "INSERT INTO ev (who) SELECT 'm' FROM generate_series(1, 4)" >/dev/null

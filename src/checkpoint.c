@@ -259,7 +259,7 @@ enum pe_status pe_ckpt_lock(struct pe_ckpt_store *s, long wait_ms,
     if (s->lock_fd >= 0)
         return PE_OK;
     while ((st = try_lock(s, err)) == PE_ERR_LOCKED &&
-           pe_now_mono_ms() < until && !(stop && *stop)) {
+           pe_now_mono_ms() < until && !(stop && __atomic_load_n(stop, __ATOMIC_RELAXED))) {
         struct timespec ts = {0, 100 * 1000000L};
 
         nanosleep(&ts, NULL);

@@ -25,7 +25,7 @@ enum pe_status pe_deliver_sleep(const struct pe_deliver_env *env, int64_t ms,
         int64_t left = until - pe_now_mono_ms();
         struct timespec ts;
 
-        if (env->stop != NULL && *env->stop)
+        if (env->stop != NULL && __atomic_load_n(env->stop, __ATOMIC_RELAXED))
             return pe_error_set(err, PE_ERR_INTERRUPTED, false,
                                 "stopped by a signal");
         if (pe_deliver_check_deadline(env, err) != PE_OK)

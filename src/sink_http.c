@@ -76,7 +76,8 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow,
     (void)dlnow;
     (void)ultotal;
     (void)ulnow;
-    return s->abort_flag != NULL && *s->abort_flag >= 2;
+    return s->abort_flag != NULL &&
+           __atomic_load_n(s->abort_flag, __ATOMIC_RELAXED) >= 2;
 }
 
 static size_t on_data(char *p, size_t size, size_t n, void *arg)

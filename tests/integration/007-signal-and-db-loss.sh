@@ -34,6 +34,7 @@ wait "$PID"
 rc=$?
 set -e
 PID=
+[ "$rc" = 0 ] || cat "$WORK/err" >&2
 expect_eq "exit code after SIGTERM" 0 "$rc"
 expect_match "note" "stopped by a signal" "$(cat "$WORK/err")"
 sent=$(wc -l <"$MOCK_STORE/records/$u.geo.jsonl")

@@ -79,8 +79,6 @@ static void install_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
-struct poster;
-
 /* What one stream's run needs; all borrowed but the batch and buffers. */
 struct stream_run {
     const struct pe_stream_config *sc;
@@ -91,7 +89,6 @@ struct stream_run {
     struct pe_sink *sink; /* NULL in dry-run */
     struct pe_ckpt_store *store;
     struct pe_ckpt_saver *saver; /* saves in the background; NULL: here */
-    struct poster *poster;       /* posts in the background; NULL: here */
     struct pe_batch batch;
     int64_t *batch_xids; /* inserting transaction of each batch record */
     struct pe_buf rec;
@@ -396,8 +393,8 @@ static enum pe_status save_state(struct stream_run *r, struct pe_error *err)
 /* Everything up to `key` (and the rows of xids) was acknowledged or
  * dead-lettered (and the dead letters synced): record it.  Rows sent in
  * the late phase lie below the checkpoint key, which stays. */
-static enum pe_status advance(struct stream_run *r, bool late,
-                              const char *key, const int64_t *xids, size_t n,
+static enum pe_status advance(struct stream_run *r, const char *key,
+                              const int64_t *xids, size_t n,
                               struct pe_error *err)
 {
     struct pe_ckpt_state *c = &r->state;
@@ -405,7 +402,7 @@ static enum pe_status advance(struct stream_run *r, bool late,
     draw_progress(r);
     if (r->replay)
         return PE_OK; /* a replay moves no checkpoint */
-    if (late) {
+    if (r->late_phase) {
         /* A late transaction may have more rows further up the range:
          * it counts as sent only up to this key, until the late scan is
          * over (settle). */
@@ -425,151 +422,15 @@ static enum pe_status advance(struct stream_run *r, bool late,
     return save_state(r, err);
 }
 
-/* Posts batch b (its records' transactions in xids), then moves the
- * checkpoint; b is emptied once it is acknowledged. */
-static enum pe_status send_batch(struct stream_run *r, struct pe_batch *b,
-                                 const int64_t *xids, bool late,
-                                 struct pe_error *err)
-{
-    const char *last = pe_batch_key(b, b->n - 1);
-    enum pe_status st;
-
-    if ((st = rate_take(r->env, b->n, err)) != PE_OK)
-        return st;
-    st = pe_deliver(r->env, r->sink, r->sc->name, r->topic, b, NULL, b->n,
-                    &r->stats, err);
-    if (st != PE_OK) {
-        if (st != PE_ERR_INTERRUPTED)
-            pe_error_prefix(err, "keys %s to %s", pe_batch_key(b, 0), last);
-        return st;
-    }
-    if ((st = advance(r, late, last, xids, b->n, err)) != PE_OK)
-        return st;
-    pe_log(PE_LOG_DEBUG, "stream %s: %sbatch of %zu records, keys %s to %s",
-           r->unit, late ? "late " : "", b->n, pe_batch_key(b, 0), last);
-    pe_batch_reset(b);
-    return PE_OK;
-}
-
-static void kinesis_frame(struct pe_batch *b, const char *stream);
-
-/* Posts a stream's batches while the sender reads and encodes the next
- * one: one batch at a time, in order, so the checkpoint still follows the
- * acknowledgements.  Only for new rows: in the late phase the next page's
- * query reads the state that an acknowledgement changes.  mu guards busy,
- * quit, st and err; batch and xids belong to the poster while busy. */
-struct poster {
-    struct stream_run *r;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    struct pe_batch batch;
-    int64_t *xids;
-    bool busy, quit;
-    enum pe_status st; /* the first failure: no batch is taken after it */
-    struct pe_error err;
-};
-
-static void *poster_main(void *arg)
-{
-    struct poster *p = arg;
-
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        struct pe_error e;
-        enum pe_status st;
-
-        while (!p->busy && !p->quit)
-            pthread_cond_wait(&p->cv, &p->mu);
-        if (!p->busy)
-            break;
-        pthread_mutex_unlock(&p->mu);
-        pe_error_clear(&e);
-        st = send_batch(p->r, &p->batch, p->xids, false, &e);
-        pthread_mutex_lock(&p->mu);
-        if (st != PE_OK) {
-            p->st = st;
-            p->err = e;
-        }
-        p->busy = false;
-        pthread_cond_broadcast(&p->cv);
-    }
-    pthread_mutex_unlock(&p->mu);
-    pe_json_arena_release(); /* the answers were parsed here */
-    return NULL;
-}
-
-/* Waits until the poster is idle: PE_OK, or the failure that stopped it. */
-static enum pe_status poster_wait(struct poster *p, struct pe_error *err)
-{
-    enum pe_status st;
-
-    if (p == NULL)
-        return PE_OK;
-    pthread_mutex_lock(&p->mu);
-    while (p->busy)
-        pthread_cond_wait(&p->cv, &p->mu);
-    st = p->st;
-    if (st != PE_OK)
-        *err = p->err;
-    pthread_mutex_unlock(&p->mu);
-    return st;
-}
-
-/* A poster with an empty batch like r's; NULL when no thread starts (the
- * sender then posts itself). */
-static struct poster *poster_start(struct stream_run *r, size_t max_records)
-{
-    struct poster *p = pe_xcalloc(1, sizeof(*p));
-
-    p->r = r;
-    pe_batch_init(&p->batch, max_records, (size_t)r->o->cfg->batch.max_bytes);
-    if (r->o->cfg->sink.kind == PE_SINK_KINESIS)
-        kinesis_frame(&p->batch, r->topic);
-    p->xids = pe_xcalloc(max_records, sizeof(int64_t));
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    if (pthread_create(&p->thread, NULL, poster_main, p) != 0) {
-        pthread_cond_destroy(&p->cv);
-        pthread_mutex_destroy(&p->mu);
-        pe_batch_cleanup(&p->batch);
-        free(p->xids);
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
-/* Waits for the last batch, stops the thread and frees the poster. */
-static enum pe_status poster_stop(struct poster *p, struct pe_error *err)
-{
-    enum pe_status st;
-
-    if (p == NULL)
-        return PE_OK;
-    st = poster_wait(p, err);
-    pthread_mutex_lock(&p->mu);
-    p->quit = true;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    pthread_join(p->thread, NULL);
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->mu);
-    pe_batch_cleanup(&p->batch);
-    free(p->xids);
-    free(p);
-    return st;
-}
-
-/* Sends the batch (or prints it in dry-run), then moves the checkpoint.
- * With a poster (new rows only), hands the batch over and returns at once
- * with an empty one; the poster's failure comes back at the next call. */
+/* Sends the batch (or prints it in dry-run), then moves the checkpoint. */
 static enum pe_status flush(struct stream_run *r, struct pe_error *err)
 {
+    const char *last;
     enum pe_status st;
 
     if (r->batch.n == 0)
         return PE_OK;
+    last = pe_batch_key(&r->batch, r->batch.n - 1);
     if (r->o->dry_run) {
         size_t len;
         const char *body = pe_batch_finish(&r->batch, &len);
@@ -580,41 +441,25 @@ static enum pe_status flush(struct stream_run *r, struct pe_error *err)
         r->stats.records += (long long)r->batch.n;
         r->stats.requests++;
         r->stats.bytes += (long long)len;
-        st = advance(r, r->late_phase, pe_batch_key(&r->batch, r->batch.n - 1),
-                     r->batch_xids, r->batch.n, err);
-        pe_batch_reset(&r->batch);
-        return st;
-    }
-    if (r->poster != NULL && !r->late_phase) {
-        struct poster *p = r->poster;
-        struct pe_batch b;
-        int64_t *x;
-
-        if ((st = poster_wait(p, err)) != PE_OK)
+    } else {
+        if ((st = rate_take(r->env, r->batch.n, err)) != PE_OK)
             return st;
-        b = p->batch; /* empty: the last one was acknowledged */
-        p->batch = r->batch;
-        r->batch = b;
-        x = p->xids;
-        p->xids = r->batch_xids;
-        r->batch_xids = x;
-        pthread_mutex_lock(&p->mu);
-        p->busy = true;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-        return PE_OK;
+        st = pe_deliver(r->env, r->sink, r->sc->name, r->topic, &r->batch,
+                        NULL, r->batch.n, &r->stats, err);
+        if (st != PE_OK) {
+            if (st != PE_ERR_INTERRUPTED)
+                pe_error_prefix(err, "keys %s to %s",
+                                pe_batch_key(&r->batch, 0), last);
+            return st;
+        }
     }
-    return send_batch(r, &r->batch, r->batch_xids, r->late_phase, err);
-}
-
-/* flush, then wait until the poster has posted it too. */
-static enum pe_status flush_all(struct stream_run *r, struct pe_error *err)
-{
-    enum pe_status st = flush(r, err);
-
-    if (st == PE_OK)
-        st = poster_wait(r->poster, err);
-    return st;
+    if ((st = advance(r, last, r->batch_xids, r->batch.n, err)) != PE_OK)
+        return st;
+    pe_log(PE_LOG_DEBUG, "stream %s: %sbatch of %zu records, keys %s to %s",
+           r->unit, r->late_phase ? "late " : "", r->batch.n,
+           pe_batch_key(&r->batch, 0), last);
+    pe_batch_reset(&r->batch);
+    return PE_OK;
 }
 
 /* A row that cannot be sent (a record over batch.max_bytes or the sink's
@@ -627,7 +472,7 @@ static enum pe_status dead_row(struct stream_run *r, const char *key,
     struct pe_dead_letter d;
     enum pe_status st;
 
-    if ((st = flush_all(r, err)) != PE_OK)
+    if ((st = flush(r, err)) != PE_OK)
         return st;
     if (r->o->dry_run) {
         pe_log(PE_LOG_WARN, "stream %s: key %s: %s; a run would dead-letter it",
@@ -645,7 +490,7 @@ static enum pe_status dead_row(struct stream_run *r, const char *key,
     if ((st = pe_deliver_dead_letter(r->env, &d, &r->stats, err)) != PE_OK ||
         (st = pe_dlq_sync(r->env->dlq, err)) != PE_OK)
         return st;
-    return advance(r, r->late_phase, key, &xid, 1, err);
+    return advance(r, key, &xid, 1, err);
 }
 
 static enum pe_status oversized(struct stream_run *r, const char *key,
@@ -886,16 +731,6 @@ static enum pe_status scan(struct stream_run *r, bool late,
     free(high);
     if (st == PE_OK && !stopping())
         st = flush(r, err);
-    /* Whatever happened, the poster is done before the state is read. */
-    {
-        struct pe_error e;
-        enum pe_status posted = poster_wait(r->poster, &e);
-
-        if (posted != PE_OK && st == PE_OK) {
-            st = posted;
-            *err = e;
-        }
-    }
     if (st == PE_OK && stopping())
         st = PE_ERR_INTERRUPTED;
     return st;
@@ -1176,19 +1011,7 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     }
     if (store != NULL && !replay && !o->dry_run)
         r.saver = pe_ckpt_saver_start(store, sc->name, r.shard, r.nshards);
-    if (!o->dry_run)
-        r.poster = poster_start(&r, r.batch.max_records);
     st = pump(&r, err);
-    if (r.poster != NULL) {
-        struct pe_error e;
-        enum pe_status posted = poster_stop(r.poster, &e);
-
-        r.poster = NULL;
-        if (posted != PE_OK && st == PE_OK) {
-            st = posted;
-            *err = e;
-        }
-    }
     if (r.saver != NULL) {
         /* Every state handed over is durable before the unit ends. */
         struct pe_error e;

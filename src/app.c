@@ -1021,6 +1021,11 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
         if (saved != PE_OK && (st == PE_OK || st == PE_ERR_INTERRUPTED)) {
             st = saved;
             *err = e;
+        } else if (saved != PE_OK) {
+            /* The unit failed anyway; say that its checkpoint lags too. */
+            pe_log(PE_LOG_WARN, "stream %s: the last checkpoint was not "
+                                "saved: %s",
+                   r.unit, e.msg);
         }
     }
     draw_progress(&r);
@@ -1431,9 +1436,11 @@ static void send_all(struct pass *p)
         w[k].k = k;
     }
     for (size_t k = 1; k < s->jobs && k < n; k++) {
-        if (pthread_create(&w[k].thread, NULL, send_units, &w[k]) != 0) {
+        int rc = pthread_create(&w[k].thread, NULL, send_units, &w[k]);
+
+        if (rc != 0) {
             pe_log(PE_LOG_WARN, "cannot start sender %zu: %s", k + 1,
-                   strerror(errno));
+                   strerror(rc));
             break;
         }
         started++;
@@ -1468,6 +1475,10 @@ static enum pe_status one_pass(const struct pe_app_opts *o,
     p.senders = senders;
     pthread_mutex_init(&p.mu, NULL);
     senders->jobs = jobs_for(o, u->n, p.shared);
+    if (p.shared && o->jobs > 1)
+        pe_log(PE_LOG_INFO, "--jobs %ld: with state.store = \"database\" "
+                            "one sender sends the units one after another",
+               o->jobs);
     if (p.shared && (st = claim(o, src, u, err)) == PE_ERR_DB &&
         err->retriable && pe_source_reset(src, err) == PE_OK) {
         /* A new session holds no lock: claim again from scratch. */
@@ -1506,7 +1517,8 @@ static void follow_sleep(long seconds)
 /* SIGHUP: reopen the log file and re-read the config.  A config that
  * does not load, or moves state.dir, is refused and the old one kept. */
 static void reload(const char *path, const struct pe_config **live,
-                   struct pe_config **owned)
+                   struct pe_config **owned,
+                   struct pe_config **retired)
 {
     struct pe_config *next = pe_xcalloc(1, sizeof(*next));
     struct pe_error e;
@@ -1532,10 +1544,7 @@ static void reload(const char *path, const struct pe_config **live,
         free(next);
         return;
     }
-    if (*owned != NULL) {
-        pe_config_cleanup(*owned);
-        free(*owned);
-    }
+    *retired = *owned; /* the caller frees it once done with it */
     *owned = next;
     *live = next;
     pe_log(PE_LOG_INFO, "SIGHUP: configuration re-read from %s", path);
@@ -1596,12 +1605,17 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
         follow_sleep(o->interval_s);
         if (hup_pending()) {
             const struct pe_config *before = cur.cfg;
+            struct pe_config *retired = NULL; /* `before`, if re-read */
 
-            reload(c->path, &cur.cfg, &owned);
+            reload(c->path, &cur.cfg, &owned, &retired);
             if (cur.cfg != before) {
                 /* Streams may have changed: let go and claim anew. */
                 units_free(before, src, &units);
                 units_build(&cur, false, &units);
+            }
+            if (retired != NULL) {
+                pe_config_cleanup(retired);
+                free(retired);
             }
         }
         if (stop_level()) {

@@ -37,6 +37,19 @@ cp "$WORK/good.conf" "$WORK/pinemit.conf"
 sql "INSERT INTO ev (who) VALUES ('after hup')" >/dev/null
 for _ in $(seq 1 100); do [ "$(recs $u.ev)" -ge 16 ] && break; sleep 0.05; done
 expect_eq "still polling after SIGHUP" 16 "$(recs $u.ev)"
+# Two good re-reads in a row: the second replaces a config that was itself
+# re-read (under ASan this caught a use after free).
+for n in 1 2; do
+    kill -HUP "$PID"
+    for _ in $(seq 1 60); do
+        [ "$(grep -c 'configuration re-read' "$WORK/follow.log")" -ge "$n" ] && break
+        sleep 0.05
+    done
+    expect_eq "re-read number $n" "$n" "$(grep -c 'configuration re-read' "$WORK/follow.log")"
+done
+sql "INSERT INTO ev (who) VALUES ('after two re-reads')" >/dev/null
+for _ in $(seq 1 100); do [ "$(recs $u.ev)" -ge 17 ] && break; sleep 0.05; done
+expect_eq "still polling after two re-reads" 17 "$(recs $u.ev)"
 # SIGTERM ends it within a second.
 t0=$(date +%s%N)
 kill -TERM "$PID"

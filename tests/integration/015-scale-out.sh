@@ -112,6 +112,23 @@ for _ in $(seq 1 150); do
     sleep 0.1
 done
 expect_eq "every row delivered" "$want" "$got"
+# Two config re-reads in a row in each live instance: each lets its shards
+# go and claims again (under ASan this caught a use after free).
+for i in 1 2 3; do
+    eval "p=\${I$i:-}"
+    [ -n "$p" ] && kill -0 "$p" 2>/dev/null || continue
+    before=$(grep -c 'configuration re-read' "$WORK/inst$i.log" || true)
+    for n in 1 2; do
+        kill -HUP "$p"
+        for _ in $(seq 1 60); do
+            [ "$(grep -c 'configuration re-read' "$WORK/inst$i.log")" -ge $((before + n)) ] && break
+            sleep 0.05
+        done
+    done
+    sleep 0.3
+    kill -0 "$p" 2>/dev/null || fail "instance $i died on its second SIGHUP"
+    expect_eq "instance $i re-read twice" $((before + 2)) "$(grep -c 'configuration re-read' "$WORK/inst$i.log")"
+done
 for p in $PIDS; do kill -TERM "$p" 2>/dev/null || true; done
 for p in $PIDS; do wait "$p" 2>/dev/null || true; done
 PIDS=

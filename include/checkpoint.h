@@ -96,12 +96,13 @@ struct pe_ckpt_saver *pe_ckpt_saver_start(struct pe_ckpt_store *s,
                                           const char *stream, long shard,
                                           long nshards);
 /* Hands a copy of c over (the caller may change c at once).  Returns the
- * error of an earlier save if one failed; then nothing more is saved. */
+ * error of an earlier save if one failed, once; c is then not handed
+ * over (a later state holds it). */
 enum pe_status pe_ckpt_saver_save(struct pe_ckpt_saver *sv,
                                   const struct pe_ckpt_state *c,
                                   struct pe_error *err);
-/* Waits for the last save, stops the saver and frees it: PE_OK when
- * every state handed over is durable. */
+/* Waits for the last save, stops the saver and frees it: PE_OK unless a
+ * save failed that was not reported yet. */
 enum pe_status pe_ckpt_saver_finish(struct pe_ckpt_saver *sv,
                                     struct pe_error *err);
 

@@ -781,7 +781,10 @@ enum pe_status pe_ckpt_saver_save(struct pe_ckpt_saver *sv,
         sv->busy = true;
         pthread_cond_broadcast(&sv->cv);
     } else {
+        /* Reported once: the caller may recover (a database store
+         * reconnects) and hand over a later state, which holds this one. */
         *err = sv->err;
+        sv->st = PE_OK;
         free(text);
     }
     pthread_mutex_unlock(&sv->mu);

@@ -239,9 +239,9 @@ static bool scan_string(struct scan *s, const char **start, size_t *len,
                 for (int k = 0; k < 4; k++)
                     if (++s->p >= s->end || !isxdigit((unsigned char)*s->p))
                         return false;
-                /* A surrogate: cJSON may refuse a lone one. */
+                /* A surrogate (D800-DFFF): cJSON refuses a lone one. */
                 if ((hex[0] == 'd' || hex[0] == 'D') &&
-                    strchr("89abAB", hex[1]) != NULL)
+                    strchr("89abcdefABCDEF", hex[1]) != NULL)
                     return false;
             } else if (strchr("\"\\/bfnrt", *s->p) == NULL || *s->p == '\0') {
                 return false;

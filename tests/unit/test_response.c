@@ -660,6 +660,10 @@ static void fast_path_yes_and_no(void **state)
         {"{\"off\\u0073ets\":[{\"offset\":1}]}", 1, false},
         {"{\"offsets\":[{\"offset\":1,\"a\":\"\x01\"}]}", 1, false},
         {"{\"offsets\":[{\"offset\":1,\"a\":tru}]}", 1, false},
+        /* lone surrogates, high and low: cJSON refuses the body */
+        {"{\"offsets\":[{\"offset\":1}],\"x\":\"\\ud800\"}", 1, false},
+        {"{\"offsets\":[{\"offset\":1}],\"x\":\"\\uDC00\"}", 1, false},
+        {"{\"offsets\":[{\"offset\":1,\"error\":\"\\udfff\"}]}", 1, false},
         {"{\"offsets\":[{\"offset\":1}]", 1, false},
         {"[{\"offset\":1}]", 1, false},
         {"", 0, false},

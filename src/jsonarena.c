@@ -11,6 +11,8 @@
 
 #include "util.h"
 
+#define CHUNK_SIZE ((size_t)64 << 10)
+
 struct chunk {
     struct chunk *next;
     size_t size, used;
@@ -29,7 +31,7 @@ static void *hook_malloc(size_t n)
         return malloc(n);
     n = (n + 15) & ~(size_t)15;
     if (c == NULL || c->size - c->used < n) {
-        size_t size = n > (64u << 10) ? n : (64u << 10);
+        size_t size = n > CHUNK_SIZE ? n : CHUNK_SIZE;
 
         c = pe_xmalloc(sizeof(*c) + size);
         c->size = size;
@@ -71,12 +73,18 @@ void pe_json_arena_end(void)
     active = false;
     if (arena == NULL)
         return;
-    /* Keep the newest chunk, free the others. */
+    /* Keep the newest chunk if it has the usual size (one made for a huge
+     * value is not kept), free the others. */
     while (arena->next != NULL) {
         struct chunk *old = arena->next;
 
         arena->next = old->next;
         free(old);
+    }
+    if (arena->size > CHUNK_SIZE) {
+        free(arena);
+        arena = NULL;
+        return;
     }
     arena->used = 0;
 }

@@ -294,6 +294,35 @@ static bool scan_number(struct scan *s, bool *integer)
     return true;
 }
 
+/* A member's name and the colon after it; *plain as for scan_string. */
+static bool scan_name(struct scan *s, const char **k, size_t *n, bool *plain)
+{
+    if (!scan_string(s, k, n, plain))
+        return false;
+    skip_ws(s);
+    if (s->p >= s->end || *s->p++ != ':')
+        return false;
+    skip_ws(s);
+    return true;
+}
+
+/* After a member or an element: 1 for a comma (another one follows), 0
+ * for the closing bracket (taken), -1 for anything else. */
+static int scan_next(struct scan *s, char close)
+{
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ',') {
+        s->p++;
+        skip_ws(s);
+        return 1;
+    }
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return 0;
+    }
+    return -1;
+}
+
 static bool scan_value(struct scan *s);
 
 /* An object or array, opening bracket at s->p. */
@@ -301,6 +330,7 @@ static bool scan_container(struct scan *s)
 {
     bool object = *s->p == '{';
     char close = object ? '}' : ']';
+    int next;
 
     if (++s->depth > 64)
         return false;
@@ -311,34 +341,18 @@ static bool scan_container(struct scan *s)
         s->depth--;
         return true;
     }
-    for (;;) {
-        if (object) {
-            const char *k;
-            size_t n;
-            bool plain;
+    do {
+        const char *k;
+        size_t n;
+        bool plain;
 
-            if (!scan_string(s, &k, &n, &plain))
-                return false;
-            skip_ws(s);
-            if (s->p >= s->end || *s->p++ != ':')
-                return false;
-            skip_ws(s);
-        }
+        if (object && !scan_name(s, &k, &n, &plain))
+            return false;
         if (!scan_value(s))
             return false;
-        skip_ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            skip_ws(s);
-            continue;
-        }
-        if (s->p < s->end && *s->p == close) {
-            s->p++;
-            s->depth--;
-            return true;
-        }
-        return false;
-    }
+    } while ((next = scan_next(s, close)) == 1);
+    s->depth--;
+    return next == 0;
 }
 
 static bool scan_value(struct scan *s)
@@ -371,28 +385,23 @@ static bool scan_value(struct scan *s)
 static bool scan_entry(struct scan *s)
 {
     bool seen_offset = false, seen_code = false, offset_ok = false;
+    int next;
 
-    skip_ws(s);
     if (s->p >= s->end || *s->p != '{' || ++s->depth > 64)
         return false;
     s->p++;
     skip_ws(s);
-    if (s->p < s->end && *s->p == '}')
-        return false; /* no offset */
-    for (;;) {
+    do {
         const char *k;
         size_t n;
         bool plain, integer;
 
-        if (!scan_string(s, &k, &n, &plain) || !plain)
-            return false;
-        skip_ws(s);
-        if (s->p >= s->end || *s->p++ != ':')
-            return false;
-        skip_ws(s);
+        if (!scan_name(s, &k, &n, &plain) || !plain)
+            return false; /* (an empty entry has no offset) */
         if (n == 6 && memcmp(k, "offset", 6) == 0 && !seen_offset) {
             seen_offset = true;
-            if (s->p >= s->end || (*s->p != '-' && !(*s->p >= '0' && *s->p <= '9')) ||
+            if (s->p >= s->end ||
+                (*s->p != '-' && !(*s->p >= '0' && *s->p <= '9')) ||
                 !scan_number(s, &integer))
                 return false;
             offset_ok = integer;
@@ -404,97 +413,69 @@ static bool scan_entry(struct scan *s)
         } else if (!scan_value(s)) {
             return false;
         }
-        skip_ws(s);
-        if (s->p < s->end && *s->p == ',') {
-            s->p++;
-            skip_ws(s);
-            continue;
-        }
-        if (s->p < s->end && *s->p == '}') {
-            s->p++;
-            s->depth--;
-            return offset_ok;
-        }
+    } while ((next = scan_next(s, '}')) == 1);
+    s->depth--;
+    return next == 0 && offset_ok;
+}
+
+/* The offsets array: its entries are counted into *count. */
+static bool scan_offsets(struct scan *s, size_t *count)
+{
+    int next;
+
+    *count = 0;
+    if (s->p >= s->end || *s->p != '[')
         return false;
+    s->p++;
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+        return true;
     }
+    s->depth++;
+    do {
+        if (!scan_entry(s))
+            return false;
+        (*count)++;
+    } while ((next = scan_next(s, ']')) == 1);
+    s->depth--;
+    return next == 0;
 }
 
 bool pe_response_all_acked(const char *body, size_t len, size_t n_records)
 {
     struct scan s;
     bool seen_offsets = false, offsets_ok = false;
+    int next;
 
     if (body == NULL || len == 0)
         return false;
     s.p = body;
     s.end = body + len;
-    s.depth = 0;
+    s.depth = 1;
     skip_ws(&s);
     if (s.p >= s.end || *s.p != '{')
         return false;
     s.p++;
-    s.depth = 1;
     skip_ws(&s);
-    while (s.p < s.end && *s.p != '}') {
+    do {
         const char *k;
-        size_t n;
+        size_t n, count;
         bool plain;
 
-        if (!scan_string(&s, &k, &n, &plain) || !plain)
-            return false;
-        skip_ws(&s);
-        if (s.p >= s.end || *s.p++ != ':')
-            return false;
-        skip_ws(&s);
+        if (!scan_name(&s, &k, &n, &plain) || !plain)
+            return false; /* (an empty object has no offsets) */
         if (n == 7 && memcmp(k, "offsets", 7) == 0 && !seen_offsets) {
-            size_t count = 0;
-
             seen_offsets = true;
-            if (s.p >= s.end || *s.p != '[')
+            if (!scan_offsets(&s, &count))
                 return false;
-            s.p++;
-            s.depth++;
-            skip_ws(&s);
-            if (s.p < s.end && *s.p == ']') {
-                s.p++;
-            } else {
-                for (;;) {
-                    if (!scan_entry(&s))
-                        return false;
-                    count++;
-                    skip_ws(&s);
-                    if (s.p < s.end && *s.p == ',') {
-                        s.p++;
-                        continue;
-                    }
-                    if (s.p < s.end && *s.p == ']') {
-                        s.p++;
-                        break;
-                    }
-                    return false;
-                }
-            }
-            s.depth--;
             offsets_ok = count == n_records;
         } else if (!scan_value(&s)) {
             return false;
         }
-        skip_ws(&s);
-        if (s.p < s.end && *s.p == ',') {
-            s.p++;
-            skip_ws(&s);
-            if (s.p < s.end && *s.p == '}')
-                return false; /* a trailing comma */
-            continue;
-        }
-        if (s.p >= s.end || *s.p != '}')
-            return false;
-    }
-    if (s.p >= s.end)
-        return false;
-    s.p++;
+    } while ((next = scan_next(&s, '}')) == 1);
     skip_ws(&s);
-    return s.p == s.end && offsets_ok;
+    return next == 0 && s.p == s.end && offsets_ok;
 }
 
 static void classify_rest(long status, const char *body, size_t len,

@@ -32,8 +32,12 @@ static void on_stop_signal(int sig)
     int level = __atomic_load_n(&stop_requested, __ATOMIC_RELAXED);
 
     (void)sig;
-    if (level < 2)
-        __atomic_store_n(&stop_requested, level + 1, __ATOMIC_RELAXED);
+    /* Two signals at once in two threads both count. */
+    while (level < 2 &&
+           !__atomic_compare_exchange_n(&stop_requested, &level, level + 1,
+                                        false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+    }
 }
 
 static int stop_level(void)

@@ -1435,7 +1435,7 @@ static void send_all(struct pass *p)
                     pe_log_format() == PE_LOG_TEXT && n > 0,
                 label, n < s->jobs ? n : s->jobs);
     __atomic_store_n(&halted, 0, __ATOMIC_RELAXED);
-    for (size_t k = 0; k < s->jobs && k < PE_MAX_JOBS; k++) {
+    for (size_t k = 0; k < PE_MAX_JOBS; k++) {
         w[k].p = p;
         w[k].k = k;
     }

@@ -1353,6 +1353,8 @@ static void unit_done(struct pass *p, size_t i, enum pe_status st,
     }
     if (st == PE_OK || st == PE_ERR_INTERRUPTED)
         return;
+    if (st == PE_ERR_ABORTED && __atomic_load_n(&halted, __ATOMIC_RELAXED))
+        return; /* the run limit another unit reported (one line) */
     if (st == PE_ERR_LOCKED && p->shared) {
         p->u->owned[i] = false; /* taken over while the database was away */
         pe_log(PE_LOG_WARN, "%s", e->msg);

@@ -25,7 +25,8 @@ static const char usage_text[] =
     "             --rate N        send at most N rows per second\n"
     "             --jobs N        send up to N streams (or shards) at once,\n"
     "                             each on its own database connection\n"
-    "                             (default: run.jobs, else up to 4)\n"
+    "                             (default: run.jobs, else up to 4; one\n"
+    "                             with --dry-run or the database store)\n"
     "  replay   resend a key range, or a dead-letter file; no checkpoint\n"
     "           moves and no lock is taken\n"
     "             --stream NAME   only this stream (repeatable)\n"
@@ -222,10 +223,12 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
         }
     }
     if (cli->command == PE_CMD_REPLAY && cli->dead_letters != NULL &&
-        (cli->from_key || cli->to_key || cli->topic || cli->n_streams))
+        (cli->from_key || cli->to_key || cli->topic || cli->n_streams ||
+         cli->rate > 0 || cli->jobs > 0))
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "replay: --dead-letters cannot be combined with "
-                            "--stream, --from, --to or --topic");
+                            "--stream, --from, --to, --topic, --rate or "
+                            "--jobs");
     if (cli->interval_s != 0 && !cli->follow)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "run: --interval goes with --follow");

@@ -388,9 +388,31 @@ static void usage_text(void **state)
     assert_non_null(strstr(u, "75"));
 }
 
+/* --jobs: 1 to 16, for run and replay; not with a dead-letter file. */
+static void jobs_option(void **state)
+{
+    struct args a;
+    struct pe_cli cli;
+    struct pe_error err;
+
+    (void)state;
+    args_make(&a, "run", "--jobs", "3", NULL);
+    assert_int_equal(parse(&a, &cli, &err), PE_OK);
+    assert_int_equal(cli.jobs, 3);
+    pe_cli_cleanup(&cli);
+    expect_usage("--jobs", "run", "--jobs", "0", NULL);
+    expect_usage("--jobs", "run", "--jobs", "17", NULL);
+    expect_usage("--jobs", "status", "--jobs", "2", NULL);
+    expect_usage("--rate or --jobs", "replay", "--dead-letters", "x.jsonl",
+                 "--jobs", "2", NULL);
+    expect_usage("--rate or --jobs", "replay", "--dead-letters", "x.jsonl",
+                 "--rate", "5", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(jobs_option),
         cmocka_unit_test(run_with_streams_and_limit),
         cmocka_unit_test(run_without_options),
         cmocka_unit_test(global_short_options),

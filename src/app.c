@@ -1379,8 +1379,10 @@ static void *send_units(void *arg)
 
         pe_error_clear(&e);
         if ((*src = pe_source_open(&p->senders->so, &e)) == NULL) {
-            /* The others take its share; the run's own sender is there. */
+            /* The others take its share; the run's own sender is there.
+             * The progress line need not wait for a unit it won't count. */
             pe_log(PE_LOG_WARN, "sender %zu: %s", w->k + 1, e.msg);
+            meter_total(0, false);
             return NULL;
         }
     }

@@ -1453,6 +1453,8 @@ static void send_all(struct pass *p)
         }
         started++;
     }
+    for (size_t k = started; k < n && k < s->jobs; k++)
+        meter_total(0, false); /* senders that did not start count nothing */
     send_units(&w[0]);
     for (size_t k = 1; k < started; k++)
         pthread_join(w[k].thread, NULL);

@@ -135,3 +135,33 @@ PID=
 expect_eq "exit code after two signals" 0 "$rc"
 expect_match "note" "in flight was abandoned" "$(cat "$WORK/err")"
 expect_eq "checkpoint at the first batch" 100 "$(ckpt t4)"
+
+# --- SIGTERM while three streams are sent at once: each finishes its
+# request in flight and saves its checkpoint; the next run sends the rest,
+# and nothing arrives twice ---
+write_conf "$WORK/pinemit.conf" '{ name = "s1"; table = "pinterest_data"; key = "index"; topic = "sig.s1"; },
+  { name = "s2"; table = "geolocation_data"; key = "ind"; topic = "sig.s2"; },
+  { name = "s3"; table = "user_data"; key = "ind"; topic = "sig.s3"; }'
+mock_script '[{"delay_ms":150,"times":100000}]'
+before=$(mock_requests)
+"$PINEMIT" -c "$WORK/pinemit.conf" run --jobs 3 --stream s1 --stream s2 --stream s3 \
+    2>"$WORK/err" &
+PID=$!
+wait_requests "$((before + 6))"
+kill -TERM "$PID"
+set +e
+wait "$PID"
+rc=$?
+set -e
+PID=
+expect_eq "exit code after SIGTERM, streams at once" 0 "$rc"
+for s in s1 s2 s3; do
+    n=$(if [ -f "$MOCK_STORE/records/sig.$s.jsonl" ]; then wc -l <"$MOCK_STORE/records/sig.$s.jsonl"; else echo 0; fi)
+    [ "$n" -gt 0 ] || fail "stream $s sent nothing before the signal"
+done
+mock_script '[]'
+"$PINEMIT" -c "$WORK/pinemit.conf" run --stream s1 --stream s2 --stream s3 ||
+    fail "resume after SIGTERM, streams at once"
+verify sig.s1 pinterest_data index
+verify sig.s2 geolocation_data ind
+verify sig.s3 user_data ind

@@ -72,6 +72,16 @@ keys = [json.loads(l)["value"]["id"] for l in open(sys.argv[1])]
 assert keys == [3, 4, 5, 6, 7], keys
 PY
 expect_eq "checkpoint untouched by replay" "$before" "$(ckpt ev)"
+# Two streams replayed at once, each its own range of keys (the bounds
+# apply to each stream's key).
+run_expect 0 replay --jobs 2 --stream geo --stream user --from 2 --to 4
+for t in geo user; do
+    python3 - "$MOCK_STORE/records/$u.$t.jsonl" <<'PY' || fail "replayed range of $t"
+import json, sys
+keys = [json.loads(l)["value"]["ind"] for l in open(sys.argv[1])]
+assert keys[-3:] == [2, 3, 4], keys[-5:]
+PY
+done
 run_expect 2 replay --stream ev --topic 'bad topic'
 run_expect 1 replay --stream ev --from abc
 expect_match "bad bound" "invalid input syntax for type bigint" "$OUT"

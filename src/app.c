@@ -1039,16 +1039,11 @@ out:
         meter_total(0, false);
     if (st != PE_OK && st != PE_ERR_INTERRUPTED)
         pe_error_prefix(err, "stream %s", r.unit);
-    /* Shards of a stream add up in its report. */
-    report->stats.records += r.stats.records;
-    report->stats.requests += r.stats.requests;
-    report->stats.bytes += r.stats.bytes;
-    report->stats.retries += r.stats.retries;
-    report->stats.dead += r.stats.dead;
-    if (r.nshards == 1 && r.state.key != NULL) {
-        free(report->checkpoint);
-        report->checkpoint = pe_xstrdup(r.state.key);
-    }
+    /* The unit's own figures; its sender adds them to the stream's. */
+    report->stats = r.stats;
+    report->checkpoint = r.nshards == 1 && r.state.key != NULL
+                             ? pe_xstrdup(r.state.key)
+                             : NULL;
     pe_sink_free(r.sink);
     pe_table_free(r.table);
     pe_batch_cleanup(&r.batch);
@@ -1314,6 +1309,32 @@ struct pass {
     enum pe_status worst;
 };
 
+static void pass_begin(struct pass *p, const struct pe_app_opts *o,
+                       const struct pe_deliver_env *env,
+                       struct pe_ckpt_store *store, struct units *u,
+                       struct senders *senders, bool shared, bool replay)
+{
+    memset(p, 0, sizeof(*p));
+    p->o = o;
+    p->env = env;
+    p->store = store;
+    p->u = u;
+    p->shared = shared;
+    p->replay = replay;
+    p->reports = pe_xcalloc(o->cfg->n_streams, sizeof(*p->reports));
+    p->senders = senders;
+    pthread_mutex_init(&p->mu, NULL);
+    senders->jobs = jobs_for(o, u->n, shared);
+}
+
+static void pass_end(struct pass *p)
+{
+    for (size_t i = 0; i < p->o->cfg->n_streams; i++)
+        free(p->reports[i].checkpoint);
+    free(p->reports);
+    pthread_mutex_destroy(&p->mu);
+}
+
 struct sender {
     struct pass *p;
     size_t k; /* its connection: p->senders->src[k] */
@@ -1392,7 +1413,6 @@ static void *send_units(void *arg)
         struct pe_error e;
         enum pe_status st;
 
-        memset(&rep, 0, sizeof(rep));
         pe_error_clear(&e);
         st = run_stream(p->o, p->env, &c->streams[p->u->stream[i]],
                         p->u->shard[i], p->shared, *src, p->store, p->replay,
@@ -1475,16 +1495,8 @@ static enum pe_status one_pass(const struct pe_app_opts *o,
     struct pass p;
     enum pe_status st = PE_OK;
 
-    memset(&p, 0, sizeof(p));
-    p.o = o;
-    p.env = env;
-    p.store = store;
-    p.u = u;
-    p.shared = c->state.database && !o->dry_run;
-    p.reports = pe_xcalloc(c->n_streams, sizeof(*p.reports));
-    p.senders = senders;
-    pthread_mutex_init(&p.mu, NULL);
-    senders->jobs = jobs_for(o, u->n, p.shared);
+    pass_begin(&p, o, env, store, u, senders,
+               c->state.database && !o->dry_run, false);
     if (p.shared && o->jobs > 1)
         pe_log(PE_LOG_INFO, "--jobs %ld: with state.store = \"database\" "
                             "one sender sends the units one after another",
@@ -1505,10 +1517,7 @@ static enum pe_status one_pass(const struct pe_app_opts *o,
     }
     st = finish(p.worst, p.failed, env->dlq, dead_before, err);
     write_metrics(o, start_s, st, p.reports);
-    for (size_t i = 0; i < c->n_streams; i++)
-        free(p.reports[i].checkpoint);
-    free(p.reports);
-    pthread_mutex_destroy(&p.mu);
+    pass_end(&p);
     return st;
 }
 
@@ -1685,21 +1694,10 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
         goto out;
     }
     units_build(o, true, &units);
-    memset(&p, 0, sizeof(p));
-    p.o = o;
-    p.env = &env;
-    p.u = &units;
-    p.replay = true;
-    p.reports = pe_xcalloc(c->n_streams, sizeof(*p.reports));
-    p.senders = &senders;
-    pthread_mutex_init(&p.mu, NULL);
-    senders.jobs = jobs_for(o, units.n, false);
+    pass_begin(&p, o, &env, NULL, &units, &senders, false, true);
     send_all(&p);
     st = finish(p.worst, p.failed, dlq, 0, err);
-    for (size_t i = 0; i < c->n_streams; i++)
-        free(p.reports[i].checkpoint);
-    free(p.reports);
-    pthread_mutex_destroy(&p.mu);
+    pass_end(&p);
 out:
     fflush(stdout);
     senders_close(&senders);

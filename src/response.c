@@ -478,6 +478,14 @@ bool pe_response_all_acked(const char *body, size_t len, size_t n_records)
     return next == 0 && s.p == s.end && offsets_ok;
 }
 
+/* An answer's result before it is read: nothing known but the status. */
+static void result_init(struct pe_produce_result *r, long status)
+{
+    memset(r, 0, sizeof(*r));
+    r->http_status = status;
+    r->retry_after_ms = -1;
+}
+
 static void classify_rest(long status, const char *body, size_t len,
                           size_t n_records, struct pe_record_status *per,
                           struct pe_produce_result *r)
@@ -487,9 +495,7 @@ static void classify_rest(long status, const char *body, size_t len,
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(doc, "error_code");
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(doc, "message");
 
-    memset(r, 0, sizeof(*r));
-    r->http_status = status;
-    r->retry_after_ms = -1;
+    result_init(r, status);
     if (cJSON_IsObject(doc) && offsets != NULL &&
         (status == 200 || status == 401 || status == 403)) {
         parse_offsets(offsets, n_records, per, r);
@@ -546,9 +552,7 @@ static void classify_kinesis(long status, const char *body, size_t len,
     size_t i = 0;
     bool all_retriable = true;
 
-    memset(r, 0, sizeof(*r));
-    r->http_status = status;
-    r->retry_after_ms = -1;
+    result_init(r, status);
     if (msg == NULL)
         msg = cJSON_GetObjectItemCaseSensitive(doc, "Message");
     if (status == 200 && cJSON_IsArray(recs) &&
@@ -606,9 +610,7 @@ void pe_response_classify_records(long status, const char *body, size_t len,
                                   struct pe_produce_result *r)
 {
     if (status == 200 && pe_response_all_acked(body, len, n_records)) {
-        memset(r, 0, sizeof(*r));
-        r->http_status = status;
-        r->retry_after_ms = -1;
+        result_init(r, status);
         r->outcome = PE_OUT_OK;
         return;
     }

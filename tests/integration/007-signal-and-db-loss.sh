@@ -29,11 +29,7 @@ mock_script '[{"delay_ms":300,"times":100}]'
 PID=$!
 wait_requests 2
 kill -TERM "$PID"
-set +e
-wait "$PID"
-rc=$?
-set -e
-PID=
+reap
 [ "$rc" = 0 ] || cat "$WORK/err" >&2
 expect_eq "exit code after SIGTERM" 0 "$rc"
 expect_match "note" "stopped by a signal" "$(cat "$WORK/err")"
@@ -56,11 +52,7 @@ PID=$!
 wait_requests "$(($(mock_requests) + 1))"
 sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
      WHERE application_name LIKE 'pinemit/%' AND datname = 'sig'" >/dev/null
-set +e
-wait "$PID"
-rc=$?
-set -e
-PID=
+reap
 expect_eq "exit code after a lost connection" 0 "$rc"
 expect_match "warning" "^pinemit: warning: stream user: .*reconnecting in [0-9]+ ms \\(attempt 1 of 8\\)" "$(cat "$WORK/err")"
 verify $u.user user_data ind
@@ -75,11 +67,7 @@ if [ "$(id -u)" -eq 0 ]; then
 else
     pg_ctl -D "$PGHOST/data" -m fast -w restart >/dev/null
 fi
-set +e
-wait "$PID"
-rc=$?
-set -e
-PID=
+reap
 expect_eq "exit code after a database restart" 0 "$rc"
 verify $u.pin pinterest_data index
 
@@ -95,11 +83,7 @@ wait_requests "$(($(mock_requests) + 1))"
 psql -X -q -d postgres -c "ALTER DATABASE sig ALLOW_CONNECTIONS false" >/dev/null
 psql -X -q -d postgres -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
      WHERE application_name LIKE 'pinemit/%' AND datname = 'sig'" >/dev/null
-set +e
-wait "$PID"
-rc=$?
-set -e
-PID=
+reap
 psql -X -q -d postgres -c "ALTER DATABASE sig ALLOW_CONNECTIONS true" >/dev/null
 expect_eq "exit code when the database stays away" 1 "$rc"
 expect_match "last line" "^pinemit: stream t3: cannot reconnect to the database: .*not currently accepting connections" "$(tail -n 1 "$WORK/err")"
@@ -127,11 +111,7 @@ for _ in $(seq 1 40); do
     sleep 0.05
 done
 kill -0 "$PID" 2>/dev/null && fail "still running 2 s after the second signal"
-set +e
-wait "$PID"
-rc=$?
-set -e
-PID=
+reap
 expect_eq "exit code after two signals" 0 "$rc"
 expect_match "note" "in flight was abandoned" "$(cat "$WORK/err")"
 expect_eq "checkpoint at the first batch" 100 "$(ckpt t4)"
@@ -149,11 +129,7 @@ before=$(mock_requests)
 PID=$!
 wait_requests "$((before + 6))"
 kill -TERM "$PID"
-set +e
-wait "$PID"
-rc=$?
-set -e
-PID=
+reap
 expect_eq "exit code after SIGTERM, streams at once" 0 "$rc"
 for s in s1 s2 s3; do
     n=$(if [ -f "$MOCK_STORE/records/sig.$s.jsonl" ]; then wc -l <"$MOCK_STORE/records/sig.$s.jsonl"; else echo 0; fi)

@@ -53,11 +53,7 @@ expect_eq "still polling after two re-reads" 17 "$(recs $u.ev)"
 # SIGTERM ends it within a second.
 t0=$(date +%s%N)
 kill -TERM "$PID"
-set +e
-wait "$PID"
-rc=$?
-set -e
-PID=
+reap
 t1=$(date +%s%N)
 expect_eq "exit code after SIGTERM" 0 "$rc"
 [ $(( (t1 - t0) / 1000000 )) -lt 1000 ] || fail "took $(( (t1 - t0) / 1000000 )) ms to stop"

@@ -130,6 +130,16 @@ ckpt() {
         "$WORK/state/$1.checkpoint"
 }
 
+# reap: waits for the background run $PID; its exit code goes to rc, and
+# PID is cleared (for the EXIT traps that kill what is left).
+reap() {
+    set +e
+    wait "$PID"
+    rc=$?
+    set -e
+    PID=
+}
+
 # run_expect CODE [pinemit args...]: runs pinemit with the test config;
 # the exit code must be CODE; stderr lands in $OUT.
 run_expect() {

@@ -206,16 +206,31 @@ void pe_ckpt_close(struct pe_ckpt_store *s)
     free(s);
 }
 
+/* State files are opened with O_NOFOLLOW: a symbolic link planted in
+ * state.dir must not make pinemit write (or truncate) its target.  ELOOP
+ * is what open(2) says for such a link; name it plainly. */
+static enum pe_status state_open_error(const struct pe_ckpt_store *s,
+                                       const char *name, struct pe_error *err)
+{
+    if (errno == ELOOP)
+        return pe_error_set(err, PE_ERR_IO, false,
+                            "%s/%s is a symbolic link; pinemit does not "
+                            "follow links in state.dir (remove it)",
+                            s->dir, name);
+    return pe_error_set(err, PE_ERR_IO, false, "%s/%s: %s", s->dir, name,
+                        strerror(errno));
+}
+
 /* One non-blocking try; PE_ERR_LOCKED names the holder's pid. */
 static enum pe_status try_lock(struct pe_ckpt_store *s, struct pe_error *err)
 {
     char pid[32];
     int fd;
 
-    fd = openat(s->dir_fd, "pinemit.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    fd = openat(s->dir_fd, "pinemit.lock",
+                O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
     if (fd < 0)
-        return pe_error_set(err, PE_ERR_IO, false, "%s/pinemit.lock: %s",
-                            s->dir, strerror(errno));
+        return state_open_error(s, "pinemit.lock", err);
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         char holder[32] = "";
@@ -418,11 +433,10 @@ static enum pe_status file_load(struct pe_ckpt_store *s, const char *name,
     int fd;
 
     pe_buf_init(&text, MAX_CKPT_BYTES);
-    fd = openat(s->dir_fd, name, O_RDONLY | O_CLOEXEC);
+    fd = openat(s->dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         if (errno != ENOENT)
-            st = pe_error_set(err, PE_ERR_IO, false, "%s/%s: %s", s->dir,
-                              name, strerror(errno));
+            st = state_open_error(s, name, err);
         goto out;
     }
     while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
@@ -605,9 +619,13 @@ static enum pe_status file_save(struct pe_ckpt_store *s, const char *name,
     enum pe_status st = PE_ERR_IO;
     int fd;
 
-    fd = openat(s->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                0640);
-    if (fd < 0 || text == NULL || pe_write_all(fd, text, strlen(text)) != 0 ||
+    fd = openat(s->dir_fd, tmp,
+                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        state_open_error(s, tmp, err);
+        goto out;
+    }
+    if (text == NULL || pe_write_all(fd, text, strlen(text)) != 0 ||
         pe_write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
         pe_error_set(err, PE_ERR_IO, false, "%s/%s: %s", s->dir, tmp,
                      strerror(errno));

@@ -147,7 +147,8 @@ enum pe_status pe_metrics_write(const char *path, const struct pe_metrics_run *r
         if (label_ok(r->streams[i].name) && numeric(r->streams[i].checkpoint))
             pe_buf_printf(&b, "pinemit_checkpoint_key{stream=\"%s\"} %s\n",
                           r->streams[i].name, r->streams[i].checkpoint);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+              0644);
     if (fd < 0 || pe_write_all(fd, b.data, b.len) != 0 || fsync(fd) != 0 ||
         close(fd) != 0 || (fd = -1, rename(tmp, path) != 0)) {
         st = pe_error_set(err, PE_ERR_IO, false, "metrics file %s: %s", path,

@@ -36,7 +36,7 @@ SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
       -fno-omit-frame-pointer
 
 .PHONY: all clean install uninstall check unit integration asan tsan valgrind \
-        demo deps help bench lint format fuzz
+        demo deps help bench lint format fuzz coverage
 
 all: $(BUILD)/pinemit
 
@@ -96,6 +96,13 @@ valgrind: $(UNIT_BINS) $(BUILD)/pinemit
 	PINEMIT_REAL=$(abspath $(BUILD)/pinemit) \
 	    PINEMIT=$(abspath tests/valgrind-pinemit.sh) \
 	    tests/integration/run.sh 001 002 003 004 005 006 011 012 014
+
+## coverage: make check on a --coverage build; prints the share of src/ lines run
+coverage:
+	rm -rf build/cov
+	$(MAKE) BUILD=build/cov CFLAGS="-O0 -g --coverage" LDFLAGS="--coverage" \
+	    unit integration
+	scripts/coverage.sh build/cov
 
 ## deps: install build and test dependencies (apt-get or dnf)
 deps:

@@ -18,6 +18,7 @@ struct pe_stream_config {
     bool ordered_writer; /* keys commit in order: a plain key watermark */
     long shards;         /* disjoint parts by key hash, each checkpointed */
     char *message_key;   /* column sent as the record key; may be NULL */
+    bool unique_key;     /* the user vouches the key is unique (a view) */
 };
 
 enum pe_sink_kind { PE_SINK_REST_PROXY = 0, PE_SINK_KINESIS };

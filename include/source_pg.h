@@ -77,6 +77,32 @@ struct pe_table *pe_table_open_shard(struct pe_source *s, const char *table,
                                      const char *key, bool tracked, long shard,
                                      long nshards, struct pe_error *err);
 
+/* What run, replay and check open for a stream. */
+struct pe_table_spec {
+    const char *table;
+    const char *key;
+    bool unique_key; /* the user vouches that no two rows share a key */
+    bool tracked;
+    long shard, nshards;
+};
+
+/* As pe_table_open_shard, and the key must be unique: keyset pages would
+ * skip rows that share a key value.  PE_ERR_CONFIG unless a valid,
+ * non-partial unique index (a primary key, a unique constraint) covers
+ * exactly the key column, or spec->unique_key is set (the only way for a
+ * view or a foreign table). */
+struct pe_table *pe_table_open_stream(struct pe_source *s,
+                                      const struct pe_table_spec *spec,
+                                      struct pe_error *err);
+/* The key column's type as PostgreSQL names it ("integer"). */
+const char *pe_table_key_type(const struct pe_table *t);
+/* Reads a and b (NULL: a again) as the key's type and compares them:
+ * *cmp < 0, 0 or > 0.  PE_ERR_DATA, with PostgreSQL's reason, when one is
+ * not a value of that type; PE_ERR_DB when the query fails otherwise. */
+enum pe_status pe_table_key_compare(struct pe_table *t, const char *a,
+                                    const char *b, int *cmp,
+                                    struct pe_error *err);
+
 /* Instances share (stream, shard) units through session-level advisory
  * locks on (hashtext('pinemit:' || stream), shard); the session's end
  * releases them.  Connections are named pinemit/<host>/<pid>. */

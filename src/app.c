@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "checkpoint.h"
@@ -613,6 +614,32 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     return PE_OK;
 }
 
+/* What run, replay and check open for a stream: the table (its key
+ * unique, every type encodable, no view unless ordered_writer when
+ * tracked) and the message_key column in *key_col (-1: none). */
+static struct pe_table *open_stream_table(struct pe_source *src,
+                                          const struct pe_stream_config *sc,
+                                          bool tracked, long shard,
+                                          long nshards, long *key_col,
+                                          struct pe_error *err)
+{
+    struct pe_table_spec spec = {sc->table,  sc->key, sc->unique_key,
+                                 tracked,    shard,   nshards};
+    struct pe_table *t = pe_table_open_stream(src, &spec, err);
+
+    *key_col = -1;
+    if (t == NULL || sc->message_key == NULL)
+        return t;
+    if ((*key_col = pe_table_column(t, sc->message_key)) < 0) {
+        pe_error_set(err, PE_ERR_CONFIG, false,
+                     "message_key: column \"%s\" does not exist in %s",
+                     sc->message_key, pe_table_name(t));
+        pe_table_free(t);
+        return NULL;
+    }
+    return t;
+}
+
 /* After a database error worth retrying: drop the unsent batch, back off,
  * reconnect and reopen the table; the caller starts over from the
  * checkpoint. */
@@ -652,8 +679,8 @@ static enum pe_status recover_db(struct stream_run *r, long *attempts,
                                     "the database was away",
                                     r->unit);
         }
-        r->table = pe_table_open_shard(r->src, r->sc->table, r->sc->key,
-                                       r->tracked, r->shard, r->nshards, err);
+        r->table = open_stream_table(r->src, r->sc, r->tracked, r->shard,
+                                     r->nshards, &r->key_col, err);
         if (r->table != NULL)
             return PE_OK;
     }
@@ -919,6 +946,46 @@ static void log_summary(const struct stream_run *r, double secs)
     pe_buf_cleanup(&b);
 }
 
+/* Every key the checkpoint holds must read as the key's type; one that
+ * does not (the file edited by hand, the key column changed) is a damaged
+ * checkpoint, named as the store names it. */
+static enum pe_status ckpt_keys_fit(struct stream_run *r, struct pe_error *err)
+{
+    const struct pe_ckpt_state *c = &r->state;
+    const struct pe_config *cfg = r->o->cfg;
+    const char *fixed[3] = {c->key, c->low, c->late_key};
+    size_t n = 3 + c->n_history;
+    char where[512], why[sizeof(err->msg)];
+    int cmp;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *k = i < 3 ? fixed[i] : c->history[i - 3].key;
+        enum pe_status st;
+
+        if (k == NULL ||
+            (st = pe_table_key_compare(r->table, k, NULL, &cmp, err)) ==
+                PE_OK)
+            continue;
+        if (st != PE_ERR_DATA)
+            return st;
+        if (cfg->state.database)
+            snprintf(where, sizeof(where), "%s (stream %s, shard %ld)",
+                     cfg->state.table, r->sc->name, r->shard);
+        else if (r->nshards > 1)
+            snprintf(where, sizeof(where), "%s/%s.%ld.checkpoint",
+                     cfg->state.dir, r->sc->name, r->shard);
+        else
+            snprintf(where, sizeof(where), "%s/%s.checkpoint",
+                     cfg->state.dir, r->sc->name);
+        snprintf(why, sizeof(why), "%s", err->msg);
+        return pe_error_set(err, PE_ERR_CONFIG, false,
+                            "%s: damaged checkpoint (key \"%s\" is not a "
+                            "valid %s: %s); fix or remove it by hand",
+                            where, k, pe_table_key_type(r->table), why);
+    }
+    return PE_OK;
+}
+
 /* What a stream's run leaves for the metrics file. */
 struct stream_report {
     struct pe_send_stats stats;
@@ -974,18 +1041,12 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
         (st = pe_ckpt_load_shard(store, sc->name, r.shard, r.nshards,
                                  &r.state, err)) != PE_OK)
         goto out;
-    r.table = pe_table_open_shard(src, sc->table, sc->key, r.tracked, r.shard,
-                                  r.nshards, err);
+    r.table = open_stream_table(src, sc, r.tracked, r.shard, r.nshards,
+                                &r.key_col, err);
     if (r.table == NULL && (st = recover_db(&r, &db_attempts, err)) != PE_OK)
         goto out;
-    r.key_col = -1;
-    if (sc->message_key != NULL &&
-        (r.key_col = pe_table_column(r.table, sc->message_key)) < 0) {
-        st = pe_error_set(err, PE_ERR_CONFIG, false,
-                          "message_key: column \"%s\" does not exist in %s",
-                          sc->message_key, pe_table_name(r.table));
+    if (!replay && (st = ckpt_keys_fit(&r, err)) != PE_OK)
         goto out;
-    }
     if (!o->dry_run) {
         struct pe_sink_opts so;
 
@@ -1660,6 +1721,84 @@ out:
     return st;
 }
 
+/* --from/--to as the key's type, one bound at a time (for the message). */
+static enum pe_status replay_bound(struct pe_table *t,
+                                   const struct pe_stream_config *sc,
+                                   const char *opt, const char *value,
+                                   struct pe_error *err)
+{
+    char why[sizeof(err->msg)];
+    enum pe_status st;
+    int cmp;
+
+    if (value == NULL ||
+        (st = pe_table_key_compare(t, value, NULL, &cmp, err)) == PE_OK)
+        return PE_OK;
+    if (st != PE_ERR_DATA)
+        return st;
+    snprintf(why, sizeof(why), "%s", err->msg);
+    return pe_error_set(err, PE_ERR_USAGE, false,
+                        "%s: \"%s\" is not a valid %s, the type of stream "
+                        "%s's key \"%s\" (%s)",
+                        opt, value, pe_table_key_type(t), sc->name, sc->key,
+                        why);
+}
+
+/* Before a replay sends anything: each stream's table opens as for a run,
+ * its range reads as the key's type and is not empty by construction
+ * (--from after --to); on a terminal, one line says what goes where. */
+static enum pe_status replay_plan(const struct pe_app_opts *o,
+                                  struct pe_source *src, struct pe_error *err)
+{
+    const struct pe_config *c = o->cfg;
+    bool tell = pe_log_is_tty() && !o->quiet && pe_log_format() == PE_LOG_TEXT;
+    enum pe_status st = PE_OK;
+
+    for (size_t i = 0; i < c->n_streams && st == PE_OK; i++) {
+        const struct pe_stream_config *sc = &c->streams[i];
+        struct pe_table *t;
+        int64_t rows;
+        long key_col;
+        int cmp = 0;
+
+        if (!selected(o, sc->name))
+            continue;
+        if ((t = open_stream_table(src, sc, false, 0, 1, &key_col, err)) ==
+            NULL) {
+            pe_error_prefix(err, "stream %s", sc->name);
+            return err->status;
+        }
+        if ((st = replay_bound(t, sc, "--from", o->from_key, err)) == PE_OK &&
+            (st = replay_bound(t, sc, "--to", o->to_key, err)) == PE_OK &&
+            o->from_key != NULL && o->to_key != NULL &&
+            (st = pe_table_key_compare(t, o->from_key, o->to_key, &cmp,
+                                       err)) == PE_OK &&
+            cmp > 0)
+            st = pe_error_set(err, PE_ERR_USAGE, false,
+                              "--from %s is after --to %s (stream %s, key "
+                              "\"%s\", %s): the range holds no row",
+                              o->from_key, o->to_key, sc->name, sc->key,
+                              pe_table_key_type(t));
+        if (st == PE_OK && tell) {
+            char *line, n[24] = "?";
+
+            if (pe_table_count_range(t, o->from_key, o->to_key, &rows,
+                                     err) == PE_OK)
+                snprintf(n, sizeof(n), "%lld", (long long)rows);
+            line = pe_xasprintf("pinemit: replay: stream %s: keys %s to %s "
+                                "(%s rows) to topic %s\n",
+                                sc->name,
+                                o->from_key ? o->from_key : "(start)",
+                                o->to_key ? o->to_key : "(end)", n,
+                                o->topic ? o->topic : sc->topic);
+            pe_log_raw(line, strlen(line));
+            free(line);
+        }
+        pe_table_free(t);
+    }
+    return st;
+}
+
 /* replay --stream/--from/--to/--topic: a key range, sent again. */
 static enum pe_status replay_range(const struct pe_app_opts *o,
                                    struct pe_error *err)
@@ -1693,6 +1832,8 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
         st = err->status;
         goto out;
     }
+    if ((st = replay_plan(o, senders.src[0], err)) != PE_OK)
+        goto out;
     units_build(o, true, &units);
     pass_begin(&p, o, &env, NULL, &units, &senders, false, true);
     send_all(&p);
@@ -1878,29 +2019,55 @@ enum pe_status pe_app_replay(const struct pe_app_opts *o, struct pe_error *err)
     return replay_dead_letters(o, err);
 }
 
-/* Opens every selected stream's table: proves table, key and types. */
-static enum pe_status check_tables(const struct pe_app_opts *o,
-                                   struct pe_source *src, size_t *bad)
+/* Opens every selected stream's table as run does: proves table, key
+ * (unique), types, message_key, and a view only with ordered_writer.
+ * *worst gets the worst status. */
+static void check_tables(const struct pe_app_opts *o, struct pe_source *src,
+                         size_t *bad, enum pe_status *worst)
 {
     for (size_t i = 0; i < o->cfg->n_streams; i++) {
         const struct pe_stream_config *sc = &o->cfg->streams[i];
         struct pe_error e;
         struct pe_table *t;
+        long key_col;
 
         if (!selected(o, sc->name))
             continue;
         pe_error_clear(&e);
-        t = pe_table_open(src, sc->table, sc->key, &e);
+        t = open_stream_table(src, sc, !sc->ordered_writer, 0, sc->shards,
+                              &key_col, &e);
         if (t == NULL) {
             printf("stream %s: FAILED: %s\n", sc->name, e.msg);
             (*bad)++;
+            *worst = worse(*worst, e.status);
             continue;
         }
         printf("stream %s: ok: %s, key \"%s\", topic %s\n", sc->name,
                pe_table_name(t), sc->key, sc->topic);
         pe_table_free(t);
     }
-    return PE_OK;
+}
+
+/* The metrics file's directory must exist and take new files (the file
+ * is written to a temporary name beside it, then renamed). */
+static enum pe_status check_metrics(const char *path, struct pe_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash == NULL    ? pe_xstrdup(".")
+                : slash == path ? pe_xstrdup("/")
+                                : pe_xstrndup(path, (size_t)(slash - path));
+    struct stat st;
+    enum pe_status rc = PE_OK;
+
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        rc = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "%s: directory %s does not exist", path, dir);
+    else if (access(dir, W_OK | X_OK) != 0)
+        rc = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "%s: directory %s is not writable: %s", path, dir,
+                          strerror(errno));
+    free(dir);
+    return rc;
 }
 
 /* Is `topic` in the JSON array text `names`?  A plain scan is enough:
@@ -1929,7 +2096,8 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     struct pe_buf names;
     struct pe_error e;
     size_t bad = 0;
-    enum pe_status st;
+    enum pe_status st, worst = PE_OK;
+    const char *metrics = o->metrics_file ? o->metrics_file : c->metrics.file;
 
     if ((st = check_selection(o, err)) != PE_OK)
         return st;
@@ -1939,17 +2107,26 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     if (pe_ckpt_probe(c->state.dir, &exists, &e) != PE_OK) {
         printf("state: FAILED: %s\n", e.msg);
         bad++;
+        worst = worse(worst, e.status);
     } else {
         printf("state: ok: %s%s\n", c->state.dir,
                exists ? "" : " (created by the first run)");
+    }
+    if (metrics != NULL && check_metrics(metrics, &e) != PE_OK) {
+        printf("metrics: FAILED: %s\n", e.msg);
+        bad++;
+        worst = worse(worst, e.status);
+    } else if (metrics != NULL) {
+        printf("metrics: ok: %s\n", metrics);
     }
     src = pe_source_open(&so, &e);
     if (src == NULL) {
         printf("database: FAILED: %s\n", e.msg);
         bad++;
+        worst = worse(worst, e.status);
     } else {
         printf("database: ok: %s\n", pe_source_describe(src));
-        check_tables(o, src, &bad);
+        check_tables(o, src, &bad, &worst);
         pe_source_free(src);
     }
     pe_buf_init(&names, 0);
@@ -1957,6 +2134,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     if (sink == NULL || pe_sink_list_topics(sink, &names, &e) != PE_OK) {
         printf("proxy: FAILED: %s\n", e.msg);
         bad++;
+        worst = worse(worst, e.status);
     } else {
         printf("proxy: ok: %s\n", c->sink.invoke_url);
         for (size_t i = 0; i < c->n_streams; i++)
@@ -1970,8 +2148,9 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     pe_sink_free(sink);
     pe_buf_cleanup(&names);
     fflush(stdout);
+    /* A config problem exits 2; an unreachable database or proxy 1. */
     if (bad > 0)
-        return pe_error_set(err, PE_ERR_CONFIG, false,
+        return pe_error_set(err, worst, false,
                             "check: %zu problem%s found", bad,
                             bad == 1 ? "" : "s");
     return PE_OK;

@@ -229,6 +229,13 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
                             "replay: --dead-letters cannot be combined with "
                             "--stream, --from, --to, --topic, --rate or "
                             "--jobs");
+    /* One topic for every stream would mix them all in it. */
+    if (cli->command == PE_CMD_REPLAY && cli->topic != NULL &&
+        cli->n_streams == 0)
+        return pe_error_set(err, PE_ERR_USAGE, false,
+                            "replay: --topic needs --stream: name the "
+                            "stream(s) to send to %s",
+                            cli->topic);
     if (cli->interval_s != 0 && !cli->follow)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "run: --interval goes with --follow");

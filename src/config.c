@@ -375,7 +375,8 @@ static enum pe_status read_streams(struct reader *r, const config_setting_t *roo
 {
     static const char *const keys[] = {"name",        "table", "key",
                                        "topic",       "ordered_writer",
-                                       "message_key", "shards", NULL};
+                                       "message_key", "shards",
+                                       "unique_key",  NULL};
     const config_setting_t *list = config_setting_get_member(root, "streams");
     enum pe_status st;
     int n;
@@ -426,13 +427,18 @@ static enum pe_status read_streams(struct reader *r, const config_setting_t *roo
                 PE_OK)
             return st;
         {
-            const config_setting_t *ow =
-                config_setting_get_member(g, "ordered_writer");
+            static const char *const flags[] = {"ordered_writer",
+                                                "unique_key"};
+            bool *slots[] = {&s->ordered_writer, &s->unique_key};
 
-            if (ow != NULL && config_setting_type(ow) != CONFIG_TYPE_BOOL)
-                return fail_at(r, ow, "ordered_writer",
-                               "expected true or false");
-            s->ordered_writer = ow != NULL && config_setting_get_bool(ow);
+            for (size_t f = 0; f < 2; f++) {
+                const config_setting_t *v =
+                    config_setting_get_member(g, flags[f]);
+
+                if (v != NULL && config_setting_type(v) != CONFIG_TYPE_BOOL)
+                    return fail_at(r, v, flags[f], "expected true or false");
+                *slots[f] = v != NULL && config_setting_get_bool(v);
+            }
         }
         if (s->topic == NULL)
             s->topic = user_id ? pe_xasprintf("%s.%s", user_id, s->name)

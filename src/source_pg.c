@@ -50,6 +50,7 @@ struct pe_table {
     const char **values;
     bool tracked;
     unsigned key_type; /* the key column's type OID */
+    char *key_type_name; /* as format_type prints it: "integer" */
     bool inflight;     /* a page was sent and not received yet */
     char *range_sql;   /* replay: keys in [from, to] after a cursor */
     char *range_count;
@@ -215,7 +216,8 @@ static enum pe_status type_kind(struct pe_source *s, unsigned oid, int depth,
     static const char sql[] =
         "SELECT t.typtype, t.typbasetype, t.typelem, t.typcategory,"
         " t.typdelim, t.typname::text, EXISTS (SELECT 1 FROM pg_catalog.pg_cast"
-        " WHERE castsource = t.oid AND casttarget IN (114, 3802))"
+        " WHERE castsource = t.oid AND casttarget IN (114, 3802)),"
+        " t.typinput = 'pg_catalog.array_in'::pg_catalog.regproc"
         " FROM pg_catalog.pg_type t WHERE t.oid = $1::pg_catalog.oid";
     char oidtxt[16];
     const char *params[1] = {oidtxt};
@@ -267,6 +269,14 @@ static enum pe_status type_kind(struct pe_source *s, unsigned oid, int depth,
     category = PQgetvalue(r, 0, 3)[0];
     if (typtype == 'd') {
         st = type_kind(s, base, depth + 1, kind, elem, delim, err);
+    } else if (category == 'A' && PQgetvalue(r, 0, 7)[0] != 't') {
+        /* int2vector, oidvector: arrays inside, but their text is "1 2 3",
+         * not array syntax the encoder could read. */
+        st = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "type %s prints without array syntax, which "
+                          "pinemit cannot encode; cast it to an array in a "
+                          "view",
+                          PQgetvalue(r, 0, 5));
     } else if (category == 'A' && elemoid != 0 && elem != NULL) {
         enum pe_jkind ek = PE_J_STRING;
 
@@ -398,7 +408,9 @@ static enum pe_status load_columns(struct pe_table *t, const char *reloid,
                                    struct pe_error *err)
 {
     static const char sql[] =
-        "SELECT a.attname::text, a.atttypid::text FROM pg_catalog.pg_attribute a"
+        "SELECT a.attname::text, a.atttypid::text,"
+        " pg_catalog.format_type(a.atttypid, a.atttypmod)"
+        " FROM pg_catalog.pg_attribute a"
         " WHERE a.attrelid = $1::pg_catalog.oid AND a.attnum > 0"
         " AND NOT a.attisdropped ORDER BY a.attnum";
     const char *params[1] = {reloid};
@@ -430,6 +442,7 @@ static enum pe_status load_columns(struct pe_table *t, const char *reloid,
         if (strcmp(c->name, key) == 0) {
             t->key_col = i;
             t->key_type = (unsigned)strtoul(PQgetvalue(r, (int)i, 1), NULL, 10);
+            t->key_type_name = pe_xstrdup(PQgetvalue(r, (int)i, 2));
             have_key = true;
         }
         q = quote_ident(c->name);
@@ -444,6 +457,56 @@ out:
     return st;
 }
 
+/* Keyset pages read "key > last", so a key that two rows share loses the
+ * rows of that value that fall on the next page.  The key must be proven
+ * unique by a valid, non-partial unique index on exactly that column
+ * (primary keys and unique constraints have one; a partitioned table's
+ * own index covers its partitions), or vouched for by the user
+ * (unique_key), the only way for a view or a foreign table. */
+static enum pe_status key_unique(struct pe_table *t, const char *reloid,
+                                 const char *table, const char *key,
+                                 bool vouched, struct pe_error *err)
+{
+    static const char sql[] =
+        "SELECT c.relkind::text, EXISTS (SELECT 1 FROM pg_catalog.pg_index i"
+        " JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid"
+        "  AND a.attnum = i.indkey[0]"
+        " WHERE i.indrelid = c.oid AND i.indisunique AND i.indisvalid"
+        "  AND i.indpred IS NULL AND i.indexprs IS NULL AND i.indnkeyatts = 1"
+        "  AND a.attname = $2)"
+        " FROM pg_catalog.pg_class c WHERE c.oid = $1::pg_catalog.oid";
+    const char *params[2] = {reloid, key};
+    PGresult *r;
+    enum pe_status st = PE_OK;
+
+    if (vouched)
+        return PE_OK;
+    r = PQexecParams(t->src->conn, sql, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        st = db_error(err, t->src->conn, r, "cannot look up the key's indexes");
+    else if (strchr("vf", PQgetvalue(r, 0, 0)[0]) != NULL)
+        st = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "\"%s\" is a %s: no index can show that key \"%s\" "
+                          "is unique, and rows that share a key value would "
+                          "be skipped; set unique_key = true for the stream "
+                          "if it is unique",
+                          table,
+                          PQgetvalue(r, 0, 0)[0] == 'v' ? "view"
+                                                         : "foreign table",
+                          key);
+    else if (PQgetvalue(r, 0, 1)[0] != 't')
+        st = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "key \"%s\" is not unique: no primary key, unique "
+                          "constraint or unique index covers exactly that "
+                          "column, and rows that share a key value would be "
+                          "skipped; add one (CREATE UNIQUE INDEX ON %s "
+                          "(%s)), or choose a unique key column (composite "
+                          "keys are not supported yet)",
+                          key, t->qname, key);
+    PQclear(r);
+    return st;
+}
+
 /* xmin widened to an xid8 with the epoch of the snapshot's xmax ($E is
  * that epoch << 32, $X the xmax): rows in the late range are younger than
  * 2^31 transactions, so one epoch back at most. */
@@ -451,9 +514,11 @@ out:
     "(" E "::int8 + xmin::text::int8 - CASE WHEN " E "::int8 + "              \
     "xmin::text::int8 > " X "::int8 THEN 4294967296 ELSE 0 END)"
 
+/* require_unique: refuse a key not proven unique (see key_unique). */
 static struct pe_table *open_table(struct pe_source *s, const char *table,
                                    const char *key, bool tracked, long shard,
-                                   long nshards, struct pe_error *err)
+                                   long nshards, bool require_unique,
+                                   bool vouched, struct pe_error *err)
 {
     struct pe_table *t = pe_xcalloc(1, sizeof(*t));
     struct pe_buf cols;
@@ -467,7 +532,9 @@ static struct pe_table *open_table(struct pe_source *s, const char *table,
     t->tracked = tracked;
     pe_buf_init(&cols, 0);
     if ((st = resolve_table(t, table, &reloid, err)) != PE_OK ||
-        (st = load_columns(t, reloid, key, &cols, err)) != PE_OK)
+        (st = load_columns(t, reloid, key, &cols, err)) != PE_OK ||
+        (require_unique &&
+         (st = key_unique(t, reloid, table, key, vouched, err)) != PE_OK))
         goto out;
     if (tracked)
         pe_buf_puts(&cols, ", xmin::text");
@@ -545,14 +612,64 @@ out:
 struct pe_table *pe_table_open(struct pe_source *s, const char *table,
                                const char *key, struct pe_error *err)
 {
-    return open_table(s, table, key, false, 0, 1, err);
+    return open_table(s, table, key, false, 0, 1, false, false, err);
 }
 
 struct pe_table *pe_table_open_shard(struct pe_source *s, const char *table,
                                      const char *key, bool tracked, long shard,
                                      long nshards, struct pe_error *err)
 {
-    return open_table(s, table, key, tracked, shard, nshards, err);
+    return open_table(s, table, key, tracked, shard, nshards, false, false,
+                      err);
+}
+
+struct pe_table *pe_table_open_stream(struct pe_source *s,
+                                      const struct pe_table_spec *spec,
+                                      struct pe_error *err)
+{
+    return open_table(s, spec->table, spec->key, spec->tracked, spec->shard,
+                      spec->nshards, true, spec->unique_key, err);
+}
+
+const char *pe_table_key_type(const struct pe_table *t)
+{
+    return t->key_type_name;
+}
+
+/* A bound of the key's type that does not read as one: SQLSTATE class 22
+ * (data exception), or 23 (a domain's check). */
+static bool bad_value(const PGresult *r)
+{
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+    return state != NULL &&
+           (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0);
+}
+
+enum pe_status pe_table_key_compare(struct pe_table *t, const char *a,
+                                    const char *b, int *cmp,
+                                    struct pe_error *err)
+{
+    const char *params[2] = {a, b ? b : a};
+    Oid types[2] = {t->key_type, t->key_type};
+    PGresult *r;
+    enum pe_status st = PE_OK;
+
+    r = PQexecParams(t->src->conn,
+                     "SELECT CASE WHEN $1 < $2 THEN -1 WHEN $1 > $2 THEN 1"
+                     " ELSE 0 END",
+                     2, types, params, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        *cmp = atoi(PQgetvalue(r, 0, 0));
+    } else if (bad_value(r)) {
+        const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+        st = pe_error_set(err, PE_ERR_DATA, false, "%s", m ? m : "invalid");
+    } else {
+        st = db_error(err, t->src->conn, r, "cannot compare keys");
+    }
+    PQclear(r);
+    return st;
 }
 
 void pe_table_free(struct pe_table *t)
@@ -565,6 +682,7 @@ void pe_table_free(struct pe_table *t)
     free(t->cols);
     free(t->values);
     free(t->qname);
+    free(t->key_type_name);
     free(t->page_first);
     free(t->page_after);
     free(t->count_all);

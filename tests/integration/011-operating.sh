@@ -79,7 +79,7 @@ assert keys[-3:] == [2, 3, 4], keys[-5:]
 PY
 done
 run_expect 2 replay --stream ev --topic 'bad topic'
-run_expect 1 replay --stream ev --from abc
+run_expect 2 replay --stream ev --from abc
 expect_match "bad bound" "invalid input syntax for type bigint" "$OUT"
 
 # --- record keys: message_key ---

@@ -409,10 +409,30 @@ static void jobs_option(void **state)
                  "--rate", "5", NULL);
 }
 
+/* replay --topic sends every named stream there: it needs --stream, or
+ * every stream of the config would land in one topic. */
+static void replay_topic_needs_stream(void **state)
+{
+    struct args a;
+    struct pe_cli cli;
+    struct pe_error err;
+
+    (void)state;
+    expect_usage("--topic needs --stream", "replay", "--topic", "scratch",
+                 NULL);
+    expect_usage("--topic needs --stream", "replay", "--from", "1",
+                 "--topic", "scratch", NULL);
+    args_make(&a, "replay", "--stream", "pin", "--topic", "scratch", NULL);
+    assert_int_equal(parse(&a, &cli, &err), PE_OK);
+    assert_string_equal(cli.topic, "scratch");
+    pe_cli_cleanup(&cli);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(jobs_option),
+        cmocka_unit_test(replay_topic_needs_stream),
         cmocka_unit_test(run_with_streams_and_limit),
         cmocka_unit_test(run_without_options),
         cmocka_unit_test(global_short_options),

@@ -226,6 +226,26 @@ static void wrong_types(void **state)
     expect_error(SRC "sink = 5;\n" STR, 2, "sink: expected a group { ... }");
 }
 
+/* unique_key: false unless the stream says so; true or false only. */
+static void unique_key_setting(void **state)
+{
+    char *path = write_conf(SRC SNK
+                            "streams = ( { name = \"a\"; },\n"
+                            "  { name = \"v\"; unique_key = true; } );\n");
+    struct pe_config c;
+    struct pe_error err;
+
+    (void)state;
+    assert_int_equal(pe_config_load(path, &c, &err), PE_OK);
+    assert_false(c.streams[0].unique_key);
+    assert_true(c.streams[1].unique_key);
+    assert_false(c.streams[1].ordered_writer);
+    pe_config_cleanup(&c);
+    drop_conf(path);
+    expect_error(SRC SNK "streams = ( { name = \"a\";\n unique_key = 1; } );\n",
+                 4, "unique_key: expected true or false");
+}
+
 static void out_of_range(void **state)
 {
     (void)state;
@@ -496,6 +516,7 @@ int main(void)
         cmocka_unit_test(unknown_top_level_key),
         cmocka_unit_test(unknown_key_in_groups),
         cmocka_unit_test(wrong_types),
+        cmocka_unit_test(unique_key_setting),
         cmocka_unit_test(out_of_range),
         cmocka_unit_test(duplicate_stream_names),
         cmocka_unit_test(invalid_topic),

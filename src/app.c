@@ -508,11 +508,14 @@ static enum pe_status oversized(struct stream_run *r, const char *key,
     return dead_row(r, key, xid, msg, err);
 }
 
-/* A PutRecords body: {"StreamName":"<stream>","Records":[ ... ]}. */
+/* A PutRecords body: {"StreamName":"<stream>","Records":[ ... ]}, whose
+ * batch.max_bytes counts what Kinesis counts: data before base64, plus
+ * the partition keys. */
 static void kinesis_frame(struct pe_batch *b, const char *stream)
 {
     struct pe_buf head;
 
+    pe_batch_count_sizes(b);
     pe_buf_init(&head, 0);
     pe_buf_puts(&head, "{\"StreamName\":");
     pe_buf_json_string(&head, stream);
@@ -559,6 +562,20 @@ static enum pe_status kinesis_entry(struct stream_run *r, struct pe_rows *rows,
     return PE_OK;
 }
 
+/* The largest record the sink takes (REST: sink.max_record_bytes;
+ * Kinesis: also at most 1 MiB of data plus partition key) and its name. */
+static size_t record_limit(const struct pe_config *c, const char **what)
+{
+    size_t limit = (size_t)c->sink.max_record_bytes;
+
+    *what = "sink.max_record_bytes";
+    if (c->sink.kind == PE_SINK_KINESIS && limit > 1048576) {
+        *what = "Kinesis' record limit";
+        limit = 1048576;
+    }
+    return limit;
+}
+
 /* Encodes one row and adds it, sending the batch first when it is full. */
 static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
                               size_t i, struct pe_error *err)
@@ -568,14 +585,13 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     int64_t xid = rows->has_xmin ? pe_rows_xid(rows, i) : 0;
     enum pe_status st;
 
-    size_t record_len = 0, limit = (size_t)c->sink.max_record_bytes;
+    const char *what;
+    size_t record_len = 0, limit = record_limit(c, &what);
     char why[128] = "";
 
     if (c->sink.kind == PE_SINK_KINESIS) {
         st = kinesis_entry(r, rows, i, key, &record_len, why, sizeof(why),
                            err);
-        if (limit > 1048576)
-            limit = 1048576; /* Kinesis: data plus partition key */
     } else {
         pe_buf_reset(&r->rec);
         st = pe_encode_record_keyed(rows->cols, rows->n_cols,
@@ -589,24 +605,22 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     }
     if (why[0] != '\0')
         return dead_row(r, key, xid, why, err);
-    if (!pe_batch_fits_alone(&r->batch, r->rec.len))
-        return oversized(r, key, xid, r->rec.len, (size_t)c->batch.max_bytes,
+    /* record_len is what the limits count (Kinesis: data, not base64). */
+    if (!pe_batch_fits_alone(&r->batch, record_len))
+        return oversized(r, key, xid, record_len, (size_t)c->batch.max_bytes,
                          "batch.max_bytes", err);
     if (record_len > limit)
-        return oversized(r, key, xid, record_len, limit,
-                         c->sink.kind == PE_SINK_KINESIS
-                             ? "Kinesis' record limit"
-                             : "sink.max_record_bytes",
-                         err);
-    if (pe_batch_add(&r->batch, r->rec.data, r->rec.len, key) != PE_OK) {
+        return oversized(r, key, xid, record_len, limit, what, err);
+    if (pe_batch_add_sized(&r->batch, r->rec.data, r->rec.len, record_len,
+                           key) != PE_OK) {
         if ((st = flush(r, err)) != PE_OK)
             return st;
         if (stopping())
             return PE_ERR_INTERRUPTED;
         if ((st = pe_deliver_check_deadline(r->env, err)) != PE_OK)
             return st;
-        if ((st = pe_batch_add(&r->batch, r->rec.data, r->rec.len, key)) !=
-            PE_OK)
+        if ((st = pe_batch_add_sized(&r->batch, r->rec.data, r->rec.len,
+                                     record_len, key)) != PE_OK)
             return st;
     }
     r->batch_xids[r->batch.n - 1] = xid;

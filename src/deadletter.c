@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +21,7 @@ struct pe_dlq {
     char *path;
     int fd;
     size_t count;
+    size_t repaired; /* bytes of a torn last line cut on open */
     struct pe_buf line;
 };
 
@@ -52,17 +55,26 @@ const char *pe_dlq_path(const struct pe_dlq *q)
     return q->path;
 }
 
-size_t pe_dlq_count(const struct pe_dlq *q)
+/* One of q's counters, read under its lock. */
+static size_t read_locked(const struct pe_dlq *q, const size_t *field)
 {
     struct pe_dlq *m = (struct pe_dlq *)(uintptr_t)q; /* for its lock */
     size_t n;
 
-    if (q == NULL)
-        return 0;
     pthread_mutex_lock(&m->mu);
-    n = q->count;
+    n = *field;
     pthread_mutex_unlock(&m->mu);
     return n;
+}
+
+size_t pe_dlq_count(const struct pe_dlq *q)
+{
+    return q == NULL ? 0 : read_locked(q, &q->count);
+}
+
+size_t pe_dlq_repaired(const struct pe_dlq *q)
+{
+    return q == NULL ? 0 : read_locked(q, &q->repaired);
 }
 
 static enum pe_status dlq_write(struct pe_dlq *q,
@@ -80,6 +92,96 @@ enum pe_status pe_dlq_write(struct pe_dlq *q, const struct pe_dead_letter *d,
     return st;
 }
 
+static enum pe_status io_error(const struct pe_dlq *q, const char *what,
+                               struct pe_error *err)
+{
+    return pe_error_set(err, PE_ERR_IO, false, "dead-letter file %s: %s%s",
+                        q->path, what, strerror(errno));
+}
+
+/* Where the file's last whole line ends: size when it ends in '\n' (or is
+ * empty), else just after the last '\n' before the end (0: none). */
+static int whole_end(int fd, off_t size, off_t *end)
+{
+    char chunk[4096];
+    off_t pos = size;
+
+    while (pos > 0) {
+        size_t n = pos < (off_t)sizeof(chunk) ? (size_t)pos : sizeof(chunk);
+        ssize_t got = pread(fd, chunk, n, pos - (off_t)n);
+
+        if (got != (ssize_t)n) {
+            if (got >= 0)
+                errno = EIO;
+            return -1;
+        }
+        for (size_t i = n; i > 0; i--) {
+            if (chunk[i - 1] == '\n') {
+                *end = pos - (off_t)(n - i);
+                return 0;
+            }
+        }
+        pos -= (off_t)n;
+    }
+    *end = 0;
+    return 0;
+}
+
+/* Opens the file and cuts a torn last line (see deadletter.h); the caller
+ * holds the flock. */
+static enum pe_status dlq_open(struct pe_dlq *q, struct pe_error *err)
+{
+    struct stat st;
+    off_t end;
+
+    q->fd = open(q->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (q->fd < 0)
+        return io_error(q, "", err);
+    if (flock(q->fd, LOCK_EX) != 0 || fstat(q->fd, &st) != 0)
+        return io_error(q, "", err);
+    if (whole_end(q->fd, st.st_size, &end) != 0)
+        return io_error(q, "reading its end: ", err);
+    if (end < st.st_size) {
+        if (ftruncate(q->fd, end) != 0)
+            return io_error(q, "cutting a torn last line: ", err);
+        q->repaired = (size_t)(st.st_size - end);
+    }
+    (void)flock(q->fd, LOCK_UN);
+    return PE_OK;
+}
+
+/* One write(2) of the whole line; a short or failed one is cut off again,
+ * so the file never holds a fragment to append onto. */
+static enum pe_status append_line(struct pe_dlq *q, const char *p, size_t n,
+                                  struct pe_error *err)
+{
+    struct stat st;
+    ssize_t w;
+    int saved;
+
+    if (flock(q->fd, LOCK_EX) != 0 || fstat(q->fd, &st) != 0)
+        return io_error(q, "", err);
+    do
+        w = write(q->fd, p, n);
+    while (w < 0 && errno == EINTR);
+    if (w == (ssize_t)n) {
+        (void)flock(q->fd, LOCK_UN);
+        return PE_OK;
+    }
+    saved = w < 0 ? errno : ENOSPC; /* a short write: the disk is full */
+    if (ftruncate(q->fd, st.st_size) != 0) {
+        pe_error_set(err, PE_ERR_IO, false,
+                     "dead-letter file %s: %s; cutting the partial line "
+                     "failed too: %s",
+                     q->path, strerror(saved), strerror(errno));
+    } else {
+        errno = saved;
+        io_error(q, "", err);
+    }
+    (void)flock(q->fd, LOCK_UN);
+    return PE_ERR_IO;
+}
+
 static enum pe_status dlq_write(struct pe_dlq *q,
                                 const struct pe_dead_letter *d,
                                 struct pe_error *err)
@@ -88,14 +190,13 @@ static enum pe_status dlq_write(struct pe_dlq *q,
     time_t now = time(NULL);
     struct tm tm;
     struct pe_buf *b = &q->line;
+    enum pe_status st;
 
-    if (q->fd < 0) {
-        q->fd = open(q->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                     0640);
-        if (q->fd < 0)
-            return pe_error_set(err, PE_ERR_IO, false,
-                                "dead-letter file %s: %s", q->path,
-                                strerror(errno));
+    if (q->fd < 0 && (st = dlq_open(q, err)) != PE_OK) {
+        if (q->fd >= 0)
+            close(q->fd);
+        q->fd = -1;
+        return st;
     }
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -111,9 +212,8 @@ static enum pe_status dlq_write(struct pe_dlq *q,
     pe_buf_puts(b, record_tag);
     pe_buf_append(b, d->record, d->record_len);
     pe_buf_puts(b, "}\n");
-    if (pe_write_all(q->fd, b->data, b->len) != 0)
-        return pe_error_set(err, PE_ERR_IO, false, "dead-letter file %s: %s",
-                            q->path, strerror(errno));
+    if ((st = append_line(q, b->data, b->len, err)) != PE_OK)
+        return st;
     q->count++;
     return PE_OK;
 }

@@ -51,4 +51,18 @@ enum pe_status pe_dlq_sync(struct pe_dlq *q, struct pe_error *err);
 enum pe_status pe_dlq_parse_line(char *line, struct pe_dead_letter *d,
                                  struct pe_error *err);
 
+/* The sink a record was framed for. */
+enum pe_dlq_sink { PE_DLQ_REST, PE_DLQ_KINESIS };
+
+/* Is d->record exactly one record the sink takes as one record?  REST
+ * proxy v2: one JSON object with "value" and optionally "key" and
+ * "partition" (an integer 0 to 2147483647), each once, nothing else.
+ * Kinesis: one JSON object with "Data" (padded base64) and "PartitionKey"
+ * (1 to 256 characters), each once, nothing else.  *size gets what the
+ * sink's limits count: REST the record's bytes, Kinesis the decoded Data
+ * plus the PartitionKey's bytes.  PE_ERR_DATA says why not. */
+enum pe_status pe_dlq_check_record(const struct pe_dead_letter *d,
+                                   enum pe_dlq_sink sink, size_t *size,
+                                   struct pe_error *err);
+
 #endif

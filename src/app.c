@@ -1736,9 +1736,47 @@ static bool same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
-/* Reads every line once to prove the file is sound before sending. */
-static enum pe_status check_dead_letters(FILE *f, const char *path,
-                                         size_t *count, struct pe_error *err)
+/* Parses a letter and checks that its record is one record the sink takes
+ * within the limits; *size gets what max_bytes counts for it.  The reason
+ * goes to err. */
+static enum pe_status check_letter(const struct pe_config *c,
+                                   const struct pe_batch *b, char *line,
+                                   struct pe_dead_letter *d, size_t *size,
+                                   struct pe_error *err)
+{
+    const char *what;
+    size_t limit = record_limit(c, &what);
+    enum pe_status st;
+
+    if ((st = pe_dlq_parse_line(line, d, err)) != PE_OK)
+        return st;
+    if (!pe_topic_valid(d->topic))
+        return pe_error_set(err, PE_ERR_DATA, false, "invalid topic \"%s\"",
+                            d->topic);
+    if ((st = pe_dlq_check_record(d, c->sink.kind == PE_SINK_KINESIS
+                                         ? PE_DLQ_KINESIS
+                                         : PE_DLQ_REST,
+                                  size, err)) != PE_OK)
+        return st;
+    if (!pe_batch_fits_alone(b, *size))
+        return pe_error_set(err, PE_ERR_DATA, false,
+                            "record of %zu bytes is over batch.max_bytes "
+                            "(%ld)",
+                            *size, c->batch.max_bytes);
+    if (*size > limit)
+        return pe_error_set(err, PE_ERR_DATA, false,
+                            "record of %zu bytes is over %s (%zu)", *size,
+                            what, limit);
+    return PE_OK;
+}
+
+/* Reads every line once to prove the file is sound before sending: each
+ * one a dead letter whose record the sink takes.  A refusal names
+ * FILE:LINE and why (exit 2). */
+static enum pe_status check_dead_letters(const struct pe_config *c,
+                                         const struct pe_batch *b, FILE *f,
+                                         const char *path, size_t *count,
+                                         struct pe_error *err)
 {
     char *line = NULL;
     size_t cap = 0;
@@ -1748,23 +1786,21 @@ static enum pe_status check_dead_letters(FILE *f, const char *path,
     *count = 0;
     while (getline(&line, &cap, f) >= 0) {
         struct pe_dead_letter d;
+        size_t size;
 
         lineno++;
         if (line[0] == '\n' || line[0] == '\0')
             continue;
-        if (pe_dlq_parse_line(line, &d, err) != PE_OK) {
-            st = pe_error_set(err, PE_ERR_DATA, false, "%s:%ld: %s", path,
-                              lineno, err->msg);
-            break;
-        }
-        if (!pe_topic_valid(d.topic)) {
-            st = pe_error_set(err, PE_ERR_DATA, false,
-                              "%s:%ld: invalid topic \"%s\"", path, lineno,
-                              d.topic);
+        if (check_letter(c, b, line, &d, &size, err) != PE_OK) {
+            pe_error_prefix(err, "%s:%ld", path, lineno);
+            st = err->status = PE_ERR_USAGE;
             break;
         }
         (*count)++;
     }
+    if (st == PE_OK && ferror(f))
+        st = pe_error_set(err, PE_ERR_IO, false, "%s: %s", path,
+                          strerror(errno));
     free(line);
     rewind(f);
     return st;
@@ -1810,8 +1846,9 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
     struct pe_batch b;
     struct pe_sink *sink = NULL;
     char *line = NULL, *topic = NULL, *stream = NULL;
-    size_t cap = 0, count = 0, rejected = 0;
+    size_t cap = 0, count = 0, rejected = 0, size = 0;
     enum pe_status st = PE_OK;
+    struct stat fst;
     FILE *f = NULL;
 
     memset(&stats, 0, sizeof(stats));
@@ -1829,8 +1866,17 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
                           false, "%s: %s", o->dead_letters, strerror(errno));
         goto out;
     }
+    if (fstat(fileno(f), &fst) != 0 || !S_ISREG(fst.st_mode)) {
+        st = pe_error_set(err, PE_ERR_USAGE, false,
+                          "%s: not a regular file (a dead-letter file)",
+                          o->dead_letters);
+        goto out;
+    }
+    if (c->sink.kind == PE_SINK_KINESIS)
+        pe_batch_count_sizes(&b);
     install_signals();
-    if ((st = check_dead_letters(f, o->dead_letters, &count, err)) != PE_OK)
+    if ((st = check_dead_letters(c, &b, f, o->dead_letters, &count, err)) !=
+        PE_OK)
         goto out;
     if (!o->dry_run && ((st = sink_opts(c, &ko, err)) != PE_OK ||
                         (sink = pe_sink_new(&ko, err)) == NULL)) {
@@ -1843,8 +1889,13 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
 
         if (!eof && (line[0] == '\n' || line[0] == '\0'))
             continue;
-        if (!eof)
-            (void)pe_dlq_parse_line(line, &d, NULL); /* checked above */
+        /* Checked above; again in case the file changed since. */
+        if (!eof && check_letter(c, &b, line, &d, &size, err) != PE_OK) {
+            pe_error_prefix(err, "%s changed during the replay",
+                            o->dead_letters);
+            st = err->status;
+            break;
+        }
         if (b.n > 0 && (eof || strcmp(d.topic, topic) != 0) &&
             (st = replay_send(o, &env, sink, stream, topic, &b, &stats,
                               err)) != PE_OK)
@@ -1859,12 +1910,14 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
             if (c->sink.kind == PE_SINK_KINESIS)
                 kinesis_frame(&b, topic);
         }
-        if (pe_batch_add(&b, d.record, d.record_len, d.key) == PE_OK)
+        if (pe_batch_add_sized(&b, d.record, d.record_len, size, d.key) ==
+            PE_OK)
             continue;
         if (b.n > 0 && (st = replay_send(o, &env, sink, stream, topic, &b,
                                          &stats, err)) != PE_OK)
             break;
-        if (pe_batch_add(&b, d.record, d.record_len, d.key) != PE_OK)
+        if (pe_batch_add_sized(&b, d.record, d.record_len, size, d.key) !=
+            PE_OK)
             st = pe_error_set(err, PE_ERR_DATA, false,
                               "%s: key %s: the record alone is over "
                               "batch.max_bytes (%ld)",

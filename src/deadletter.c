@@ -289,3 +289,135 @@ out:
     cJSON_Delete(meta);
     return st;
 }
+
+/* The length of the bytes strict padded base64 text decodes to; -1 when it
+ * is not that (a character outside the alphabet, a length not a multiple
+ * of 4, padding anywhere but at the end). */
+static long long base64_decoded_len(const char *s, size_t n)
+{
+    size_t pad = 0;
+
+    if (n % 4 != 0)
+        return -1;
+    if (n > 0 && s[n - 1] == '=')
+        pad = n > 1 && s[n - 2] == '=' ? 2 : 1;
+    for (size_t i = 0; i < n - pad; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '+' || c == '/'))
+            return -1;
+    }
+    return (long long)(n / 4 * 3 - pad);
+}
+
+/* The members a record of this sink may have; the first is required. */
+static const char *const rest_members[] = {"value", "key", "partition"};
+static const char *const kinesis_members[] = {"Data", "PartitionKey"};
+
+/* Every member of o is one of names[0..n), at most once; names[0] and, for
+ * Kinesis, every name is there.  seen[i] gets member names[i]. */
+static enum pe_status check_members(const cJSON *o, const char *const *names,
+                                    size_t n, bool all, const cJSON **seen,
+                                    struct pe_error *err)
+{
+    for (const cJSON *m = o->child; m != NULL; m = m->next) {
+        size_t i = 0;
+
+        while (i < n && strcmp(m->string, names[i]) != 0)
+            i++;
+        if (i == n)
+            return pe_error_set(err, PE_ERR_DATA, false,
+                                "record: unknown member \"%s\"", m->string);
+        if (seen[i] != NULL)
+            return pe_error_set(err, PE_ERR_DATA, false,
+                                "record: \"%s\" twice", names[i]);
+        seen[i] = m;
+    }
+    for (size_t i = 0; i < (all ? n : 1); i++)
+        if (seen[i] == NULL)
+            return pe_error_set(err, PE_ERR_DATA, false,
+                                "record: no \"%s\"", names[i]);
+    return PE_OK;
+}
+
+static enum pe_status check_rest(const cJSON *o, size_t *size,
+                                 size_t record_len, struct pe_error *err)
+{
+    const cJSON *seen[3] = {NULL, NULL, NULL};
+    const cJSON *part;
+    enum pe_status st;
+
+    if ((st = check_members(o, rest_members, 3, false, seen, err)) != PE_OK)
+        return st;
+    part = seen[2];
+    if (part != NULL &&
+        (!cJSON_IsNumber(part) || part->valuedouble < 0 ||
+         part->valuedouble > 2147483647.0 ||
+         part->valuedouble != (double)(long)part->valuedouble))
+        return pe_error_set(err, PE_ERR_DATA, false,
+                            "record: \"partition\" is not an integer from 0 "
+                            "to 2147483647");
+    *size = record_len;
+    return PE_OK;
+}
+
+static enum pe_status check_kinesis(const cJSON *o, size_t *size,
+                                    struct pe_error *err)
+{
+    const cJSON *seen[2] = {NULL, NULL};
+    const char *data, *pk;
+    long long data_len;
+    size_t chars = 0;
+    enum pe_status st;
+
+    if ((st = check_members(o, kinesis_members, 2, true, seen, err)) != PE_OK)
+        return st;
+    if (!cJSON_IsString(seen[0]) || !cJSON_IsString(seen[1]))
+        return pe_error_set(err, PE_ERR_DATA, false,
+                            "record: \"Data\" and \"PartitionKey\" must be "
+                            "strings");
+    data = seen[0]->valuestring;
+    pk = seen[1]->valuestring;
+    if ((data_len = base64_decoded_len(data, strlen(data))) < 0)
+        return pe_error_set(err, PE_ERR_DATA, false,
+                            "record: \"Data\" is not base64");
+    for (const unsigned char *p = (const unsigned char *)pk; *p; p++)
+        chars += (*p & 0xc0) != 0x80;
+    if (chars == 0 || chars > 256)
+        return pe_error_set(err, PE_ERR_DATA, false,
+                            "record: \"PartitionKey\" of %zu characters: "
+                            "Kinesis takes 1 to 256",
+                            chars);
+    *size = (size_t)data_len + strlen(pk);
+    return PE_OK;
+}
+
+enum pe_status pe_dlq_check_record(const struct pe_dead_letter *d,
+                                   enum pe_dlq_sink sink, size_t *size,
+                                   struct pe_error *err)
+{
+    const char *end = NULL;
+    cJSON *o;
+    enum pe_status st;
+
+    *size = 0;
+    o = cJSON_ParseWithLengthOpts(d->record, d->record_len, &end, false);
+    if (o == NULL)
+        return pe_error_set(err, PE_ERR_DATA, false, "record: not JSON");
+    while (end < d->record + d->record_len &&
+           (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    if (end != d->record + d->record_len)
+        st = pe_error_set(err, PE_ERR_DATA, false,
+                          "record: more than one JSON value");
+    else if (!cJSON_IsObject(o))
+        st = pe_error_set(err, PE_ERR_DATA, false,
+                          "record: not a JSON object");
+    else if (sink == PE_DLQ_KINESIS)
+        st = check_kinesis(o, size, err);
+    else
+        st = check_rest(o, size, d->record_len, err);
+    cJSON_Delete(o);
+    return st;
+}

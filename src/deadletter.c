@@ -263,7 +263,10 @@ enum pe_status pe_dlq_parse_line(char *line, struct pe_dead_letter *d,
     tag[1] = '\0';
     meta = cJSON_Parse(line);
     v = cJSON_GetObjectItemCaseSensitive(meta, "error_code");
-    if (!cJSON_IsObject(meta) || !cJSON_IsNumber(v)) {
+    /* error_code: an HTTP status or a proxy code; a wider one would not
+     * convert to long. */
+    if (!cJSON_IsObject(meta) || !cJSON_IsNumber(v) ||
+        !(v->valuedouble >= -2147483648.0 && v->valuedouble <= 2147483647.0)) {
         st = pe_error_set(err, PE_ERR_DATA, false, "not a dead-letter line");
         goto out;
     }

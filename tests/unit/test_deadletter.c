@@ -265,6 +265,21 @@ static void kinesis_key_counts_characters(void **state)
     }
 }
 
+/* Found by fuzz_deadletter: an error_code beyond long was converted
+ * anyway (undefined behaviour). */
+static void huge_error_code_is_not_a_letter(void **state)
+{
+    char line[] = "{\"time\":\"x\",\"stream\":\"g\",\"topic\":\"t\","
+                  "\"key\":\"1\",\"error_code\":1e30,\"message\":\"m\","
+                  "\"record\":{\"value\":1}}";
+    struct pe_dead_letter d;
+    struct pe_error err;
+
+    (void)state;
+    assert_int_equal(pe_dlq_parse_line(line, &d, &err), PE_ERR_DATA);
+    assert_string_equal(err.msg, "not a dead-letter line");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +287,7 @@ int main(void)
         cmocka_unit_test(short_write_is_undone),
         cmocka_unit_test(records_are_checked_for_the_sink),
         cmocka_unit_test(kinesis_key_counts_characters),
+        cmocka_unit_test(huge_error_code_is_not_a_letter),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

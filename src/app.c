@@ -1095,8 +1095,8 @@ static enum pe_status finish(enum pe_status worst, size_t failed,
     if (pe_dlq_repaired(dlq) > 0)
         pe_log(PE_LOG_WARN,
                "%s ended in a torn line (%zu bytes, from a write cut short); "
-               "it was removed before appending (its record was not "
-               "acknowledged, so it was sent again)",
+               "it was removed before appending (its record was never "
+               "synced, so no checkpoint moved past it)",
                pe_dlq_path(dlq), pe_dlq_repaired(dlq));
     if (stop_level())
         pe_log(PE_LOG_WARN, "stopped by a signal; checkpoints hold what the "

@@ -18,8 +18,10 @@ struct pe_batch {
     size_t *key_off;    /* n offsets into keys */
     size_t n;           /* records held */
     size_t max_records;
-    size_t max_bytes;  /* of a body holding every record */
-    size_t body_bytes; /* what that body would take now */
+    size_t max_bytes;  /* of a body holding every record (or see
+                          pe_batch_count_sizes) */
+    size_t body_bytes; /* what that body would take now: what counts */
+    int sized;         /* pe_batch_count_sizes was called */
     char *head;        /* opens the body; NULL: the REST v2 one */
     const char *tail;
 };
@@ -29,6 +31,11 @@ void pe_batch_init(struct pe_batch *b, size_t max_records, size_t max_bytes);
  * closing; only while the batch is empty.  head is copied. */
 void pe_batch_set_frame(struct pe_batch *b, const char *head,
                         const char *tail);
+/* Kinesis limits a request by its records' data as sent before base64
+ * (plus their partition keys), not by the JSON text: from now on max_bytes
+ * bounds the sum of the sizes given to pe_batch_add_sized, and the frame
+ * and the commas count nothing.  Only while the batch is empty. */
+void pe_batch_count_sizes(struct pe_batch *b);
 void pe_batch_cleanup(struct pe_batch *b);
 /* Empties the batch for reuse. */
 void pe_batch_reset(struct pe_batch *b);
@@ -38,6 +45,10 @@ void pe_batch_reset(struct pe_batch *b);
  * is empty, PE_ERR_TOO_LARGE means the record alone exceeds max_bytes. */
 enum pe_status pe_batch_add(struct pe_batch *b, const char *rec, size_t len,
                             const char *key);
+/* The same, with the size max_bytes counts for the record (its len unless
+ * pe_batch_count_sizes was called). */
+enum pe_status pe_batch_add_sized(struct pe_batch *b, const char *rec,
+                                  size_t len, size_t size, const char *key);
 /* The body holding every record; valid until the next call on b. */
 const char *pe_batch_finish(struct pe_batch *b, size_t *len);
 /* The body holding records idx[0..n) in that order (idx NULL: records
@@ -47,7 +58,8 @@ const char *pe_batch_build(struct pe_batch *b, const size_t *idx, size_t n,
 /* Record i's bytes and key (NULL when i >= n). */
 const char *pe_batch_record(const struct pe_batch *b, size_t i, size_t *len);
 const char *pe_batch_key(const struct pe_batch *b, size_t i);
-/* Would a body of this batch's frame holding only this record fit? */
+/* Would a body of this batch's frame holding only this record fit?
+ * record_len is the size that counts (see pe_batch_count_sizes). */
 int pe_batch_fits_alone(const struct pe_batch *b, size_t record_len);
 /* Bytes a REST v2 body holding only this record would take. */
 size_t pe_batch_single_size(size_t record_len);

@@ -509,11 +509,14 @@ static enum pe_status oversized(struct stream_run *r, const char *key,
     return dead_row(r, key, xid, msg, err);
 }
 
-/* A PutRecords body: {"StreamName":"<stream>","Records":[ ... ]}. */
+/* A PutRecords body: {"StreamName":"<stream>","Records":[ ... ]}, whose
+ * batch.max_bytes counts what Kinesis counts: data before base64, plus
+ * the partition keys. */
 static void kinesis_frame(struct pe_batch *b, const char *stream)
 {
     struct pe_buf head;
 
+    pe_batch_count_sizes(b);
     pe_buf_init(&head, 0);
     pe_buf_puts(&head, "{\"StreamName\":");
     pe_buf_json_string(&head, stream);
@@ -560,6 +563,20 @@ static enum pe_status kinesis_entry(struct stream_run *r, struct pe_rows *rows,
     return PE_OK;
 }
 
+/* The largest record the sink takes (REST: sink.max_record_bytes;
+ * Kinesis: also at most 1 MiB of data plus partition key) and its name. */
+static size_t record_limit(const struct pe_config *c, const char **what)
+{
+    size_t limit = (size_t)c->sink.max_record_bytes;
+
+    *what = "sink.max_record_bytes";
+    if (c->sink.kind == PE_SINK_KINESIS && limit > 1048576) {
+        *what = "Kinesis' record limit";
+        limit = 1048576;
+    }
+    return limit;
+}
+
 /* Encodes one row and adds it, sending the batch first when it is full. */
 static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
                               size_t i, struct pe_error *err)
@@ -569,14 +586,13 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     int64_t xid = rows->has_xmin ? pe_rows_xid(rows, i) : 0;
     enum pe_status st;
 
-    size_t record_len = 0, limit = (size_t)c->sink.max_record_bytes;
+    const char *what;
+    size_t record_len = 0, limit = record_limit(c, &what);
     char why[128] = "";
 
     if (c->sink.kind == PE_SINK_KINESIS) {
         st = kinesis_entry(r, rows, i, key, &record_len, why, sizeof(why),
                            err);
-        if (limit > 1048576)
-            limit = 1048576; /* Kinesis: data plus partition key */
     } else {
         pe_buf_reset(&r->rec);
         st = pe_encode_record_keyed(rows->cols, rows->n_cols,
@@ -590,24 +606,22 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     }
     if (why[0] != '\0')
         return dead_row(r, key, xid, why, err);
-    if (!pe_batch_fits_alone(&r->batch, r->rec.len))
-        return oversized(r, key, xid, r->rec.len, (size_t)c->batch.max_bytes,
+    /* record_len is what the limits count (Kinesis: data, not base64). */
+    if (!pe_batch_fits_alone(&r->batch, record_len))
+        return oversized(r, key, xid, record_len, (size_t)c->batch.max_bytes,
                          "batch.max_bytes", err);
     if (record_len > limit)
-        return oversized(r, key, xid, record_len, limit,
-                         c->sink.kind == PE_SINK_KINESIS
-                             ? "Kinesis' record limit"
-                             : "sink.max_record_bytes",
-                         err);
-    if (pe_batch_add(&r->batch, r->rec.data, r->rec.len, key) != PE_OK) {
+        return oversized(r, key, xid, record_len, limit, what, err);
+    if (pe_batch_add_sized(&r->batch, r->rec.data, r->rec.len, record_len,
+                           key) != PE_OK) {
         if ((st = flush(r, err)) != PE_OK)
             return st;
         if (stopping())
             return PE_ERR_INTERRUPTED;
         if ((st = pe_deliver_check_deadline(r->env, err)) != PE_OK)
             return st;
-        if ((st = pe_batch_add(&r->batch, r->rec.data, r->rec.len, key)) !=
-            PE_OK)
+        if ((st = pe_batch_add_sized(&r->batch, r->rec.data, r->rec.len,
+                                     record_len, key)) != PE_OK)
             return st;
     }
     r->batch_xids[r->batch.n - 1] = xid;
@@ -1139,6 +1153,12 @@ static enum pe_status finish(enum pe_status worst, size_t failed,
 {
     size_t dead = pe_dlq_count(dlq) - dead_before;
 
+    if (pe_dlq_repaired(dlq) > 0)
+        pe_log(PE_LOG_WARN,
+               "%s ended in a torn line (%zu bytes, from a write cut short); "
+               "it was removed before appending (its record was never "
+               "synced, so no checkpoint moved past it)",
+               pe_dlq_path(dlq), pe_dlq_repaired(dlq));
     if (stop_level())
         pe_log(PE_LOG_WARN, "stopped by a signal; checkpoints hold what the "
                             "proxy acknowledged%s",
@@ -1857,9 +1877,47 @@ static bool same_file(const char *a, const char *b)
            sa.st_ino == sb.st_ino;
 }
 
-/* Reads every line once to prove the file is sound before sending. */
-static enum pe_status check_dead_letters(FILE *f, const char *path,
-                                         size_t *count, struct pe_error *err)
+/* Parses a letter and checks that its record is one record the sink takes
+ * within the limits; *size gets what max_bytes counts for it.  The reason
+ * goes to err. */
+static enum pe_status check_letter(const struct pe_config *c,
+                                   const struct pe_batch *b, char *line,
+                                   struct pe_dead_letter *d, size_t *size,
+                                   struct pe_error *err)
+{
+    const char *what;
+    size_t limit = record_limit(c, &what);
+    enum pe_status st;
+
+    if ((st = pe_dlq_parse_line(line, d, err)) != PE_OK)
+        return st;
+    if (!pe_topic_valid(d->topic))
+        return pe_error_set(err, PE_ERR_DATA, false, "invalid topic \"%s\"",
+                            d->topic);
+    if ((st = pe_dlq_check_record(d, c->sink.kind == PE_SINK_KINESIS
+                                         ? PE_DLQ_KINESIS
+                                         : PE_DLQ_REST,
+                                  size, err)) != PE_OK)
+        return st;
+    if (!pe_batch_fits_alone(b, *size))
+        return pe_error_set(err, PE_ERR_DATA, false,
+                            "record of %zu bytes is over batch.max_bytes "
+                            "(%ld)",
+                            *size, c->batch.max_bytes);
+    if (*size > limit)
+        return pe_error_set(err, PE_ERR_DATA, false,
+                            "record of %zu bytes is over %s (%zu)", *size,
+                            what, limit);
+    return PE_OK;
+}
+
+/* Reads every line once to prove the file is sound before sending: each
+ * one a dead letter whose record the sink takes.  A refusal names
+ * FILE:LINE and why (exit 2). */
+static enum pe_status check_dead_letters(const struct pe_config *c,
+                                         const struct pe_batch *b, FILE *f,
+                                         const char *path, size_t *count,
+                                         struct pe_error *err)
 {
     char *line = NULL;
     size_t cap = 0;
@@ -1869,23 +1927,21 @@ static enum pe_status check_dead_letters(FILE *f, const char *path,
     *count = 0;
     while (getline(&line, &cap, f) >= 0) {
         struct pe_dead_letter d;
+        size_t size;
 
         lineno++;
         if (line[0] == '\n' || line[0] == '\0')
             continue;
-        if (pe_dlq_parse_line(line, &d, err) != PE_OK) {
-            st = pe_error_set(err, PE_ERR_DATA, false, "%s:%ld: %s", path,
-                              lineno, err->msg);
-            break;
-        }
-        if (!pe_topic_valid(d.topic)) {
-            st = pe_error_set(err, PE_ERR_DATA, false,
-                              "%s:%ld: invalid topic \"%s\"", path, lineno,
-                              d.topic);
+        if (check_letter(c, b, line, &d, &size, err) != PE_OK) {
+            pe_error_prefix(err, "%s:%ld", path, lineno);
+            st = err->status = PE_ERR_USAGE;
             break;
         }
         (*count)++;
     }
+    if (st == PE_OK && ferror(f))
+        st = pe_error_set(err, PE_ERR_IO, false, "%s: %s", path,
+                          strerror(errno));
     free(line);
     rewind(f);
     return st;
@@ -1931,8 +1987,9 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
     struct pe_batch b;
     struct pe_sink *sink = NULL;
     char *line = NULL, *topic = NULL, *stream = NULL;
-    size_t cap = 0, count = 0, rejected = 0;
+    size_t cap = 0, count = 0, rejected = 0, size = 0;
     enum pe_status st = PE_OK;
+    struct stat fst;
     FILE *f = NULL;
 
     memset(&stats, 0, sizeof(stats));
@@ -1950,8 +2007,17 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
                           false, "%s: %s", o->dead_letters, strerror(errno));
         goto out;
     }
+    if (fstat(fileno(f), &fst) != 0 || !S_ISREG(fst.st_mode)) {
+        st = pe_error_set(err, PE_ERR_USAGE, false,
+                          "%s: not a regular file (a dead-letter file)",
+                          o->dead_letters);
+        goto out;
+    }
+    if (c->sink.kind == PE_SINK_KINESIS)
+        pe_batch_count_sizes(&b);
     install_signals();
-    if ((st = check_dead_letters(f, o->dead_letters, &count, err)) != PE_OK)
+    if ((st = check_dead_letters(c, &b, f, o->dead_letters, &count, err)) !=
+        PE_OK)
         goto out;
     if (!o->dry_run && ((st = sink_opts(c, &ko, err)) != PE_OK ||
                         (sink = pe_sink_new(&ko, err)) == NULL)) {
@@ -1964,8 +2030,13 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
 
         if (!eof && (line[0] == '\n' || line[0] == '\0'))
             continue;
-        if (!eof)
-            (void)pe_dlq_parse_line(line, &d, NULL); /* checked above */
+        /* Checked above; again in case the file changed since. */
+        if (!eof && check_letter(c, &b, line, &d, &size, err) != PE_OK) {
+            pe_error_prefix(err, "%s changed during the replay",
+                            o->dead_letters);
+            st = err->status;
+            break;
+        }
         if (b.n > 0 && (eof || strcmp(d.topic, topic) != 0) &&
             (st = replay_send(o, &env, sink, stream, topic, &b, &stats,
                               err)) != PE_OK)
@@ -1980,12 +2051,14 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
             if (c->sink.kind == PE_SINK_KINESIS)
                 kinesis_frame(&b, topic);
         }
-        if (pe_batch_add(&b, d.record, d.record_len, d.key) == PE_OK)
+        if (pe_batch_add_sized(&b, d.record, d.record_len, size, d.key) ==
+            PE_OK)
             continue;
         if (b.n > 0 && (st = replay_send(o, &env, sink, stream, topic, &b,
                                          &stats, err)) != PE_OK)
             break;
-        if (pe_batch_add(&b, d.record, d.record_len, d.key) != PE_OK)
+        if (pe_batch_add_sized(&b, d.record, d.record_len, size, d.key) !=
+            PE_OK)
             st = pe_error_set(err, PE_ERR_DATA, false,
                               "%s: key %s: the record alone is over "
                               "batch.max_bytes (%ld)",

@@ -48,17 +48,31 @@ void pe_batch_set_frame(struct pe_batch *b, const char *head, const char *tail)
     pe_batch_reset(b);
 }
 
+void pe_batch_count_sizes(struct pe_batch *b)
+{
+    if (b->n != 0)
+        return;
+    b->sized = 1;
+    pe_batch_reset(b);
+}
+
+/* The bytes the frame counts against max_bytes. */
+static size_t frame_bytes(const struct pe_batch *b)
+{
+    return b->sized ? 0 : strlen(HEAD(b)) + strlen(TAIL(b));
+}
+
 void pe_batch_reset(struct pe_batch *b)
 {
     pe_buf_reset(&b->recs);
     pe_buf_reset(&b->keys);
     b->n = 0;
-    b->body_bytes = strlen(HEAD(b)) + strlen(TAIL(b));
+    b->body_bytes = frame_bytes(b);
 }
 
 int pe_batch_fits_alone(const struct pe_batch *b, size_t record_len)
 {
-    size_t frame = strlen(HEAD(b)) + strlen(TAIL(b));
+    size_t frame = frame_bytes(b);
 
     return record_len <= b->max_bytes && frame <= b->max_bytes - record_len;
 }
@@ -72,7 +86,14 @@ size_t pe_batch_single_size(size_t record_len)
 enum pe_status pe_batch_add(struct pe_batch *b, const char *rec, size_t len,
                             const char *key)
 {
-    size_t grow = len + (b->n > 0 ? 1 : 0); /* the comma */
+    return pe_batch_add_sized(b, rec, len, len, key);
+}
+
+enum pe_status pe_batch_add_sized(struct pe_batch *b, const char *rec,
+                                  size_t len, size_t size, const char *key)
+{
+    /* The comma, unless only the sizes count. */
+    size_t grow = b->sized ? size : len + (b->n > 0 ? 1 : 0);
 
     if (b->n >= b->max_records || grow > b->max_bytes ||
         b->body_bytes > b->max_bytes - grow)

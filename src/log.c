@@ -66,18 +66,11 @@ enum pe_log_format pe_log_format(void)
     return cur_format;
 }
 
-void pe_log(enum pe_log_level level, const char *fmt, ...)
+/* One message as one line: text or a JSON object. */
+static void emit(enum pe_log_level level, const char *msg)
 {
     static const char *const names[] = {"error", "warning", "info", "debug"};
-    char msg[2048];
     struct pe_buf line;
-    va_list ap;
-
-    if (level > cur_level)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
 
     pe_buf_init(&line, 0);
     if (cur_format == PE_LOG_JSON) {
@@ -100,4 +93,25 @@ void pe_log(enum pe_log_level level, const char *fmt, ...)
     }
     pe_log_raw(line.data, line.len);
     pe_buf_cleanup(&line);
+}
+
+void pe_log(enum pe_log_level level, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+
+    if (level > cur_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    emit(level, msg);
+}
+
+void pe_log_error(enum pe_log_level level, bool always,
+                  const struct pe_error *err)
+{
+    if (level > cur_level && !always)
+        return;
+    emit(level, err->msg);
 }

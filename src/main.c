@@ -99,10 +99,13 @@ out:
         st = pe_error_set(&err, PE_ERR_IO, false,
                           "standard output: write error");
     code = pe_status_exit_code(st);
+    /* -q keeps the dead-letter line (records did not arrive: cron must
+     * mail it) and drops the lock line (the previous run is still going). */
     if (st == PE_DEAD_LETTERED)
-        pe_log(PE_LOG_WARN, "%s", err.msg);
-    else if (st != PE_OK && st != PE_ERR_INTERRUPTED && err.msg[0] != '\0')
-        pe_log(PE_LOG_ERROR, "%s", err.msg);
+        pe_log_error(PE_LOG_WARN, true, &err);
+    else if (st != PE_OK && st != PE_ERR_INTERRUPTED && err.msg[0] != '\0' &&
+             !(st == PE_ERR_LOCKED && cli.quiet))
+        pe_log_error(PE_LOG_ERROR, false, &err);
     pe_config_cleanup(&cfg);
     pe_cli_cleanup(&cli);
     return code;

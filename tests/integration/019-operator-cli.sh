@@ -77,3 +77,33 @@ for cmd in status check; do
     expect_match "$cmd > /dev/full message" \
         '^pinemit: standard output: No space left on device$' "$(cat "$WORK/err")"
 done
+
+# --- 15: -q keeps the dead-letter line (exit 3), drops the lock line (75) ---
+stop_mock
+start_mock --topics $u.pin,$u.geo,$u.user,$u.dl --reject-marker REJECTME
+sql "CREATE TABLE dl (id bigint PRIMARY KEY, v text);
+     INSERT INTO dl SELECT g, CASE WHEN g IN (3, 7) THEN 'REJECTME' ELSE 'ok' END
+     FROM generate_series(1, 10) g" >/dev/null
+write_conf "$C" '{ name = "dl"; table = "dl"; key = "id"; }'
+pe 3 -q -c "$C" run --stream dl
+expect_eq "-q dead-letter line" \
+    "pinemit: warning: 2 records were dead-lettered to $WORK/state/dead-letters.jsonl" "$ERR"
+expect_eq "dl checkpoint past the rejected rows" 10 "$(ckpt dl)"
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "a")
+fcntl.flock(f, fcntl.LOCK_EX)
+open(sys.argv[2], "w").close()
+time.sleep(30)' "$WORK/state/pinemit.lock" "$WORK/held" &
+HOLD=$!
+for _ in $(seq 1 100); do
+    [ -e "$WORK/held" ] && break
+    sleep 0.05
+done
+[ -e "$WORK/held" ] || fail "could not take the lock for the test"
+pe 75 -q -c "$C" run
+expect_eq "-q drops the lock line" "" "$ERR"
+pe 75 -c "$C" run
+expect_match "without -q the lock line stays" "another pinemit run .*holds .*pinemit.lock" "$ERR"
+kill "$HOLD"
+wait "$HOLD" 2>/dev/null || true
+HOLD=

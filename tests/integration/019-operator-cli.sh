@@ -8,7 +8,7 @@
 set -eu
 . "$(dirname "$0")/lib.sh"
 HOLD=
-trap 'stop_mock; [ -z "$HOLD" ] || kill "$HOLD" 2>/dev/null || true' EXIT
+trap 'stop_mock; [ -z "$HOLD" ] || kill "$(cat "$WORK/held")" "$HOLD" 2>/dev/null || true' EXIT
 u=0e3bbd435bfb
 
 # pe CODE ARGS...: runs pinemit (no -c added); exit code must be CODE;
@@ -89,21 +89,19 @@ pe 3 -q -c "$C" run --stream dl
 expect_eq "-q dead-letter line" \
     "pinemit: warning: 2 records were dead-lettered to $WORK/state/dead-letters.jsonl" "$ERR"
 expect_eq "dl checkpoint past the rejected rows" 10 "$(ckpt dl)"
-python3 -c 'import fcntl, sys, time
-f = open(sys.argv[1], "a")
-fcntl.flock(f, fcntl.LOCK_EX)
-open(sys.argv[2], "w").close()
-time.sleep(30)' "$WORK/state/pinemit.lock" "$WORK/held" &
+# flock(1) holds the lock (-o: not its child); the child says it started.
+flock -o "$WORK/state/pinemit.lock" sh -c 'echo $$ >"$1.tmp"; mv "$1.tmp" "$1"; exec sleep 30' \
+    sh "$WORK/held" &
 HOLD=$!
 for _ in $(seq 1 100); do
-    [ -e "$WORK/held" ] && break
+    [ -s "$WORK/held" ] && break
     sleep 0.05
 done
-[ -e "$WORK/held" ] || fail "could not take the lock for the test"
+[ -s "$WORK/held" ] || fail "could not take the lock for the test"
 pe 75 -q -c "$C" run
 expect_eq "-q drops the lock line" "" "$ERR"
 pe 75 -c "$C" run
 expect_match "without -q the lock line stays" "another pinemit run .*holds .*pinemit.lock" "$ERR"
-kill "$HOLD"
+kill "$(cat "$WORK/held")"
 wait "$HOLD" 2>/dev/null || true
 HOLD=

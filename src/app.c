@@ -867,6 +867,12 @@ static enum pe_status pump(struct stream_run *r, struct pe_error *err)
     }
 }
 
+/* The word for n things: "1 row", "2 rows", "0 rows". */
+static const char *plural(long long n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
 /* The end-of-stream summary: on a terminal or with -v, never otherwise
  * (a cron run that succeeds stays silent); one JSON object per line with
  * --log-format json. */
@@ -900,16 +906,21 @@ static void log_summary(const struct stream_run *r, double secs)
             pe_buf_puts(&b, "null");
         pe_buf_puts(&b, "}\n");
     } else {
+        const struct pe_send_stats *t = &r->stats;
+
         pe_buf_printf(&b,
-                      "pinemit: stream %s: %s %lld rows in %lld requests "
-                      "(%lld bytes) to topic %s; %lld retries; %lld dead "
-                      "letters; checkpoint %s; %.2f s, %.0f rows/s\n",
+                      "pinemit: stream %s: %s %lld %s in %lld %s (%lld %s) "
+                      "to topic %s; %lld %s; %lld %s; checkpoint %s; %.2f s, "
+                      "%.0f rows/s\n",
                       r->unit,
                       r->o->dry_run ? "would send"
                       : r->replay   ? "replayed"
                                     : "sent",
-                      r->stats.records, r->stats.requests, r->stats.bytes,
-                      r->topic, r->stats.retries, r->stats.dead,
+                      t->records, plural(t->records, "row", "rows"),
+                      t->requests, plural(t->requests, "request", "requests"),
+                      t->bytes, plural(t->bytes, "byte", "bytes"), r->topic,
+                      t->retries, plural(t->retries, "retry", "retries"),
+                      t->dead, plural(t->dead, "dead letter", "dead letters"),
                       r->replay        ? "(unchanged)"
                       : r->state.key   ? r->state.key
                                        : "(none)",
@@ -1086,14 +1097,17 @@ static enum pe_status finish(enum pe_status worst, size_t failed,
                                   : "");
     if (failed > 0) {
         if (dead > 0)
-            pe_log(PE_LOG_WARN, "%zu records were dead-lettered to %s", dead,
+            pe_log(PE_LOG_WARN, "%zu %s dead-lettered to %s", dead,
+                   plural((long long)dead, "record was", "records were"),
                    pe_dlq_path(dlq));
         pe_error_set(err, worst, false, "%s", ""); /* reported above */
         return worst;
     }
     if (dead > 0)
         return pe_error_set(err, PE_DEAD_LETTERED, false,
-                            "%zu records were dead-lettered to %s", dead,
+                            "%zu %s dead-lettered to %s", dead,
+                            plural((long long)dead, "record was",
+                                   "records were"),
                             pe_dlq_path(dlq));
     return stop_level() ? PE_ERR_INTERRUPTED : PE_OK;
 }

@@ -119,10 +119,12 @@ static enum pe_status deliver(const struct pe_deliver_env *env,
         pe_record_status_clear(per, nalloc);
         st = pe_sink_send(sink, topic, body, len, np, per, &res, &e);
         attempt++;
+        /* Bytes of every request, whatever its answer (a batch with
+         * per-record rejections was sent too), like the request count. */
         stats->requests++;
+        stats->bytes += (long long)len;
         if (st == PE_OK) {
             stats->records += (long long)np;
-            stats->bytes += (long long)len;
             break;
         }
         if (st == PE_ERR_INTERRUPTED) {

@@ -20,7 +20,7 @@ static const struct {
      offsetof(struct pe_metrics_stream, rows)},
     {"pinemit_requests_total", "Produce requests sent.",
      offsetof(struct pe_metrics_stream, requests)},
-    {"pinemit_bytes_total", "Bytes of acknowledged request bodies.",
+    {"pinemit_bytes_total", "Bytes of produce request bodies sent.",
      offsetof(struct pe_metrics_stream, bytes)},
     {"pinemit_retries_total", "Requests sent again after a failure.",
      offsetof(struct pe_metrics_stream, retries)},

@@ -80,7 +80,7 @@ done
 
 # --- 15: -q keeps the dead-letter line (exit 3), drops the lock line (75) ---
 stop_mock
-start_mock --topics $u.pin,$u.geo,$u.user,$u.dl --reject-marker REJECTME
+start_mock --auto-create --reject-marker REJECTME
 sql "CREATE TABLE dl (id bigint PRIMARY KEY, v text);
      INSERT INTO dl SELECT g, CASE WHEN g IN (3, 7) THEN 'REJECTME' ELSE 'ok' END
      FROM generate_series(1, 10) g" >/dev/null
@@ -105,3 +105,30 @@ expect_match "without -q the lock line stays" "another pinemit run .*holds .*pin
 kill "$(cat "$WORK/held")"
 wait "$HOLD" 2>/dev/null || true
 HOLD=
+
+# --- 19: bytes of a batch with per-record rejections; singular counts ---
+sql "CREATE TABLE one (id bigint PRIMARY KEY, v text);
+     INSERT INTO one VALUES (1, 'ok'), (2, 'REJECTME'), (3, 'ok')" >/dev/null
+sql "CREATE TABLE single (id bigint PRIMARY KEY, v text);
+     INSERT INTO single VALUES (1, 'ok')" >/dev/null
+write_conf "$C" '{ name = "dl"; table = "dl"; key = "id"; },
+  { name = "one"; table = "one"; key = "id"; },
+  { name = "single"; table = "single"; key = "id"; }'
+# body_bytes TOPIC: bytes of the produce bodies the mock got for TOPIC.
+body_bytes() {
+    python3 - "$MOCK_STORE/requests.jsonl" "$1" <<'PY'
+import json, sys
+print(sum(r["body_bytes"] for r in map(json.loads, open(sys.argv[1]))
+          if r["method"] == "POST" and r["topic"] == sys.argv[2]))
+PY
+}
+pe 3 -v -c "$C" --metrics-file "$WORK/m.prom" run --stream one --stream single
+b=$(body_bytes $u.one)
+[ "$b" -gt 0 ] || fail "no bytes reached the mock for $u.one"
+expect_match "summary of a batch with a rejection" \
+    "pinemit: stream one: sent 2 rows in 1 request \($b bytes\) to topic $u.one; 0 retries; 1 dead letter; checkpoint 3; " "$ERR"
+expect_match "singular summary" \
+    "pinemit: stream single: sent 1 row in 1 request \($(body_bytes $u.single) bytes\) to topic $u.single; 0 retries; 0 dead letters; checkpoint 1; " "$ERR"
+expect_match "singular dead-letter line" \
+    "pinemit: warning: 1 record was dead-lettered to $WORK/state/dead-letters.jsonl$" "$ERR"
+expect_match "bytes metric" "^pinemit_bytes_total\{stream=\"one\"\} $b$" "$(cat "$WORK/m.prom")"

@@ -132,3 +132,14 @@ expect_match "singular summary" \
 expect_match "singular dead-letter line" \
     "pinemit: warning: 1 record was dead-lettered to $WORK/state/dead-letters.jsonl$" "$ERR"
 expect_match "bytes metric" "^pinemit_bytes_total\{stream=\"one\"\} $b$" "$(cat "$WORK/m.prom")"
+
+# --- 18: the checkpoint gauge only for integer keys ---
+sql "CREATE TABLE hexkey (k text PRIMARY KEY, v text);
+     INSERT INTO hexkey VALUES ('0x19', 'a'), ('0x1A', 'b')" >/dev/null
+write_conf "$C" '{ name = "hexkey"; table = "hexkey"; key = "k"; }'
+pe 0 -c "$C" --metrics-file "$WORK/h.prom" run --stream hexkey --stream user
+expect_eq "hexkey checkpoint" 0x1A "$(ckpt hexkey)"
+m=$(cat "$WORK/h.prom")
+expect_no_match "no gauge for a text key" 'pinemit_checkpoint_key\{stream="hexkey"\}' "$m"
+expect_match "gauge for an integer key" "^pinemit_checkpoint_key\{stream=\"user\"\} $(ckpt user)$" "$m"
+expect_match "counters for the text-key stream" '^pinemit_rows_total\{stream="hexkey"\} 2$' "$m"

@@ -887,7 +887,8 @@ static void log_summary(const struct stream_run *r, double secs)
         return;
     pe_buf_init(&b, 0);
     if (pe_log_format() == PE_LOG_JSON) {
-        pe_buf_puts(&b, "{\"event\":\"summary\",\"command\":");
+        pe_log_json_open(&b, PE_LOG_INFO);
+        pe_buf_puts(&b, ",\"event\":\"summary\",\"command\":");
         pe_buf_json_string(&b, r->replay ? "replay" : "run");
         pe_buf_puts(&b, ",\"stream\":");
         pe_buf_json_string(&b, r->unit);
@@ -1395,7 +1396,13 @@ static void unit_done(struct pass *p, size_t i, enum pe_status st,
         pe_log(PE_LOG_WARN, "%s", e->msg);
         return;
     }
-    pe_log(PE_LOG_ERROR, "%s%s", p->replay ? "replay: " : "", e->msg);
+    {
+        struct pe_error shown = *e; /* with its stream, topic, status */
+
+        if (p->replay)
+            pe_error_prefix(&shown, "replay");
+        pe_log_error(PE_LOG_ERROR, false, &shown);
+    }
     p->failed++;
     p->worst = worse(p->worst, st);
     if (st == PE_ERR_ABORTED) /* a limit of the whole run */

@@ -143,3 +143,41 @@ m=$(cat "$WORK/h.prom")
 expect_no_match "no gauge for a text key" 'pinemit_checkpoint_key\{stream="hexkey"\}' "$m"
 expect_match "gauge for an integer key" "^pinemit_checkpoint_key\{stream=\"user\"\} $(ckpt user)$" "$m"
 expect_match "counters for the text-key stream" '^pinemit_rows_total\{stream="hexkey"\} 2$' "$m"
+
+# --- 17: JSON log objects: time, level, structured errors, valid UTF-8 ---
+sql "CREATE TABLE ev (id bigint PRIMARY KEY, v text);
+     INSERT INTO ev SELECT g, 'v' FROM generate_series(1, 3) g" >/dev/null
+write_conf "$C" '{ name = "ev"; table = "ev"; key = "id"; }'
+# json_check WHAT PY_EXPR: each stderr line is a JSON object with time and
+# level; PY_EXPR holds for the list `o` of them.
+json_check() {
+    python3 - "$WORK/err" "$2" <<'PY' || fail "$1: $(cat "$WORK/err")"
+import json, re, sys
+raw = open(sys.argv[1], "rb").read()
+o = [json.loads(l) for l in raw.decode("utf-8").splitlines()]  # strict UTF-8
+for x in o:
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", x["time"]), x
+    assert x["level"] in ("error", "warning", "info", "debug"), x
+assert eval(sys.argv[2]), o
+PY
+}
+# A body whose 200-byte excerpt ends inside a euro sign.
+body=$(printf 'x%.0s' $(seq 1 199))€€€
+mock_script "[{\"status\":400,\"body\":\"$body\",\"content_type\":\"text/plain\"}]"
+pe 1 --log-format json -c "$C" run --stream ev
+json_check "error object with its context" \
+    'len(o) == 1 and o[0]["level"] == "error" and o[0]["stream"] == "ev" and o[0]["topic"] == "'$u'.ev" and o[0]["status"] == 400 and "error_code" not in o[0] and o[0]["msg"].endswith("x" * 199) and "\ufffd" not in o[0]["msg"]'
+mock_script '[{"proxy_error":422,"error_code":42201,"message":"schema \u00e9chou\u00e9"}]'
+pe 1 --log-format json -c "$C" run --stream ev
+json_check "proxy error_code member" \
+    'o[0]["status"] == 422 and o[0]["error_code"] == 42201 and o[0]["msg"].endswith("schema \u00e9chou\u00e9")'
+# The text log of the cut body is valid UTF-8 too.
+mock_script "[{\"status\":400,\"body\":\"$body\",\"content_type\":\"text/plain\"}]"
+pe 1 -c "$C" run --stream ev
+python3 -c 'import sys; open(sys.argv[1], "rb").read().decode("utf-8")' "$WORK/err" ||
+    fail "text log is not UTF-8: $ERR"
+expect_match "text error" "^pinemit: stream ev: .*HTTP 400: .*x{199}$" "$ERR"
+# The summary object has time and level as well.
+pe 0 -v --log-format json -c "$C" run --stream ev --limit 1
+json_check "summary object" \
+    '[x["level"] for x in o if x.get("event") == "summary"] == ["info"]'

@@ -24,7 +24,8 @@ struct pe_cli {
     enum pe_log_level log_level;
     enum pe_log_format log_format;
     enum pe_command command;
-    bool help;    /* --help: usage printed on stdout, exit 0 */
+    bool help;    /* --help: usage printed on stdout, exit 0 (the
+                     command's own when command is set) */
     bool version; /* --version */
     const char **streams; /* --stream NAME..., borrowed from argv */
     size_t n_streams;
@@ -52,5 +53,8 @@ enum pe_status pe_cli_parse(int argc, char **argv, struct pe_cli *cli,
 void pe_cli_cleanup(struct pe_cli *cli);
 /* The --help text. */
 const char *pe_cli_usage(void);
+/* `pinemit CMD --help`: that command's synopsis, description and options
+ * (the global text for PE_CMD_NONE). */
+const char *pe_cli_command_usage(enum pe_command cmd);
 
 #endif

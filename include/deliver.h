@@ -30,7 +30,7 @@ struct pe_deliver_env {
 struct pe_send_stats {
     long long records;  /* acknowledged */
     long long requests; /* POSTs that got an answer or failed */
-    long long bytes;    /* of acknowledged bodies */
+    long long bytes;    /* of the bodies of those requests */
     long long retries;  /* requests sent again */
     long long dead;     /* records dead-lettered */
 };

@@ -29,6 +29,12 @@ struct pe_error {
     enum pe_status status;
     bool retriable; /* the same operation may succeed if tried again */
     char msg[512];
+    /* Optional context for structured logs ("" or 0 when unknown); filled
+     * by the delivery path, reset by pe_error_set and pe_error_clear. */
+    char stream[96];
+    char topic[256];
+    long http_status; /* the proxy's answer to the failed request */
+    long error_code;  /* the proxy's error_code, or the first record's */
 };
 
 /* Fills err (which may be NULL) and returns status, so callers can write
@@ -83,6 +89,18 @@ int pe_write_all(int fd, const void *p, size_t n);
 
 /* Appends the standard base64 (with padding) of p[0..n) to b. */
 enum pe_status pe_buf_base64(struct pe_buf *b, const void *p, size_t n);
+
+/* UTF-8 for logs.  pe_utf8_sanitize writes s[0..n) to out (size bytes,
+ * NUL-terminated) as valid UTF-8: each byte that does not begin a
+ * well-formed character (stray continuation, overlong form, surrogate,
+ * above U+10FFFF, cut short) becomes U+FFFD; when out is too small it
+ * stops before the first character that does not fit.  Returns the length
+ * written.  pe_utf8_cut returns n less a character cut short at the end of
+ * s[0..n) (after a truncation), so the rest can be kept whole. */
+size_t pe_utf8_sanitize(char *out, size_t size, const char *s, size_t n);
+size_t pe_utf8_cut(const char *s, size_t n);
+/* True when s[0..n) is valid UTF-8. */
+bool pe_utf8_valid(const char *s, size_t n);
 
 /* Appends s as a JSON string literal (quotes included) to b. */
 enum pe_status pe_buf_json_string(struct pe_buf *b, const char *s);

@@ -908,6 +908,12 @@ static enum pe_status pump(struct stream_run *r, struct pe_error *err)
     }
 }
 
+/* The word for n things: "1 row", "2 rows", "0 rows". */
+static const char *plural(long long n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
 /* The end-of-stream summary: on a terminal or with -v, never otherwise
  * (a cron run that succeeds stays silent); one JSON object per line with
  * --log-format json. */
@@ -922,7 +928,8 @@ static void log_summary(const struct stream_run *r, double secs)
         return;
     pe_buf_init(&b, 0);
     if (pe_log_format() == PE_LOG_JSON) {
-        pe_buf_puts(&b, "{\"event\":\"summary\",\"command\":");
+        pe_log_json_open(&b, PE_LOG_INFO);
+        pe_buf_puts(&b, ",\"event\":\"summary\",\"command\":");
         pe_buf_json_string(&b, r->replay ? "replay" : "run");
         pe_buf_puts(&b, ",\"stream\":");
         pe_buf_json_string(&b, r->unit);
@@ -941,16 +948,21 @@ static void log_summary(const struct stream_run *r, double secs)
             pe_buf_puts(&b, "null");
         pe_buf_puts(&b, "}\n");
     } else {
+        const struct pe_send_stats *t = &r->stats;
+
         pe_buf_printf(&b,
-                      "pinemit: stream %s: %s %lld rows in %lld requests "
-                      "(%lld bytes) to topic %s; %lld retries; %lld dead "
-                      "letters; checkpoint %s; %.2f s, %.0f rows/s\n",
+                      "pinemit: stream %s: %s %lld %s in %lld %s (%lld %s) "
+                      "to topic %s; %lld %s; %lld %s; checkpoint %s; %.2f s, "
+                      "%.0f rows/s\n",
                       r->unit,
                       r->o->dry_run ? "would send"
                       : r->replay   ? "replayed"
                                     : "sent",
-                      r->stats.records, r->stats.requests, r->stats.bytes,
-                      r->topic, r->stats.retries, r->stats.dead,
+                      t->records, plural(t->records, "row", "rows"),
+                      t->requests, plural(t->requests, "request", "requests"),
+                      t->bytes, plural(t->bytes, "byte", "bytes"), r->topic,
+                      t->retries, plural(t->retries, "retry", "retries"),
+                      t->dead, plural(t->dead, "dead letter", "dead letters"),
                       r->replay        ? "(unchanged)"
                       : r->state.key   ? r->state.key
                                        : "(none)",
@@ -1167,14 +1179,17 @@ static enum pe_status finish(enum pe_status worst, size_t failed,
                                   : "");
     if (failed > 0) {
         if (dead > 0)
-            pe_log(PE_LOG_WARN, "%zu records were dead-lettered to %s", dead,
+            pe_log(PE_LOG_WARN, "%zu %s dead-lettered to %s", dead,
+                   plural((long long)dead, "record was", "records were"),
                    pe_dlq_path(dlq));
         pe_error_set(err, worst, false, "%s", ""); /* reported above */
         return worst;
     }
     if (dead > 0)
         return pe_error_set(err, PE_DEAD_LETTERED, false,
-                            "%zu records were dead-lettered to %s", dead,
+                            "%zu %s dead-lettered to %s", dead,
+                            plural((long long)dead, "record was",
+                                   "records were"),
                             pe_dlq_path(dlq));
     return stop_level() ? PE_ERR_INTERRUPTED : PE_OK;
 }
@@ -1462,7 +1477,13 @@ static void unit_done(struct pass *p, size_t i, enum pe_status st,
         pe_log(PE_LOG_WARN, "%s", e->msg);
         return;
     }
-    pe_log(PE_LOG_ERROR, "%s%s", p->replay ? "replay: " : "", e->msg);
+    {
+        struct pe_error shown = *e; /* with its stream, topic, status */
+
+        if (p->replay)
+            pe_error_prefix(&shown, "replay");
+        pe_log_error(PE_LOG_ERROR, false, &shown);
+    }
     p->failed++;
     p->worst = worse(p->worst, st);
     if (st == PE_ERR_ABORTED) /* a limit of the whole run */
@@ -2220,8 +2241,8 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     }
     pe_sink_free(sink);
     pe_buf_cleanup(&names);
-    fflush(stdout);
-    /* A config problem exits 2; an unreachable database or proxy 1. */
+    /* main.c flushes stdout and reports a failed write.  A config
+     * problem exits 2; an unreachable database or proxy 1. */
     if (bad > 0)
         return pe_error_set(err, worst, false,
                             "check: %zu problem%s found", bad,
@@ -2271,12 +2292,17 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
                                 c->source.connect_timeout_s};
     struct pe_ckpt_store *store = NULL;
     struct pe_source *src = NULL;
+    bool exists = true;
     enum pe_status st;
 
     if ((st = check_selection(o, err)) != PE_OK)
         return st;
-    store = open_store(c, false, err);
-    if (store == NULL)
+    /* Before the first run there is no state directory, so no checkpoint
+     * yet: every stream shows "-" (whether a run may create it is for
+     * check to say). */
+    if (!c->state.database)
+        (void)pe_ckpt_probe(c->state.dir, &exists, NULL);
+    if (exists && (store = open_store(c, false, err)) == NULL)
         return err->status;
     src = pe_source_open(&so, err);
     if (src == NULL) {
@@ -2302,8 +2328,10 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
             else
                 snprintf(unit, sizeof(unit), "%s", sc->name);
             memset(&ck, 0, sizeof(ck));
-            if ((st = pe_ckpt_load_shard(store, sc->name, sh, sc->shards, &ck,
-                                         err)) == PE_OK &&
+            if ((st = store == NULL ? PE_OK
+                                    : pe_ckpt_load_shard(store, sc->name, sh,
+                                                         sc->shards, &ck,
+                                                         err)) == PE_OK &&
                 (t = pe_table_open_shard(src, sc->table, sc->key, false, sh,
                                          sc->shards, err)) != NULL &&
                 (st = pe_table_count(t, ck.key, &pending, err)) == PE_OK &&
@@ -2326,7 +2354,7 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
         }
     }
 out:
-    fflush(stdout);
+    /* main.c flushes stdout and reports a failed write. */
     pe_source_free(src);
     pe_ckpt_close(store);
     return st;

@@ -9,40 +9,52 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Each command's option lines, indented by I: in the global help and in
+ * the command's own. */
+#define STREAM_OPT(I) I "--stream NAME   only this stream (repeatable)\n"
+#define RUN_OPTS(I)                                                          \
+    STREAM_OPT(I)                                                            \
+    I "--limit N       send at most N rows per stream\n"                     \
+    I "--wait-lock S   wait up to S seconds for another run\n"               \
+    I "--follow        keep polling; SIGHUP re-reads the config\n"           \
+    I "--interval S    seconds between polls (default 5)\n"                  \
+    I "--rate N        send at most N rows per second\n"                     \
+    I "--jobs N        send up to N streams (or shards) at once,\n"          \
+    I "                each on its own database connection\n"                \
+    I "                (default: run.jobs, else up to 4; one\n"              \
+    I "                with --dry-run or the database store)\n"
+#define REPLAY_OPTS(I)                                                       \
+    STREAM_OPT(I)                                                            \
+    I "--from KEY      first key (inclusive; default: the start)\n"          \
+    I "--to KEY        last key (inclusive; default: the end)\n"             \
+    I "--topic TOPIC   send there instead of the stream's topic\n"           \
+    I "--rate N        send at most N rows per second\n"                     \
+    I "--jobs N        send up to N streams at once\n"                       \
+    I "--dead-letters FILE   resend a dead-letter file instead\n"            \
+    I "                      (not the live one: move it aside)\n"
+#define CMD_HELP "\n  -h, --help      show this help and exit\n"
+#define IN_LIST "             "
+#define IN_CMD "  "
+
 static const char usage_text[] =
     "Usage: pinemit [OPTIONS] COMMAND [COMMAND OPTIONS]\n"
     "\n"
     "Send rows from PostgreSQL tables to Kafka through the Confluent REST\n"
-    "Proxy (API v2), in batches, resuming from a checkpoint per stream.\n"
+    "Proxy (API v2), or to Amazon Kinesis Data Streams (sink.kind =\n"
+    "\"kinesis\"), in batches, resuming from a checkpoint per stream.\n"
     "\n"
     "Commands:\n"
     "  run      send every row past each stream's checkpoint, in key order\n"
-    "             --stream NAME   only this stream (repeatable)\n"
-    "             --limit N       send at most N rows per stream\n"
-    "             --wait-lock S   wait up to S seconds for another run\n"
-    "             --follow        keep polling; SIGHUP re-reads the config\n"
-    "             --interval S    seconds between polls (default 5)\n"
-    "             --rate N        send at most N rows per second\n"
-    "             --jobs N        send up to N streams (or shards) at once,\n"
-    "                             each on its own database connection\n"
-    "                             (default: run.jobs, else up to 4; one\n"
-    "                             with --dry-run or the database store)\n"
+    RUN_OPTS(IN_LIST)
     "  replay   resend a key range, or a dead-letter file; no checkpoint\n"
     "           moves and no lock is taken\n"
-    "             --stream NAME   only this stream (repeatable)\n"
-    "             --from KEY      first key (inclusive; default: the start)\n"
-    "             --to KEY        last key (inclusive; default: the end)\n"
-    "             --topic TOPIC   send there instead of the stream's topic\n"
-    "             --rate N        send at most N rows per second\n"
-    "             --jobs N        send up to N streams at once\n"
-    "             --dead-letters FILE   resend a dead-letter file instead\n"
-    "                                   (not the live one: move it aside)\n"
+    REPLAY_OPTS(IN_LIST)
     "  init     create the checkpoint store (state.dir, or the table of\n"
     "           state.store = \"database\")\n"
     "  check    validate the config, connect to the database, reach the\n"
-    "           proxy (GET <invoke_url>/topics)\n"
+    "           proxy (GET <invoke_url>/topics) or Kinesis (ListStreams)\n"
     "  status   show each stream's checkpoint and how many rows wait past it\n"
-    "             --stream NAME   only this stream (repeatable)\n"
+    STREAM_OPT(IN_LIST)
     "\n"
     "Options:\n"
     "  -c, --config FILE     config file (default: $PINEMIT_CONFIG, else\n"
@@ -51,22 +63,135 @@ static const char usage_text[] =
     "                        document per line; send nothing, move no\n"
     "                        checkpoint\n"
     "  -v, --verbose         more messages (repeat for debug)\n"
-    "  -q, --quiet           errors only\n"
+    "  -q, --quiet           errors and the dead-letter line only (no line\n"
+    "                        for exit 75)\n"
     "      --log-format FMT  text (default) or json (one object per line)\n"
     "      --log-file FILE   append messages to FILE instead of stderr\n"
     "                        (reopened on SIGHUP)\n"
     "      --metrics-file F  write Prometheus metrics to F after each run\n"
     "  -h, --help            show this help and exit\n"
     "  -V, --version         show the version and exit\n"
+    "The options may also follow the command.  pinemit COMMAND --help\n"
+    "shows that command's own help.\n"
     "\n"
     "Exit status: 0 all delivered (or stopped by a signal, checkpoints\n"
     "consistent); 1 runtime failure (database, proxy, files, a run limit);\n"
     "2 usage or config error; 3 finished, but records were dead-lettered;\n"
     "75 another run holds the lock.\n";
 
+/* One command's --help: synopsis, what it does, its options. */
+static const char *const command_usage[] = {
+    [PE_CMD_RUN] =
+        "Usage: pinemit [OPTIONS] run [--stream NAME]... [--limit N]\n"
+        "           [--wait-lock S] [--follow [--interval S]] [--rate N]\n"
+        "           [--jobs N]\n"
+        "\n"
+        "Send every row past each stream's checkpoint, in key order, and\n"
+        "move the checkpoint after each acknowledged batch.\n"
+        "\n" RUN_OPTS(IN_CMD) CMD_HELP,
+    [PE_CMD_REPLAY] =
+        "Usage: pinemit [OPTIONS] replay [--stream NAME]... [--from KEY]\n"
+        "           [--to KEY] [--topic TOPIC] [--rate N] [--jobs N]\n"
+        "       pinemit [OPTIONS] replay --dead-letters FILE\n"
+        "\n"
+        "Resend a key range, or the records of a dead-letter file; no\n"
+        "checkpoint moves and no lock is taken.\n"
+        "\n" REPLAY_OPTS(IN_CMD) CMD_HELP,
+    [PE_CMD_INIT] = "Usage: pinemit [OPTIONS] init\n"
+                    "\n"
+                    "Create the checkpoint store: state.dir, or the table "
+                    "of\nstate.store = \"database\".\n" CMD_HELP,
+    [PE_CMD_CHECK] =
+        "Usage: pinemit [OPTIONS] check\n"
+        "\n"
+        "Validate the config, connect to the database, open every stream's\n"
+        "table and reach the sink (GET <invoke_url>/topics, or Kinesis\n"
+        "ListStreams); one line per check on stdout.\n" CMD_HELP,
+    [PE_CMD_STATUS] =
+        "Usage: pinemit [OPTIONS] status [--stream NAME]...\n"
+        "\n"
+        "Show each stream's checkpoint (- before its first run) and how\n"
+        "many rows wait past it, on stdout.\n"
+        "\n" STREAM_OPT(IN_CMD) CMD_HELP,
+};
+
 const char *pe_cli_usage(void)
 {
     return usage_text;
+}
+
+const char *pe_cli_command_usage(enum pe_command cmd)
+{
+    if ((size_t)cmd < sizeof(command_usage) / sizeof(command_usage[0]) &&
+        command_usage[cmd] != NULL)
+        return command_usage[cmd];
+    return usage_text;
+}
+
+/* Long-only global options: codes outside the characters, so they never
+ * meet a command option's code. */
+enum { OPT_LOG_FORMAT = 256, OPT_LOG_FILE, OPT_METRICS_FILE };
+
+#define GLOBAL_LONG_OPTIONS                                                  \
+    {"config", required_argument, NULL, 'c'},                                \
+        {"dry-run", no_argument, NULL, 'n'},                                 \
+        {"verbose", no_argument, NULL, 'v'},                                 \
+        {"quiet", no_argument, NULL, 'q'},                                   \
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},             \
+        {"log-file", required_argument, NULL, OPT_LOG_FILE},                 \
+        {"metrics-file", required_argument, NULL, OPT_METRICS_FILE},         \
+        {"help", no_argument, NULL, 'h'},                                    \
+        {"version", no_argument, NULL, 'V'}
+
+/* The global options seen so far, before and after the command. */
+struct globals {
+    int verbose;
+    bool quiet;
+};
+
+/* Applies global option c; 1 if c is one, 0 if not, -1 on a bad value. */
+static int global_option(int c, struct pe_cli *cli, struct globals *g,
+                         struct pe_error *err)
+{
+    switch (c) {
+    case 'c':
+        cli->config_path = optarg;
+        return 1;
+    case 'n':
+        cli->dry_run = true;
+        return 1;
+    case 'v':
+        g->verbose++;
+        return 1;
+    case 'q':
+        g->quiet = true;
+        return 1;
+    case OPT_LOG_FORMAT:
+        if (strcmp(optarg, "text") == 0)
+            cli->log_format = PE_LOG_TEXT;
+        else if (strcmp(optarg, "json") == 0)
+            cli->log_format = PE_LOG_JSON;
+        else {
+            pe_error_set(err, PE_ERR_USAGE, false,
+                         "--log-format: \"%s\" is not text or json", optarg);
+            return -1;
+        }
+        return 1;
+    case OPT_LOG_FILE:
+        cli->log_file = optarg;
+        return 1;
+    case OPT_METRICS_FILE:
+        cli->metrics_file = optarg;
+        return 1;
+    case 'h':
+        cli->help = true;
+        return 1;
+    case 'V':
+        cli->version = true;
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 /* A whole number in [min, max] for option `opt`. */
@@ -88,10 +213,13 @@ static enum pe_status parse_number(const char *opt, const char *s,
     return PE_OK;
 }
 
+/* The command and its options; global options may come among them
+ * (getopt permutes argv, so they may also follow the operands). */
 static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
-                                    struct pe_error *err)
+                                    struct globals *g, struct pe_error *err)
 {
     static const struct option opts[] = {
+        GLOBAL_LONG_OPTIONS,
         {"stream", required_argument, NULL, 's'},
         {"limit", required_argument, NULL, 'l'},
         {"wait-lock", required_argument, NULL, 'w'},
@@ -103,7 +231,6 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
         {"from", required_argument, NULL, 'F'},
         {"to", required_argument, NULL, 'T'},
         {"topic", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     /* Which command takes which option. */
@@ -127,7 +254,7 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
     };
     const char *name = argv[0];
     long long v;
-    int c;
+    int c, gl;
 
     if (strcmp(name, "run") == 0)
         cli->command = PE_CMD_RUN;
@@ -144,14 +271,18 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
                             "unknown command \"%s\" (try --help)", name);
     optind = 0; /* 0: glibc's full reset of getopt's state */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:nvqhV", opts, NULL)) != -1) {
+        if ((gl = global_option(c, cli, g, err)) < 0)
+            return PE_ERR_USAGE;
+        if (gl > 0)
+            continue;
         for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
             if (allowed[i].opt == c &&
                 !(allowed[i].commands & (1u << cli->command)))
                 return pe_error_set(err, PE_ERR_USAGE, false,
                                     "%s: option --%s does not apply (try "
-                                    "--help)",
-                                    name, allowed[i].name);
+                                    "pinemit %s --help)",
+                                    name, allowed[i].name, name);
         switch (c) {
         case 's':
             cli->streams = pe_xrealloc(cli->streams, (cli->n_streams + 1) *
@@ -209,17 +340,15 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
         case 't':
             cli->topic = optarg;
             break;
-        case 'h':
-            cli->help = true;
-            break;
         case ':':
             return pe_error_set(err, PE_ERR_USAGE, false,
                                 "%s: option %s needs a value", name,
                                 argv[optind - 1]);
         default:
             return pe_error_set(err, PE_ERR_USAGE, false,
-                                "%s: unknown option %s (try --help)", name,
-                                argv[optind - 1]);
+                                "%s: unknown option %s (try pinemit %s "
+                                "--help)",
+                                name, argv[optind - 1], name);
         }
     }
     if (cli->command == PE_CMD_REPLAY && cli->dead_letters != NULL &&
@@ -255,20 +384,12 @@ enum pe_status pe_cli_parse(int argc, char **argv, struct pe_cli *cli,
                             struct pe_error *err)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"dry-run", no_argument, NULL, 'n'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"log-format", required_argument, NULL, 'F'},
-        {"log-file", required_argument, NULL, 'L'},
-        {"metrics-file", required_argument, NULL, 'M'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
+        GLOBAL_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     const char *env = getenv("PINEMIT_CONFIG");
-    int verbose = 0;
-    bool quiet = false;
+    struct globals g = {0, false};
+    enum pe_status st;
     int c;
 
     memset(cli, 0, sizeof(*cli));
@@ -276,68 +397,41 @@ enum pe_status pe_cli_parse(int argc, char **argv, struct pe_cli *cli,
     cli->log_level = PE_LOG_WARN;
     optind = 0; /* 0: glibc's full reset of getopt's state */
     opterr = 0;
-    /* '+': stop at the command; its options are parsed separately. */
+    /* '+': stop at the command; what follows is parsed with its options. */
     while ((c = getopt_long(argc, argv, "+:c:nvqhV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            cli->config_path = optarg;
-            break;
-        case 'n':
-            cli->dry_run = true;
-            break;
-        case 'v':
-            verbose++;
-            break;
-        case 'q':
-            quiet = true;
-            break;
-        case 'F':
-            if (strcmp(optarg, "text") == 0)
-                cli->log_format = PE_LOG_TEXT;
-            else if (strcmp(optarg, "json") == 0)
-                cli->log_format = PE_LOG_JSON;
-            else
-                return pe_error_set(err, PE_ERR_USAGE, false,
-                                    "--log-format: \"%s\" is not text or json",
-                                    optarg);
-            break;
-        case 'L':
-            cli->log_file = optarg;
-            break;
-        case 'M':
-            cli->metrics_file = optarg;
-            break;
-        case 'h':
-            cli->help = true;
-            return PE_OK;
-        case 'V':
-            cli->version = true;
-            return PE_OK;
-        case ':':
+        if (c == ':')
             return pe_error_set(err, PE_ERR_USAGE, false,
                                 "option %s needs a value", argv[optind - 1]);
-        default:
+        if (c == '?')
             return pe_error_set(err, PE_ERR_USAGE, false,
                                 "unknown option %s (try --help)",
                                 argv[optind - 1]);
-        }
+        if (global_option(c, cli, &g, err) < 0)
+            return PE_ERR_USAGE;
+        if (cli->help || cli->version)
+            return PE_OK;
     }
-    if (quiet && verbose > 0)
-        return pe_error_set(err, PE_ERR_USAGE, false,
-                            "-q and -v cannot be used together");
-    cli->quiet = quiet;
-    if (quiet)
-        cli->log_level = PE_LOG_ERROR;
-    else if (verbose == 1)
-        cli->log_level = PE_LOG_INFO;
-    else if (verbose > 1)
-        cli->log_level = PE_LOG_DEBUG;
     if (optind >= argc)
         return pe_error_set(err, PE_ERR_USAGE, false,
-                            "no command given: run, replay, check or "
-                            "status "
-                            "(try --help)");
-    return parse_command(argc - optind, argv + optind, cli, err);
+                            "no command given: run, replay, init, check or "
+                            "status (try --help)");
+    st = parse_command(argc - optind, argv + optind, cli, &g, err);
+    /* COMMAND --help or --version: whatever else is on the line. */
+    if (cli->help || cli->version)
+        return cli->command != PE_CMD_NONE ? PE_OK : st;
+    if (st != PE_OK)
+        return st;
+    if (g.quiet && g.verbose > 0)
+        return pe_error_set(err, PE_ERR_USAGE, false,
+                            "-q and -v cannot be used together");
+    cli->quiet = g.quiet;
+    if (g.quiet)
+        cli->log_level = PE_LOG_ERROR;
+    else if (g.verbose == 1)
+        cli->log_level = PE_LOG_INFO;
+    else if (g.verbose > 1)
+        cli->log_level = PE_LOG_DEBUG;
+    return PE_OK;
 }
 
 void pe_cli_cleanup(struct pe_cli *cli)

@@ -2,6 +2,7 @@
  * deliver.c - one batch, every answer of rest-proxy-v2.md section 9. */
 #include "deliver.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -82,6 +83,22 @@ static enum pe_status reject(const struct pe_deliver_env *env,
     return pe_deliver_dead_letter(env, &d, stats, err);
 }
 
+/* err's structured members: where it happened and, when the error is
+ * about the proxy's answer (res given), that answer. */
+static void error_context(struct pe_error *err, const char *stream,
+                          const char *topic,
+                          const struct pe_produce_result *res)
+{
+    if (err == NULL)
+        return;
+    snprintf(err->stream, sizeof(err->stream), "%s", stream);
+    snprintf(err->topic, sizeof(err->topic), "%s", topic);
+    if (res != NULL) {
+        err->http_status = res->http_status;
+        err->error_code = res->error_code;
+    }
+}
+
 /* How long to wait before attempt number `attempt` + 1. */
 static int64_t wait_ms(const struct pe_deliver_env *env, long attempt,
                        const struct pe_produce_result *res)
@@ -119,10 +136,12 @@ static enum pe_status deliver(const struct pe_deliver_env *env,
         pe_record_status_clear(per, nalloc);
         st = pe_sink_send(sink, topic, body, len, np, per, &res, &e);
         attempt++;
+        /* Bytes of every request, whatever its answer (a batch with
+         * per-record rejections was sent too), like the request count. */
         stats->requests++;
+        stats->bytes += (long long)len;
         if (st == PE_OK) {
             stats->records += (long long)np;
-            stats->bytes += (long long)len;
             break;
         }
         if (st == PE_ERR_INTERRUPTED) {
@@ -166,12 +185,14 @@ static enum pe_status deliver(const struct pe_deliver_env *env,
             break;
         } else if (!e.retriable) {
             *err = e;
+            error_context(err, stream, topic, &res);
             break;
         }
         if (attempt >= env->policy.max_attempts) {
             st = pe_error_set(err, PE_ERR_PROXY, false,
                               "gave up after %ld attempts: %s", attempt,
                               e.msg);
+            error_context(err, stream, topic, &res);
             break;
         }
         stats->retries++;
@@ -182,6 +203,8 @@ static enum pe_status deliver(const struct pe_deliver_env *env,
 out:
     if (st == PE_OK)
         st = pe_dlq_sync(env->dlq, err);
+    if (st != PE_OK && err != NULL && err->stream[0] == '\0')
+        error_context(err, stream, topic, NULL);
     pe_record_status_clear(per, nalloc);
     free(per);
     return st;

@@ -29,7 +29,7 @@ int main(int argc, char **argv)
     if (st != PE_OK)
         goto out;
     if (cli.help) {
-        fputs(pe_cli_usage(), stdout);
+        fputs(pe_cli_command_usage(cli.command), stdout);
         goto out;
     }
     if (cli.version) {
@@ -89,11 +89,23 @@ int main(int argc, char **argv)
     }
     pe_sink_global_cleanup();
 out:
+    /* A full disk or a closed pipe must not pass for success.  An earlier
+     * failed flush (a full buffer) leaves only the error flag. */
+    errno = 0;
+    if (fflush(stdout) != 0 && st == PE_OK)
+        st = pe_error_set(&err, PE_ERR_IO, false, "standard output: %s",
+                          strerror(errno));
+    else if (ferror(stdout) && st == PE_OK)
+        st = pe_error_set(&err, PE_ERR_IO, false,
+                          "standard output: write error");
     code = pe_status_exit_code(st);
+    /* -q keeps the dead-letter line (records did not arrive: cron must
+     * mail it) and drops the lock line (the previous run is still going). */
     if (st == PE_DEAD_LETTERED)
-        pe_log(PE_LOG_WARN, "%s", err.msg);
-    else if (st != PE_OK && st != PE_ERR_INTERRUPTED && err.msg[0] != '\0')
-        pe_log(PE_LOG_ERROR, "%s", err.msg);
+        pe_log_error(PE_LOG_WARN, true, &err);
+    else if (st != PE_OK && st != PE_ERR_INTERRUPTED && err.msg[0] != '\0' &&
+             !(st == PE_ERR_LOCKED && cli.quiet))
+        pe_log_error(PE_LOG_ERROR, false, &err);
     pe_config_cleanup(&cfg);
     pe_cli_cleanup(&cli);
     return code;

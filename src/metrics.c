@@ -20,7 +20,7 @@ static const struct {
      offsetof(struct pe_metrics_stream, rows)},
     {"pinemit_requests_total", "Produce requests sent.",
      offsetof(struct pe_metrics_stream, requests)},
-    {"pinemit_bytes_total", "Bytes of acknowledged request bodies.",
+    {"pinemit_bytes_total", "Bytes of produce request bodies sent.",
      offsetof(struct pe_metrics_stream, bytes)},
     {"pinemit_retries_total", "Requests sent again after a failure.",
      offsetof(struct pe_metrics_stream, retries)},
@@ -80,14 +80,21 @@ static int label_ok(const char *s)
     return strpbrk(s, "\"\\\n") == NULL;
 }
 
-static int numeric(const char *s)
+/* A decimal integer, optionally signed: the only keys the gauge takes.
+ * strtod would also take "0x1A", "inf" or "1e5", which Prometheus' text
+ * parser refuses (or which are no key's value), failing the whole file. */
+static int integer_key(const char *s)
 {
-    char *end;
-
-    if (s == NULL || *s == '\0')
+    if (s == NULL)
         return 0;
-    strtod(s, &end);
-    return *end == '\0';
+    if (*s == '-' || *s == '+')
+        s++;
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
 }
 
 enum pe_status pe_metrics_write(const char *path, const struct pe_metrics_run *r,
@@ -141,10 +148,11 @@ enum pe_status pe_metrics_write(const char *path, const struct pe_metrics_run *r
         }
     }
     pe_buf_puts(&b, "# HELP pinemit_checkpoint_key The stream's checkpoint "
-                    "key, when it is a number.\n"
+                    "key, when it is an integer.\n"
                     "# TYPE pinemit_checkpoint_key gauge\n");
     for (size_t i = 0; i < r->n_streams; i++)
-        if (label_ok(r->streams[i].name) && numeric(r->streams[i].checkpoint))
+        if (label_ok(r->streams[i].name) &&
+            integer_key(r->streams[i].checkpoint))
             pe_buf_printf(&b, "pinemit_checkpoint_key{stream=\"%s\"} %s\n",
                           r->streams[i].name, r->streams[i].checkpoint);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,

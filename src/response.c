@@ -33,16 +33,18 @@ const char *pe_outcome_name(enum pe_outcome o)
 
 void pe_response_excerpt(const char *body, size_t len, char *out, size_t max)
 {
-    size_t o = 0;
+    size_t o;
 
     if (max == 0)
         return;
-    for (size_t i = 0; i < len && o + 1 < max; i++) {
-        unsigned char c = (unsigned char)body[i];
+    /* Valid UTF-8 (binary or gzip bodies too), cut between characters. */
+    o = pe_utf8_sanitize(out, max, body ? body : "", len);
+    for (size_t i = 0; i < o; i++) {
+        unsigned char c = (unsigned char)out[i];
 
-        out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+        if (c < 0x20 || c == 0x7f)
+            out[i] = ' ';
     }
-    out[o] = '\0';
     if (o == 0 && max > 8)
         snprintf(out, max, "(empty)");
 }
@@ -80,8 +82,9 @@ static void by_status(long status, const char *body, size_t len,
         r->retriable = status_retriable(status);
         r->maybe_written = status >= 500;
     }
-    pe_response_excerpt(body, len < 200 ? len : 200, r->message,
-                        sizeof(r->message));
+    /* The first 200 bytes, less a character they would cut in two. */
+    pe_response_excerpt(body, pe_utf8_cut(body, len < 200 ? len : 200),
+                        r->message, sizeof(r->message));
 }
 
 static bool is_integer(const cJSON *n)

@@ -10,18 +10,117 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The length of the well-formed UTF-8 character at p[0..n), or 0 (RFC
+ * 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_char(const unsigned char *p, size_t n)
+{
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
+
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        len = 2;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        len = 3;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        len = 4;
+    else
+        return 0;
+    if (p[0] == 0xe0)
+        lo = 0xa0;
+    else if (p[0] == 0xed)
+        hi = 0x9f;
+    else if (p[0] == 0xf0)
+        lo = 0x90;
+    else if (p[0] == 0xf4)
+        hi = 0x8f;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+size_t pe_utf8_sanitize(char *out, size_t size, const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+
+    if (size == 0)
+        return 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_char(p + i, n - i);
+        const char *from = len ? s + i : "\xef\xbf\xbd"; /* U+FFFD */
+        size_t w = len ? len : 3;
+
+        if (o + w >= size)
+            break;
+        memcpy(out + o, from, w);
+        o += w;
+        i += len ? len : 1;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+size_t pe_utf8_cut(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    /* A lead byte among the last three whose character needs more bytes
+     * than are left, with only continuation bytes after it. */
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = p[n - back];
+        size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+
+        if (c >= 0x80 && c < 0xc0)
+            continue;
+        return need > back ? n - back : n;
+    }
+    return n;
+}
+
+bool pe_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_char(p + i, n - i);
+
+        if (len == 0)
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+/* The structured members are about the error being set: none yet. */
+static void error_context_clear(struct pe_error *err)
+{
+    err->stream[0] = '\0';
+    err->topic[0] = '\0';
+    err->http_status = 0;
+    err->error_code = 0;
+}
+
 enum pe_status pe_error_set(struct pe_error *err, enum pe_status status,
                             bool retriable, const char *fmt, ...)
 {
     va_list ap;
+    int n;
 
     if (err == NULL)
         return status;
     err->status = status;
     err->retriable = retriable;
+    error_context_clear(err);
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof(err->msg)) /* truncated: keep characters whole */
+        err->msg[pe_utf8_cut(err->msg, sizeof(err->msg) - 1)] = '\0';
     return status;
 }
 
@@ -30,6 +129,7 @@ void pe_error_prefix(struct pe_error *err, const char *fmt, ...)
     char head[256];
     char old[sizeof(err->msg)];
     va_list ap;
+    int n;
 
     if (err == NULL)
         return;
@@ -37,8 +137,11 @@ void pe_error_prefix(struct pe_error *err, const char *fmt, ...)
     vsnprintf(head, sizeof(head), fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof(old));
-    if (snprintf(err->msg, sizeof(err->msg), "%s: %s", head, old) < 0)
+    n = snprintf(err->msg, sizeof(err->msg), "%s: %s", head, old);
+    if (n < 0)
         err->msg[0] = '\0';
+    else if (n >= (int)sizeof(err->msg)) /* keep characters whole */
+        err->msg[pe_utf8_cut(err->msg, sizeof(err->msg) - 1)] = '\0';
 }
 
 void pe_error_clear(struct pe_error *err)
@@ -48,6 +151,7 @@ void pe_error_clear(struct pe_error *err)
     err->status = PE_OK;
     err->retriable = false;
     err->msg[0] = '\0';
+    error_context_clear(err);
 }
 
 int pe_status_exit_code(enum pe_status st)

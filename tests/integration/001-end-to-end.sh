@@ -46,7 +46,7 @@ expect_eq "requests after an idle run" "$before" "$(mock_requests)"
 sql "INSERT INTO events (v) VALUES ('late 1'), ('late 2'), ('Zoë')" >/dev/null
 out=$("$PINEMIT" -v -c "$WORK/pinemit.conf" run --stream ev --stream pin 2>&1) ||
     fail "third run: $out"
-expect_match "verbose summary" "stream ev: sent 3 rows in 1 requests" "$out"
+expect_match "verbose summary" "stream ev: sent 3 rows in 1 request " "$out"
 expect_match "verbose summary" "stream pin: sent 0 rows in 0 requests" "$out"
 verify $u.ev events id
 expect_eq "ev checkpoint" 8 \

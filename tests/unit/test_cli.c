@@ -212,8 +212,7 @@ static void unknown_and_incomplete_options(void **state)
     expect_usage("-x", "-x", "run", NULL);
     expect_usage("-c", "-c", NULL);
     expect_usage("--bogus", "run", "--bogus", NULL);
-    /* Global options are not command options. */
-    expect_usage("-v", "run", "-v", NULL);
+    expect_usage("run --help", "run", "--bogus", NULL); /* its own help */
     expect_usage("--limit", "run", "--limit", NULL);
     expect_usage("--stream", "status", "--stream", NULL);
 }
@@ -428,6 +427,85 @@ static void replay_topic_needs_stream(void **state)
     pe_cli_cleanup(&cli);
 }
 
+/* Issue #12 item 16: `pinemit run -c FILE` said "run: unknown option -c";
+ * global options are accepted after the command too, anywhere in it. */
+static void global_options_after_the_command(void **state)
+{
+    struct args a;
+    struct pe_cli cli;
+    struct pe_error err;
+
+    (void)state;
+    args_make(&a, "run", "-c", "f.conf", "--stream", "a", "-q",
+              "--log-format", "json", "--metrics-file", "m.prom", "-n", NULL);
+    assert_int_equal(parse(&a, &cli, &err), PE_OK);
+    assert_int_equal(cli.command, PE_CMD_RUN);
+    assert_string_equal(cli.config_path, "f.conf");
+    assert_int_equal(cli.n_streams, 1);
+    assert_string_equal(cli.streams[0], "a");
+    assert_true(cli.quiet);
+    assert_true(cli.dry_run);
+    assert_int_equal(cli.log_level, PE_LOG_ERROR);
+    assert_int_equal(cli.log_format, PE_LOG_JSON);
+    assert_string_equal(cli.metrics_file, "m.prom");
+    pe_cli_cleanup(&cli);
+
+    /* Before and after: -v counts across both. */
+    args_make(&a, "-v", "status", "--config=x", "-v", NULL);
+    assert_int_equal(parse(&a, &cli, &err), PE_OK);
+    assert_int_equal(cli.command, PE_CMD_STATUS);
+    assert_string_equal(cli.config_path, "x");
+    assert_int_equal(cli.log_level, PE_LOG_DEBUG);
+    pe_cli_cleanup(&cli);
+
+    expect_usage("-q and -v", "-q", "run", "-v", NULL);
+    expect_usage("--log-format", "check", "--log-format", "xml", NULL);
+    expect_usage("-c", "check", "-c", NULL);
+    expect_usage("unexpected argument", "check", "-q", "extra", NULL);
+}
+
+/* Issue #12 items 16 and 21: `pinemit CMD --help` is that command's help;
+ * `pinemit --help` the global one, naming every command and Kinesis. */
+static void help_per_command(void **state)
+{
+    static const struct {
+        const char *cmd;
+        const char *synopsis;
+        const char *option; /* one of its options, or NULL */
+    } cases[] = {
+        {"run", "pinemit [OPTIONS] run [--stream NAME]", "--wait-lock"},
+        {"replay", "pinemit [OPTIONS] replay --dead-letters FILE", "--from"},
+        {"init", "pinemit [OPTIONS] init\n", NULL},
+        {"check", "pinemit [OPTIONS] check\n", NULL},
+        {"status", "pinemit [OPTIONS] status [--stream NAME]", "--stream"},
+    };
+    const char *u = pe_cli_usage();
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct args a;
+        struct pe_cli cli;
+        struct pe_error err;
+        const char *h;
+
+        args_make(&a, "-q", cases[i].cmd, "--help", NULL);
+        assert_int_equal(parse(&a, &cli, &err), PE_OK);
+        assert_true(cli.help);
+        h = pe_cli_command_usage(cli.command);
+        assert_ptr_not_equal(h, u);
+        assert_non_null(strstr(h, cases[i].synopsis));
+        assert_non_null(strstr(h, "--help"));
+        assert_null(strstr(h, "--log-format")); /* not the global text */
+        if (cases[i].option != NULL)
+            assert_non_null(strstr(h, cases[i].option));
+        pe_cli_cleanup(&cli);
+    }
+    assert_ptr_equal(pe_cli_command_usage(PE_CMD_NONE), u);
+    assert_non_null(strstr(u, "\n  init "));
+    assert_non_null(strstr(u, "Kinesis"));
+    expect_usage("run, replay, init, check or status", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +527,8 @@ int main(void)
         cmocka_unit_test(repeated_parses_are_independent),
         cmocka_unit_test(usage_text),
         cmocka_unit_test(regression_wrong_command_option_named_by_value),
+        cmocka_unit_test(global_options_after_the_command),
+        cmocka_unit_test(help_per_command),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

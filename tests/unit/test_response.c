@@ -607,6 +607,28 @@ static void excerpt_of_empty_body(void **state)
     assert_string_equal(out, "");
 }
 
+/* Issue #12 item 17: a body cut at 200 bytes mid-character, or a binary
+ * (gzip) body, gave a message that was not UTF-8. */
+static void excerpt_is_valid_utf8(void **state)
+{
+    char body[300];
+    struct pe_produce_result r;
+    char out[16];
+
+    (void)state;
+    memset(body, 'h', sizeof(body));
+    memcpy(body + 198, "\xe2\x82\xac", 3); /* bytes 198..200 */
+    pe_response_classify(502, body, sizeof(body), 1, &r);
+    assert_int_equal(strlen(r.message), 198); /* the euro is not split */
+    assert_true(pe_utf8_valid(r.message, strlen(r.message)));
+
+    pe_response_excerpt("\x1f\x8b\x08\x00\xff", 5, out, sizeof(out));
+    assert_string_equal(out, " \xef\xbf\xbd  \xef\xbf\xbd");
+    /* Cut by max between characters, never inside one. */
+    pe_response_excerpt("ab\xe2\x82\xac", 5, out, 5);
+    assert_string_equal(out, "ab");
+}
+
 static void outcome_names_are_distinct(void **state)
 {
     const char *names[6];
@@ -711,6 +733,7 @@ int main(void)
         cmocka_unit_test(excerpt_replaces_control_bytes),
         cmocka_unit_test(excerpt_truncates),
         cmocka_unit_test(excerpt_of_empty_body),
+        cmocka_unit_test(excerpt_is_valid_utf8),
         cmocka_unit_test(outcome_names_are_distinct),
         cmocka_unit_test(regression_non_object_offsets_entry_maybe_written),
         cmocka_unit_test(fast_path_yes_and_no),

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -295,6 +296,91 @@ static void xalloc_helpers(void **state)
     free(z);
 }
 
+/* Issue #12 item 17: invalid bytes become U+FFFD, valid text passes as is,
+ * and a cut never splits a character. */
+static void utf8_sanitize_replaces_invalid_bytes(void **state)
+{
+    static const struct {
+        const char *in;
+        size_t n;
+        const char *out;
+    } cases[] = {
+        {"plain", 5, "plain"},
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14,
+         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"a\xff" "b", 3, "a\xef\xbf\xbd" "b"},          /* never valid */
+        {"\x80", 1, "\xef\xbf\xbd"},                     /* stray continuation */
+        {"\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd"},     /* overlong '/' */
+        {"\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* D800 */
+        {"\xf4\x90\x80\x80", 4,
+         "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* > 10FFFF */
+        {"x\xe2\x82", 3, "x\xef\xbf\xbd\xef\xbf\xbd"},   /* cut short */
+        {"\x1f\x8b\x08", 3, "\x1f\xef\xbf\xbd\x08"},     /* gzip magic */
+    };
+    char out[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = pe_utf8_sanitize(out, sizeof(out), cases[i].in, cases[i].n);
+
+        assert_string_equal(out, cases[i].out);
+        assert_int_equal(n, strlen(cases[i].out));
+        assert_true(pe_utf8_valid(out, n));
+        assert_int_equal(pe_utf8_valid(cases[i].in, cases[i].n),
+                         strcmp(cases[i].in, cases[i].out) == 0);
+    }
+    /* Too small: stops before the character that does not fit. */
+    assert_int_equal(pe_utf8_sanitize(out, 4, "ab\xe2\x82\xac", 5), 2);
+    assert_string_equal(out, "ab");
+    assert_int_equal(pe_utf8_sanitize(out, 4, "a\xff", 2), 1);
+    assert_string_equal(out, "a");
+    assert_int_equal(pe_utf8_sanitize(out, 1, "abc", 3), 0);
+    assert_string_equal(out, "");
+}
+
+static void utf8_cut_keeps_characters_whole(void **state)
+{
+    (void)state;
+    assert_int_equal(pe_utf8_cut("abc", 3), 3);
+    assert_int_equal(pe_utf8_cut("a\xc3\xa9", 3), 3);
+    assert_int_equal(pe_utf8_cut("a\xc3", 2), 1);
+    assert_int_equal(pe_utf8_cut("a\xe2\x82", 3), 1);
+    assert_int_equal(pe_utf8_cut("a\xe2", 2), 1);
+    assert_int_equal(pe_utf8_cut("a\xf0\x9f\x98", 4), 1);
+    assert_int_equal(pe_utf8_cut("a\xf0\x9f\x98\x80", 5), 5);
+    assert_int_equal(pe_utf8_cut("", 0), 0);
+}
+
+/* A message cut at msg's size ends on a whole character, and setting an
+ * error forgets the context of the one before. */
+static void error_set_cut_and_context(void **state)
+{
+    struct pe_error err;
+    char big[600];
+
+    (void)state;
+    memset(big, 'a', sizeof(big));
+    memcpy(big + 509, "\xe2\x82\xac", 3); /* crosses byte 511 */
+    big[sizeof(big) - 1] = '\0';
+    pe_error_clear(&err);
+    pe_error_set(&err, PE_ERR_PROXY, false, "%s", big);
+    assert_int_equal(strlen(err.msg), 509);
+    assert_true(pe_utf8_valid(err.msg, strlen(err.msg)));
+    snprintf(err.stream, sizeof(err.stream), "pin");
+    snprintf(err.topic, sizeof(err.topic), "t.pin");
+    err.http_status = 500;
+    err.error_code = 50001;
+    pe_error_prefix(&err, "stream %s", "pin"); /* keeps the context */
+    assert_string_equal(err.stream, "pin");
+    assert_int_equal(err.http_status, 500);
+    assert_true(pe_utf8_valid(err.msg, strlen(err.msg)));
+    pe_error_set(&err, PE_ERR_IO, false, "other");
+    assert_string_equal(err.stream, "");
+    assert_string_equal(err.topic, "");
+    assert_int_equal(err.http_status, 0);
+    assert_int_equal(err.error_code, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +400,9 @@ int main(void)
         cmocka_unit_test(status_exit_codes),
         cmocka_unit_test(status_names),
         cmocka_unit_test(xalloc_helpers),
+        cmocka_unit_test(utf8_sanitize_replaces_invalid_bytes),
+        cmocka_unit_test(utf8_cut_keeps_characters_whole),
+        cmocka_unit_test(error_set_cut_and_context),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

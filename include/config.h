@@ -96,8 +96,5 @@ const struct pe_stream_config *pe_config_stream(const struct pe_config *c,
 bool pe_config_password_exposed(const struct pe_config *c);
 /* Kafka's rule: [a-zA-Z0-9._-]{1,249}, not "." or "..". */
 bool pe_topic_valid(const char *topic);
-/* Copy of a libpq conninfo string or URI with any password replaced by
- * "********".  Caller frees. */
-char *pe_conninfo_mask(const char *conninfo);
 
 #endif

@@ -12,6 +12,8 @@
 
 #include <libconfig.h>
 
+#include "conninfo.h"
+
 /* Reading context: where we are, for messages. */
 struct reader {
     const char *path;
@@ -463,6 +465,23 @@ static enum pe_status read_streams(struct reader *r, const config_setting_t *roo
     return PE_OK;
 }
 
+/* A conninfo libpq cannot parse is a config error, not a failed
+ * connection; libpq's reason may quote the password, so it is masked. */
+static enum pe_status check_conninfo(struct reader *r,
+                                     const config_setting_t *g,
+                                     const char *conninfo)
+{
+    char *why = pe_conninfo_problem(conninfo);
+    enum pe_status st;
+
+    if (why == NULL)
+        return PE_OK;
+    st = fail_at(r, config_setting_get_member(g, "conninfo"),
+                 "source.conninfo", "%s", why);
+    free(why);
+    return st;
+}
+
 static enum pe_status read_all(struct reader *r, const config_setting_t *root,
                                struct pe_config *c)
 {
@@ -509,6 +528,7 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
     if ((st = check_members(r, g_src, "source.", src)) != PE_OK ||
         (st = get_string(r, g_src, "source.", "conninfo", true, NULL,
                          &c->source.conninfo)) != PE_OK ||
+        (st = check_conninfo(r, g_src, c->source.conninfo)) != PE_OK ||
         (st = get_long(r, g_src, "source.", "fetch_rows", 2000, 1, 1000000,
                        &c->source.fetch_rows)) != PE_OK ||
         (st = get_long(r, g_src, "source.", "connect_timeout_s", 10, 1, 3600,
@@ -715,110 +735,4 @@ const struct pe_stream_config *pe_config_stream(const struct pe_config *c,
         if (strcmp(c->streams[i].name, name) == 0)
             return &c->streams[i];
     return NULL;
-}
-
-/* Appends a key/value conninfo with every password value masked.  Walks
- * it as libpq does: keyword, optional spaces, '=', optional spaces, then a
- * value in single quotes (with backslash escapes) or up to a space. */
-static void mask_keyvalue(struct pe_buf *b, const char *p, const char *mask)
-{
-    while (*p != '\0') {
-        const char *kw = p, *kw_end, *v;
-        bool secret;
-
-        while (*p != '\0' && !isspace((unsigned char)*p) && *p != '=')
-            p++;
-        kw_end = p;
-        while (isspace((unsigned char)*p))
-            p++;
-        if (*p != '=') { /* not a keyword: copy what was skipped */
-            pe_buf_append(b, kw, (size_t)(p - kw));
-            if (*p != '\0' && p == kw)
-                pe_buf_append(b, p++, 1);
-            continue;
-        }
-        p++;
-        while (isspace((unsigned char)*p))
-            p++;
-        secret = (size_t)(kw_end - kw) == 8 && strncmp(kw, "password", 8) == 0;
-        pe_buf_append(b, kw, (size_t)(p - kw));
-        v = p;
-        if (*p == '\'') {
-            for (p++; *p != '\0' && *p != '\''; p++)
-                if (*p == '\\' && p[1] != '\0')
-                    p++;
-            if (*p == '\'')
-                p++;
-        } else {
-            /* Unquoted: a backslash escapes the next character, spaces
-             * included, as libpq reads it. */
-            while (*p != '\0' && !isspace((unsigned char)*p)) {
-                if (*p == '\\' && p[1] != '\0')
-                    p++;
-                p++;
-            }
-        }
-        if (secret)
-            pe_buf_puts(b, mask);
-        else
-            pe_buf_append(b, v, (size_t)(p - v));
-        while (isspace((unsigned char)*p))
-            pe_buf_append(b, p++, 1);
-    }
-}
-
-/* Appends a URI with every character that could belong to a password
- * masked.  Ranges are marked on the original text and may overlap:
- *  - each password= parameter's value, up to '&' or the end;
- *  - the user info's password, from the ':' to the first '@' (libpq's
- *    reading) and to the last '@' before any '/' (an unencoded '@' in the
- *    password), so neither reading leaks a piece of it. */
-static void mask_uri(struct pe_buf *b, const char *ci, const char *mask)
-{
-    const char *auth = strstr(ci, "://") + 3;
-    size_t n = strlen(ci), end = (size_t)(auth - ci) + strcspn(auth, "/");
-    char *hide = pe_xcalloc(n + 1, 1);
-    const char *first_at = NULL, *last_at = NULL, *colon;
-    bool hiding = false;
-
-    for (const char *q = auth; q < ci + end; q++)
-        if (*q == '@') {
-            if (first_at == NULL)
-                first_at = q;
-            last_at = q;
-        }
-    colon = first_at ? memchr(auth, ':', (size_t)(first_at - auth)) : NULL;
-    if (colon != NULL)
-        for (const char *q = colon + 1; q < last_at; q++)
-            hide[q - ci] = 1;
-    for (const char *q = strstr(ci, "password="); q != NULL;
-         q = strstr(q + 1, "password=")) {
-        if (q == ci || (q[-1] != '?' && q[-1] != '&'))
-            continue;
-        for (const char *v = q + 9; *v != '\0' && *v != '&'; v++)
-            hide[v - ci] = 1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (hide[i] && !hiding)
-            pe_buf_puts(b, mask);
-        else if (!hide[i])
-            pe_buf_append(b, ci + i, 1);
-        hiding = hide[i];
-    }
-    free(hide);
-}
-
-char *pe_conninfo_mask(const char *ci)
-{
-    static const char mask[] = "********";
-    struct pe_buf b;
-
-    pe_buf_init(&b, 0);
-    pe_buf_puts(&b, "");
-    if (strncmp(ci, "postgresql://", 13) == 0 ||
-        strncmp(ci, "postgres://", 11) == 0)
-        mask_uri(&b, ci, mask);
-    else
-        mask_keyvalue(&b, ci, mask);
-    return b.data;
 }

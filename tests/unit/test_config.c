@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "conninfo.h"
 #include "util.h"
 
 /* Writes text to a new temporary file; returns its path (caller frees
@@ -485,6 +486,20 @@ static void regression_mask_spaces_around_equals(void **state)
     }
 }
 
+/* Issue #12, item 2: a conninfo libpq cannot parse is a config error
+ * naming file, line and key, with the password libpq quotes masked. */
+static void conninfo_libpq_refuses(void **state)
+{
+    (void)state;
+    expect_error("source = {\n  conninfo = \"postgresql://pinemit:Tr0ub%dor&3"
+                 "@db.internal:5432/pinterest\";\n};\n" SNK STR,
+                 2,
+                 "source.conninfo: invalid percent-encoded token: "
+                 "\"********\"");
+    expect_error("source = { conninfo = \"host=x bogus=1\"; };\n" SNK STR, 1,
+                 "source.conninfo: invalid connection option \"bogus\"");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +525,7 @@ int main(void)
         cmocka_unit_test(mask_hides_secret),
         cmocka_unit_test(regression_invoke_url_without_host),
         cmocka_unit_test(regression_mask_spaces_around_equals),
+        cmocka_unit_test(conninfo_libpq_refuses),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

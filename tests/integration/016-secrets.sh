@@ -2,7 +2,8 @@
 # Secrets stay out of every message, and config values are read as
 # written (issue #12): a conninfo that libpq cannot parse is a config error
 # with its password masked, connection errors mask what libpq quotes from
-# the conninfo (item 2).
+# the conninfo (item 2); a line break in a secret from the environment
+# cannot start a header of its own (item 4).
 set -eu
 . "$(dirname "$0")/lib.sh"
 trap stop_mock EXIT
@@ -75,3 +76,34 @@ out_of 1 -c "$c" run
 expect_match "database store connection" \
     "^pinemit: checkpoint table pinemit.checkpoints: cannot connect: could not translate host name \"$mask@127.0.0.1\"" "$out"
 expect_no_match "database store: password printed" "Tr0ub|dor3" "$out"
+
+# --- item 4: a secret from the environment cannot inject a header ---
+start_mock --auto-create
+URL=$MOCK_URL
+SINK='api_key_env = "K";' conf "$db"
+# inject_refused WHAT KEY VAR: the value of VAR was refused, by config key
+# KEY, before any request.
+inject_refused() {
+    expect_match "$1: refused" "$2: environment variable $3 holds a line break \(CR or LF\)" "$out"
+    expect_no_match "$1: secret printed" "X-Injected" "$out"
+    expect_eq "$1: nothing sent" 0 "$(mock_requests)"
+}
+K=$'abc\r\nX-Injected: yes' out_of 2 -c "$c" run
+expect_eq "run: one line" 1 "$(printf '%s\n' "$out" | wc -l)"
+inject_refused run sink.api_key_env K
+K=$'abc\nX-Injected: yes' out_of 2 -c "$c" check
+expect_match "check" "^proxy: FAILED: sink.api_key_env: environment variable K holds a line break" "$(printf '%s\n' "$out" | grep '^proxy:')"
+inject_refused check sink.api_key_env K
+SINK='basic_auth_env = "B";' conf "$db"
+B=$'u:p\r\nX-Injected: yes' out_of 2 -c "$c" run
+inject_refused "basic auth" sink.basic_auth_env B
+SINK='aws_sigv4 = { region = "us-east-1"; };' conf "$db"
+AWS_ACCESS_KEY_ID=AKID AWS_SECRET_ACCESS_KEY=sk \
+    AWS_SESSION_TOKEN=$'tok\r\nX-Injected: yes' out_of 2 -c "$c" run
+inject_refused "session token" sink.aws_sigv4 AWS_SESSION_TOKEN
+# A clean key still goes out as the one header.
+SINK='api_key_env = "K";' conf "$db"
+K=abc out_of 0 -c "$c" run
+expect_eq "sent" 1 "$(mock_requests)"
+grep -qi 'x-injected' "$MOCK_STORE/requests.jsonl" && fail "a header was injected"
+stop_mock

@@ -13,6 +13,7 @@
 
 #include "batch.h"
 #include "checkpoint.h"
+#include "conninfo.h"
 #include "deadletter.h"
 #include "deliver.h"
 #include "encode.h"
@@ -1965,7 +1966,10 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
         printf("proxy: FAILED: %s\n", e.msg);
         bad++;
     } else {
-        printf("proxy: ok: %s\n", c->sink.invoke_url);
+        char *shown = pe_url_mask(c->sink.invoke_url);
+
+        printf("proxy: ok: %s\n", shown);
+        free(shown);
         for (size_t i = 0; i < c->n_streams; i++)
             if (selected(o, c->streams[i].name) &&
                 !topic_listed(names.data ? names.data : "",

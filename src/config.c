@@ -128,16 +128,17 @@ static enum pe_status get_long(struct reader *r, const config_setting_t *grp,
     return PE_OK;
 }
 
-bool pe_config_password_exposed(const struct pe_config *c)
+bool pe_config_password_exposed(const struct pe_config *c, bool url)
 {
+    const char *text = url ? c->sink.invoke_url : c->source.conninfo;
     struct stat sb;
     char *masked;
     bool has;
 
     if (stat(c->path, &sb) != 0 || (sb.st_mode & S_IROTH) == 0)
         return false;
-    masked = pe_conninfo_mask(c->source.conninfo);
-    has = strcmp(masked, c->source.conninfo) != 0;
+    masked = url ? pe_url_mask(text) : pe_conninfo_mask(text);
+    has = strcmp(masked, text) != 0;
     free(masked);
     return has;
 }

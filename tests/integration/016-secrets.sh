@@ -3,7 +3,8 @@
 # written (issue #12): a conninfo that libpq cannot parse is a config error
 # with its password masked, connection errors mask what libpq quotes from
 # the conninfo (item 2); a line break in a secret from the environment
-# cannot start a header of its own (item 4).
+# cannot start a header of its own (item 4); a password in invoke_url is
+# masked in `check` and in transport errors, and warned about (item 5).
 set -eu
 . "$(dirname "$0")/lib.sh"
 trap stop_mock EXIT
@@ -107,3 +108,24 @@ K=abc out_of 0 -c "$c" run
 expect_eq "sent" 1 "$(mock_requests)"
 grep -qi 'x-injected' "$MOCK_STORE/requests.jsonl" && fail "a header was injected"
 stop_mock
+
+# --- item 5: a password in invoke_url ---
+start_mock --auto-create
+URL="http://bob:pw0rd@127.0.0.1:$MOCK_PORT/test" conf "$db"
+out_of 0 -c "$c" check
+expect_match "check" "^proxy: ok: http://bob:$mask@127.0.0.1:$MOCK_PORT/test\$" "$(printf '%s\n' "$out" | grep '^proxy:')"
+expect_no_match "check: password printed" "pw0rd" "$out"
+expect_no_match "no warning for a private file" "^pinemit: warning" "$out"
+chmod 644 "$c"
+out_of 0 -c "$c" check
+expect_match "warned" "^pinemit: warning: $c holds a password in sink.invoke_url and others can read it; chmod o-r it, or use sink.basic_auth_env\$" "$out"
+expect_no_match "warning: password printed" "pw0rd" "$out"
+stop_mock
+rm -rf "$WORK/state"
+URL="http://bob:pw0rd@127.0.0.1:9/test" SINK='retry = { max_attempts = 1; };' conf "$db"
+out_of 1 -c "$c" run
+expect_match "transport error" "^pinemit: .*http://bob:$mask@127.0.0.1:9/test/topics/[^ ]*: .*(Couldn't connect|Connection refused)" "$out"
+expect_no_match "transport error: password printed" "pw0rd" "$out"
+out_of 2 -c "$c" check
+expect_match "check: transport error" "^proxy: FAILED: http://bob:$mask@127.0.0.1:9/test/topics: " "$(printf '%s\n' "$out" | grep '^proxy:')"
+expect_no_match "check: password printed" "pw0rd" "$out"

@@ -103,13 +103,65 @@ static enum pe_status get_string(struct reader *r, const config_setting_t *grp,
     return PE_OK;
 }
 
+/* libconfig 1.5 reads an integer with atoi() (a hex one with strtoul())
+ * into an int, so a value beyond int wraps without a word: 4294967396
+ * reads as 100, 99999999999999999999 as -1.  The literal as written on
+ * the setting's line tells: true, with that literal in lit, when `name`
+ * is set there and no literal for it has the value v. */
+static bool wrapped(const char *path, int line, const char *name, long long v,
+                    char *lit, size_t n)
+{
+    FILE *f = line > 0 ? fopen(path, "r") : NULL;
+    char *buf = NULL;
+    size_t cap = 0, nl = strlen(name);
+    int at = 0;
+    bool found = false, same = false;
+
+    if (f == NULL)
+        return false;
+    while (at < line && getline(&buf, &cap, f) >= 0)
+        at++;
+    for (const char *p = at == line ? strstr(buf, name) : NULL; p != NULL;
+         p = strstr(p + 1, name)) {
+        const char *q = p + nl, *d;
+        char *end;
+        long long x;
+
+        if (p > buf && (isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
+                        p[-1] == '-' || p[-1] == '*'))
+            continue;
+        q += strspn(q, " \t");
+        if (*q != '=' && *q != ':')
+            continue;
+        q += 1 + strspn(q + 1, " \t");
+        d = q + (*q == '-' || *q == '+');
+        if (!isdigit((unsigned char)*d))
+            continue;
+        errno = 0;
+        if (d[0] == '0' && (d[1] == 'x' || d[1] == 'X'))
+            x = (long long)strtoull(q, &end, 16);
+        else
+            x = strtoll(q, &end, 10);
+        end += strspn(end, "Ll");
+        if (errno == 0 && x == v) {
+            same = true;
+        } else if (!found) {
+            found = true;
+            snprintf(lit, n, "%.*s", (int)(end - q), q);
+        }
+    }
+    free(buf);
+    fclose(f);
+    return found && !same;
+}
+
 static enum pe_status get_long(struct reader *r, const config_setting_t *grp,
                                const char *prefix, const char *name, long def,
                                long min, long max, long *out)
 {
     const config_setting_t *s =
         grp ? config_setting_get_member(grp, name) : NULL;
-    char full[256];
+    char full[256], lit[64];
     long long v;
 
     snprintf(full, sizeof(full), "%s%s", prefix, name);
@@ -121,6 +173,10 @@ static enum pe_status get_long(struct reader *r, const config_setting_t *grp,
         config_setting_type(s) != CONFIG_TYPE_INT64)
         return fail_at(r, s, full, "expected an integer");
     v = config_setting_get_int64(s);
+    if (wrapped(r->path, config_setting_source_line(s), name, v, lit,
+                sizeof(lit)))
+        return fail_at(r, s, full, "%s is out of range (%ld to %ld)", lit,
+                       min, max);
     if (v < min || v > max)
         return fail_at(r, s, full, "%lld is out of range (%ld to %ld)", v,
                        min, max);

@@ -4,7 +4,9 @@
 # with its password masked, connection errors mask what libpq quotes from
 # the conninfo (item 2); a line break in a secret from the environment
 # cannot start a header of its own (item 4); a password in invoke_url is
-# masked in `check` and in transport errors, and warned about (item 5).
+# masked in `check` and in transport errors, and warned about (item 5);
+# an integer beyond libconfig's range is reported as written (item 13);
+# `-c DIRECTORY` is a config error (item 11).
 set -eu
 . "$(dirname "$0")/lib.sh"
 trap stop_mock EXIT
@@ -129,3 +131,11 @@ expect_no_match "transport error: password printed" "pw0rd" "$out"
 out_of 2 -c "$c" check
 expect_match "check: transport error" "^proxy: FAILED: http://bob:$mask@127.0.0.1:9/test/topics: " "$(printf '%s\n' "$out" | grep '^proxy:')"
 expect_no_match "check: password printed" "pw0rd" "$out"
+
+# --- item 13: integers beyond libconfig's range do not wrap silently ---
+for v in 4294967396 99999999999999999999; do
+    conf "$db" "batch = { max_records = $v; };"
+    out_of 2 -c "$c" run
+    expect_eq "$v: one line" 1 "$(printf '%s\n' "$out" | wc -l)"
+    expect_match "$v as written" "^pinemit: $c:5: batch.max_records: $v is out of range \(1 to 100000\)\$" "$out"
+done

@@ -500,6 +500,48 @@ static void conninfo_libpq_refuses(void **state)
                  "source.conninfo: invalid connection option \"bogus\"");
 }
 
+/* Issue #12, item 13: libconfig wraps integers beyond int silently
+ * (4294967396 reads as 100); the value is reported as written. */
+static void integer_wrap_reported_as_written(void **state)
+{
+    (void)state;
+    expect_error(SRC SNK STR "batch = { max_records = 4294967396; };\n", 4,
+                 "batch.max_records: 4294967396 is out of range (1 to "
+                 "100000)");
+    expect_error(SRC SNK STR
+                 "batch = { max_records = 99999999999999999999; };\n", 4,
+                 "batch.max_records: 99999999999999999999 is out of range "
+                 "(1 to 100000)");
+    expect_error(SRC SNK STR "batch = { max_records = -4294967296; };\n", 4,
+                 "batch.max_records: -4294967296 is out of range (1 to "
+                 "100000)");
+    expect_error(SRC SNK STR "batch = { max_records = 0x100000064; };\n", 4,
+                 "batch.max_records: 0x100000064 is out of range (1 to "
+                 "100000)");
+    /* Another setting on the same line is found by its own name. */
+    expect_error(SRC SNK STR
+                 "batch = { max_records = 100; max_bytes = 4294968320; };\n",
+                 4,
+                 "batch.max_bytes: 4294968320 is out of range (1024 to "
+                 "10000000)");
+}
+
+static void integer_in_range_as_written(void **state)
+{
+    struct pe_config c;
+    struct pe_error err;
+    char *path = write_conf(SRC SNK STR
+                            "batch = { max_records = 0x64; max_bytes = 2048; };"
+                            " # max_records = 4294967396\n");
+
+    (void)state;
+    assert_int_equal(pe_config_load(path, &c, &err), PE_OK);
+    assert_int_equal(c.batch.max_records, 100);
+    assert_int_equal(c.batch.max_bytes, 2048);
+    pe_config_cleanup(&c);
+    drop_conf(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +568,8 @@ int main(void)
         cmocka_unit_test(regression_invoke_url_without_host),
         cmocka_unit_test(regression_mask_spaces_around_equals),
         cmocka_unit_test(conninfo_libpq_refuses),
+        cmocka_unit_test(integer_wrap_reported_as_written),
+        cmocka_unit_test(integer_in_range_as_written),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -703,6 +703,7 @@ enum pe_status pe_config_load(const char *path, struct pe_config *out,
     struct pe_config c;
     config_t cfg;
     enum pe_status st;
+    struct stat sb;
     FILE *f;
 
     memset(&c, 0, sizeof(c));
@@ -711,6 +712,13 @@ enum pe_status pe_config_load(const char *path, struct pe_config *out,
         return pe_error_set(err, errno == ENOENT ? PE_ERR_CONFIG : PE_ERR_IO,
                             false, "%s: cannot open config file: %s", path,
                             strerror(errno));
+    /* libconfig 1.5's scanner exits the process on a directory ("input in
+     * flex scanner failed"): refuse one before it gets there. */
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return pe_error_set(err, PE_ERR_CONFIG, false, "%s: is a directory",
+                            path);
+    }
     /* libconfig 1.5 exits the process when @include names a directory, and
      * hangs on a FIFO: refuse the directive before it gets there. */
     {

@@ -139,3 +139,9 @@ for v in 4294967396 99999999999999999999; do
     expect_eq "$v: one line" 1 "$(printf '%s\n' "$out" | wc -l)"
     expect_match "$v as written" "^pinemit: $c:5: batch.max_records: $v is out of range \(1 to 100000\)\$" "$out"
 done
+
+# --- item 11: a directory as the config file ---
+for cmd in run check; do
+    out_of 2 -c "$WORK" $cmd
+    expect_eq "directory: $cmd" "pinemit: $WORK: is a directory" "$out"
+done

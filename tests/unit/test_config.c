@@ -542,6 +542,23 @@ static void integer_in_range_as_written(void **state)
     drop_conf(path);
 }
 
+/* Issue #12, item 11: libconfig's scanner exits the process on a
+ * directory; it is refused before. */
+static void directory_refused(void **state)
+{
+    struct pe_config c;
+    struct pe_error err;
+    const char *dir = getenv("TMPDIR");
+    char *want;
+
+    (void)state;
+    dir = dir != NULL && *dir != '\0' ? dir : "/tmp";
+    want = pe_xasprintf("%s: is a directory", dir);
+    assert_int_equal(pe_config_load(dir, &c, &err), PE_ERR_CONFIG);
+    assert_string_equal(err.msg, want);
+    free(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +587,7 @@ int main(void)
         cmocka_unit_test(conninfo_libpq_refuses),
         cmocka_unit_test(integer_wrap_reported_as_written),
         cmocka_unit_test(integer_in_range_as_written),
+        cmocka_unit_test(directory_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -93,12 +93,10 @@ void pe_config_cleanup(struct pe_config *c);
 const struct pe_stream_config *pe_config_stream(const struct pe_config *c,
                                                 const char *name);
 
-/* True when the file is readable by others and conninfo has a password. */
-bool pe_config_password_exposed(const struct pe_config *c);
+/* True when the file is readable by others and source.conninfo (url
+ * false) or sink.invoke_url (url true) has a password. */
+bool pe_config_password_exposed(const struct pe_config *c, bool url);
 /* Kafka's rule: [a-zA-Z0-9._-]{1,249}, not "." or "..". */
 bool pe_topic_valid(const char *topic);
-/* Copy of a libpq conninfo string or URI with any password replaced by
- * "********".  Caller frees. */
-char *pe_conninfo_mask(const char *conninfo);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "batch.h"
 #include "checkpoint.h"
+#include "conninfo.h"
 #include "deadletter.h"
 #include "deliver.h"
 #include "encode.h"
@@ -115,7 +116,8 @@ struct stream_run {
 };
 
 /* A secret from the environment variable `var`, named by config key
- * `key`; the value itself is never printed. */
+ * `key`; the value itself is never printed.  It ends up in a header, so a
+ * line break in it would start a header of its own. */
 static enum pe_status secret_env(const char *key, const char *var,
                                  const char **out, struct pe_error *err)
 {
@@ -125,6 +127,11 @@ static enum pe_status secret_env(const char *key, const char *var,
         return pe_error_set(err, PE_ERR_CONFIG, false,
                             "%s: environment variable %s is not set", key,
                             var);
+    if (strpbrk(v, "\r\n") != NULL)
+        return pe_error_set(err, PE_ERR_CONFIG, false,
+                            "%s: environment variable %s holds a line break "
+                            "(CR or LF)",
+                            key, var);
     *out = v;
     return PE_OK;
 }
@@ -168,9 +175,10 @@ static enum pe_status sink_opts(const struct pe_config *c,
         if (st == PE_OK)
             st = secret_env(who, "AWS_SECRET_ACCESS_KEY",
                             &so->aws_secret_access_key, err);
-        so->aws_session_token = getenv("AWS_SESSION_TOKEN");
-        if (so->aws_session_token != NULL && *so->aws_session_token == '\0')
-            so->aws_session_token = NULL;
+        if (st == PE_OK && getenv("AWS_SESSION_TOKEN") != NULL &&
+            *getenv("AWS_SESSION_TOKEN") != '\0')
+            st = secret_env(who, "AWS_SESSION_TOKEN", &so->aws_session_token,
+                            err);
     }
     return st;
 }
@@ -2230,7 +2238,10 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
         bad++;
         worst = worse(worst, e.status);
     } else {
-        printf("proxy: ok: %s\n", c->sink.invoke_url);
+        char *shown = pe_url_mask(c->sink.invoke_url);
+
+        printf("proxy: ok: %s\n", shown);
+        free(shown);
         for (size_t i = 0; i < c->n_streams; i++)
             if (selected(o, c->streams[i].name) &&
                 !topic_listed(names.data ? names.data : "",

@@ -16,6 +16,8 @@
 #include <cJSON.h>
 #include <libpq-fe.h>
 
+#include "conninfo.h"
+
 /* A checkpoint file is a JSON object; unknown members are ignored so that
  * later versions can add state without breaking older readers. */
 #define MAX_CKPT_BYTES (1u << 20)
@@ -100,6 +102,7 @@ struct pe_ckpt_store *pe_ckpt_open_db(const char *conninfo, long timeout_s,
     s->conn = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(s->conn) != CONNECTION_OK) {
         db_fail(s, NULL, "cannot connect", err);
+        pe_conninfo_mask_error(conninfo, err); /* libpq may quote it */
         goto fail;
     }
     /* Is it there?  Only create it (and its schema) when it is not, so a

@@ -12,6 +12,8 @@
 
 #include <libconfig.h>
 
+#include "conninfo.h"
+
 /* Reading context: where we are, for messages. */
 struct reader {
     const char *path;
@@ -101,13 +103,65 @@ static enum pe_status get_string(struct reader *r, const config_setting_t *grp,
     return PE_OK;
 }
 
+/* libconfig 1.5 reads an integer with atoi() (a hex one with strtoul())
+ * into an int, so a value beyond int wraps without a word: 4294967396
+ * reads as 100, 99999999999999999999 as -1.  The literal as written on
+ * the setting's line tells: true, with that literal in lit, when `name`
+ * is set there and no literal for it has the value v. */
+static bool wrapped(const char *path, int line, const char *name, long long v,
+                    char *lit, size_t n)
+{
+    FILE *f = line > 0 ? fopen(path, "r") : NULL;
+    char *buf = NULL;
+    size_t cap = 0, nl = strlen(name);
+    int at = 0;
+    bool found = false, same = false;
+
+    if (f == NULL)
+        return false;
+    while (at < line && getline(&buf, &cap, f) >= 0)
+        at++;
+    for (const char *p = at == line ? strstr(buf, name) : NULL; p != NULL;
+         p = strstr(p + 1, name)) {
+        const char *q = p + nl, *d;
+        char *end;
+        long long x;
+
+        if (p > buf && (isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
+                        p[-1] == '-' || p[-1] == '*'))
+            continue;
+        q += strspn(q, " \t");
+        if (*q != '=' && *q != ':')
+            continue;
+        q += 1 + strspn(q + 1, " \t");
+        d = q + (*q == '-' || *q == '+');
+        if (!isdigit((unsigned char)*d))
+            continue;
+        errno = 0;
+        if (d[0] == '0' && (d[1] == 'x' || d[1] == 'X'))
+            x = (long long)strtoull(q, &end, 16);
+        else
+            x = strtoll(q, &end, 10);
+        end += strspn(end, "Ll");
+        if (errno == 0 && x == v) {
+            same = true;
+        } else if (!found) {
+            found = true;
+            snprintf(lit, n, "%.*s", (int)(end - q), q);
+        }
+    }
+    free(buf);
+    fclose(f);
+    return found && !same;
+}
+
 static enum pe_status get_long(struct reader *r, const config_setting_t *grp,
                                const char *prefix, const char *name, long def,
                                long min, long max, long *out)
 {
     const config_setting_t *s =
         grp ? config_setting_get_member(grp, name) : NULL;
-    char full[256];
+    char full[256], lit[64];
     long long v;
 
     snprintf(full, sizeof(full), "%s%s", prefix, name);
@@ -119,6 +173,10 @@ static enum pe_status get_long(struct reader *r, const config_setting_t *grp,
         config_setting_type(s) != CONFIG_TYPE_INT64)
         return fail_at(r, s, full, "expected an integer");
     v = config_setting_get_int64(s);
+    if (wrapped(r->path, config_setting_source_line(s), name, v, lit,
+                sizeof(lit)))
+        return fail_at(r, s, full, "%s is out of range (%ld to %ld)", lit,
+                       min, max);
     if (v < min || v > max)
         return fail_at(r, s, full, "%lld is out of range (%ld to %ld)", v,
                        min, max);
@@ -126,16 +184,17 @@ static enum pe_status get_long(struct reader *r, const config_setting_t *grp,
     return PE_OK;
 }
 
-bool pe_config_password_exposed(const struct pe_config *c)
+bool pe_config_password_exposed(const struct pe_config *c, bool url)
 {
+    const char *text = url ? c->sink.invoke_url : c->source.conninfo;
     struct stat sb;
     char *masked;
     bool has;
 
     if (stat(c->path, &sb) != 0 || (sb.st_mode & S_IROTH) == 0)
         return false;
-    masked = pe_conninfo_mask(c->source.conninfo);
-    has = strcmp(masked, c->source.conninfo) != 0;
+    masked = url ? pe_url_mask(text) : pe_conninfo_mask(text);
+    has = strcmp(masked, text) != 0;
     free(masked);
     return has;
 }
@@ -469,6 +528,23 @@ static enum pe_status read_streams(struct reader *r, const config_setting_t *roo
     return PE_OK;
 }
 
+/* A conninfo libpq cannot parse is a config error, not a failed
+ * connection; libpq's reason may quote the password, so it is masked. */
+static enum pe_status check_conninfo(struct reader *r,
+                                     const config_setting_t *g,
+                                     const char *conninfo)
+{
+    char *why = pe_conninfo_problem(conninfo);
+    enum pe_status st;
+
+    if (why == NULL)
+        return PE_OK;
+    st = fail_at(r, config_setting_get_member(g, "conninfo"),
+                 "source.conninfo", "%s", why);
+    free(why);
+    return st;
+}
+
 static enum pe_status read_all(struct reader *r, const config_setting_t *root,
                                struct pe_config *c)
 {
@@ -515,6 +591,7 @@ static enum pe_status read_all(struct reader *r, const config_setting_t *root,
     if ((st = check_members(r, g_src, "source.", src)) != PE_OK ||
         (st = get_string(r, g_src, "source.", "conninfo", true, NULL,
                          &c->source.conninfo)) != PE_OK ||
+        (st = check_conninfo(r, g_src, c->source.conninfo)) != PE_OK ||
         (st = get_long(r, g_src, "source.", "fetch_rows", 2000, 1, 1000000,
                        &c->source.fetch_rows)) != PE_OK ||
         (st = get_long(r, g_src, "source.", "connect_timeout_s", 10, 1, 3600,
@@ -632,6 +709,7 @@ enum pe_status pe_config_load(const char *path, struct pe_config *out,
     struct pe_config c;
     config_t cfg;
     enum pe_status st;
+    struct stat sb;
     FILE *f;
 
     memset(&c, 0, sizeof(c));
@@ -640,6 +718,13 @@ enum pe_status pe_config_load(const char *path, struct pe_config *out,
         return pe_error_set(err, errno == ENOENT ? PE_ERR_CONFIG : PE_ERR_IO,
                             false, "%s: cannot open config file: %s", path,
                             strerror(errno));
+    /* libconfig 1.5's scanner exits the process on a directory ("input in
+     * flex scanner failed"): refuse one before it gets there. */
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return pe_error_set(err, PE_ERR_CONFIG, false, "%s: is a directory",
+                            path);
+    }
     /* libconfig 1.5 exits the process when @include names a directory, and
      * hangs on a FIFO: refuse the directive before it gets there. */
     {
@@ -721,110 +806,4 @@ const struct pe_stream_config *pe_config_stream(const struct pe_config *c,
         if (strcmp(c->streams[i].name, name) == 0)
             return &c->streams[i];
     return NULL;
-}
-
-/* Appends a key/value conninfo with every password value masked.  Walks
- * it as libpq does: keyword, optional spaces, '=', optional spaces, then a
- * value in single quotes (with backslash escapes) or up to a space. */
-static void mask_keyvalue(struct pe_buf *b, const char *p, const char *mask)
-{
-    while (*p != '\0') {
-        const char *kw = p, *kw_end, *v;
-        bool secret;
-
-        while (*p != '\0' && !isspace((unsigned char)*p) && *p != '=')
-            p++;
-        kw_end = p;
-        while (isspace((unsigned char)*p))
-            p++;
-        if (*p != '=') { /* not a keyword: copy what was skipped */
-            pe_buf_append(b, kw, (size_t)(p - kw));
-            if (*p != '\0' && p == kw)
-                pe_buf_append(b, p++, 1);
-            continue;
-        }
-        p++;
-        while (isspace((unsigned char)*p))
-            p++;
-        secret = (size_t)(kw_end - kw) == 8 && strncmp(kw, "password", 8) == 0;
-        pe_buf_append(b, kw, (size_t)(p - kw));
-        v = p;
-        if (*p == '\'') {
-            for (p++; *p != '\0' && *p != '\''; p++)
-                if (*p == '\\' && p[1] != '\0')
-                    p++;
-            if (*p == '\'')
-                p++;
-        } else {
-            /* Unquoted: a backslash escapes the next character, spaces
-             * included, as libpq reads it. */
-            while (*p != '\0' && !isspace((unsigned char)*p)) {
-                if (*p == '\\' && p[1] != '\0')
-                    p++;
-                p++;
-            }
-        }
-        if (secret)
-            pe_buf_puts(b, mask);
-        else
-            pe_buf_append(b, v, (size_t)(p - v));
-        while (isspace((unsigned char)*p))
-            pe_buf_append(b, p++, 1);
-    }
-}
-
-/* Appends a URI with every character that could belong to a password
- * masked.  Ranges are marked on the original text and may overlap:
- *  - each password= parameter's value, up to '&' or the end;
- *  - the user info's password, from the ':' to the first '@' (libpq's
- *    reading) and to the last '@' before any '/' (an unencoded '@' in the
- *    password), so neither reading leaks a piece of it. */
-static void mask_uri(struct pe_buf *b, const char *ci, const char *mask)
-{
-    const char *auth = strstr(ci, "://") + 3;
-    size_t n = strlen(ci), end = (size_t)(auth - ci) + strcspn(auth, "/");
-    char *hide = pe_xcalloc(n + 1, 1);
-    const char *first_at = NULL, *last_at = NULL, *colon;
-    bool hiding = false;
-
-    for (const char *q = auth; q < ci + end; q++)
-        if (*q == '@') {
-            if (first_at == NULL)
-                first_at = q;
-            last_at = q;
-        }
-    colon = first_at ? memchr(auth, ':', (size_t)(first_at - auth)) : NULL;
-    if (colon != NULL)
-        for (const char *q = colon + 1; q < last_at; q++)
-            hide[q - ci] = 1;
-    for (const char *q = strstr(ci, "password="); q != NULL;
-         q = strstr(q + 1, "password=")) {
-        if (q == ci || (q[-1] != '?' && q[-1] != '&'))
-            continue;
-        for (const char *v = q + 9; *v != '\0' && *v != '&'; v++)
-            hide[v - ci] = 1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (hide[i] && !hiding)
-            pe_buf_puts(b, mask);
-        else if (!hide[i])
-            pe_buf_append(b, ci + i, 1);
-        hiding = hide[i];
-    }
-    free(hide);
-}
-
-char *pe_conninfo_mask(const char *ci)
-{
-    static const char mask[] = "********";
-    struct pe_buf b;
-
-    pe_buf_init(&b, 0);
-    pe_buf_puts(&b, "");
-    if (strncmp(ci, "postgresql://", 13) == 0 ||
-        strncmp(ci, "postgres://", 11) == 0)
-        mask_uri(&b, ci, mask);
-    else
-        mask_keyvalue(&b, ci, mask);
-    return b.data;
 }

@@ -43,10 +43,15 @@ int main(int argc, char **argv)
     }
     if ((st = pe_config_load(cli.config_path, &cfg, &err)) != PE_OK)
         goto out;
-    if (pe_config_password_exposed(&cfg))
+    if (pe_config_password_exposed(&cfg, false))
         pe_log(PE_LOG_WARN, "%s holds a password in source.conninfo and "
                             "others can read it; chmod o-r it, or use "
                             "~/.pgpass or PGPASSWORD",
+               cfg.path);
+    if (pe_config_password_exposed(&cfg, true))
+        pe_log(PE_LOG_WARN, "%s holds a password in sink.invoke_url and "
+                            "others can read it; chmod o-r it, or use "
+                            "sink.basic_auth_env",
                cfg.path);
     /* Process-wide set-up, before any thread starts. */
     if ((st = pe_sink_global_init(&err)) != PE_OK)

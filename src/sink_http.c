@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 
+#include "conninfo.h"
 #include "retry.h"
 
 /* An answer larger than this is not a produce answer; stop reading. */
@@ -225,25 +226,34 @@ static void common_opts(struct pe_sink *s, const char *url)
 
 /* A transport failure.  Before the request left (no connection) nothing
  * can have been written; after it, the outcome is unknown.  Both may be
- * resent: at-least-once is the contract. */
+ * resent: at-least-once is the contract.  The URL, and whatever libcurl
+ * quotes of it, are shown with the user info's password masked. */
 static enum pe_status transport_error(struct pe_sink *s, CURLcode rc,
                                       const char *what,
                                       struct pe_produce_result *res,
                                       struct pe_error *err)
 {
+    char *m = pe_url_mask_message(
+        s->base, s->curl_err[0] ? s->curl_err : curl_easy_strerror(rc));
+    char *shown = pe_url_mask_message(s->base, what);
+    enum pe_status st;
+
     res->outcome = PE_OUT_HTTP_ERROR;
     res->retriable = true;
     res->maybe_written = !(rc == CURLE_COULDNT_CONNECT ||
                            rc == CURLE_COULDNT_RESOLVE_HOST ||
                            rc == CURLE_COULDNT_RESOLVE_PROXY ||
                            rc == CURLE_SSL_CONNECT_ERROR);
-    snprintf(res->message, sizeof(res->message), "%s",
-             s->curl_err[0] ? s->curl_err : curl_easy_strerror(rc));
+    snprintf(res->message, sizeof(res->message), "%s", m);
     if (rc == CURLE_ABORTED_BY_CALLBACK)
-        return pe_error_set(err, PE_ERR_INTERRUPTED, false,
-                            "%s: transfer abandoned on a second signal", what);
-    return pe_error_set(err, PE_ERR_PROXY, true, "%s: %s", what,
-                        res->message);
+        st = pe_error_set(err, PE_ERR_INTERRUPTED, false,
+                          "%s: transfer abandoned on a second signal", shown);
+    else
+        st = pe_error_set(err, PE_ERR_PROXY, true, "%s: %s", shown,
+                          res->message);
+    free(shown);
+    free(m);
+    return st;
 }
 
 enum pe_status pe_sink_send(struct pe_sink *s, const char *topic,
@@ -332,11 +342,13 @@ enum pe_status pe_sink_list_topics(struct pe_sink *s, struct pe_buf *names,
     }
     curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200) {
-        char ex[200];
+        char ex[200], *shown = pe_url_mask(url);
 
         pe_response_excerpt(s->resp.data, s->resp.len, ex, sizeof(ex));
         st = pe_error_set(err, PE_ERR_PROXY, false, "%s %s: HTTP %ld: %s",
-                          s->kinesis ? "ListStreams" : "GET", url, status, ex);
+                          s->kinesis ? "ListStreams" : "GET", shown, status,
+                          ex);
+        free(shown);
         goto out;
     }
     pe_buf_reset(names);

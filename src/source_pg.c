@@ -11,6 +11,8 @@
 
 #include <libpq-fe.h>
 
+#include "conninfo.h"
+
 /* Built-in type OIDs (pg_type.dat); stable across releases. */
 enum {
     OID_BOOL = 16,
@@ -166,6 +168,7 @@ struct pe_source *pe_source_open(const struct pe_source_opts *o,
     s->conn = PQconnectdbParams(keys, vals, 1);
     if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
         db_error(err, s->conn, NULL, "cannot connect to the database");
+        pe_conninfo_mask_error(o->conninfo, err); /* libpq may quote it */
         goto fail;
     }
     if (setup_session(s, err) != PE_OK)

@@ -14,18 +14,19 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all \
 # The Makefile's warnings without -Werror: a new clang warning must not
 # stop a fuzzing run.
 FUZZ_CFLAGS   = -std=c11 $(WARN) -g -O1 $(FUZZ_SAN)
-FUZZ_NAMES   := config response retry_after encode deadletter
+FUZZ_NAMES   := config response retry_after encode deadletter conninfo
 FUZZ_LIBOBJS := $(patsubst src/%.c,$(FUZZ_DIR)/obj/%.o, \
                     $(filter-out src/main.c,$(SRCS)))
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 
 # Longest input per target: a config file, a proxy answer, a header value,
-# a row, a dead-letter line.
+# a row, a dead-letter line, a conninfo and a message.
 FUZZ_MAXLEN_config      := 4096
 FUZZ_MAXLEN_response    := 4096
 FUZZ_MAXLEN_retry_after := 128
 FUZZ_MAXLEN_encode      := 1024
 FUZZ_MAXLEN_deadletter  := 4096
+FUZZ_MAXLEN_conninfo    := 1024
 # libconfig 1.5 leaks on some syntax errors (suppressed in fuzz_config.c),
 # and every such input would cost a full leak scan: check leaks once, at
 # exit, instead of after each input.

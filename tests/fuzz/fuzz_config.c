@@ -10,6 +10,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "conninfo.h"
 #include "util.h"
 #include "fuzz.h"
 

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "conninfo.h"
 #include "util.h"
 
 /* Writes text to a new temporary file; returns its path (caller frees
@@ -505,6 +506,79 @@ static void regression_mask_spaces_around_equals(void **state)
     }
 }
 
+/* Issue #12, item 2: a conninfo libpq cannot parse is a config error
+ * naming file, line and key, with the password libpq quotes masked. */
+static void conninfo_libpq_refuses(void **state)
+{
+    (void)state;
+    expect_error("source = {\n  conninfo = \"postgresql://pinemit:Tr0ub%dor&3"
+                 "@db.internal:5432/pinterest\";\n};\n" SNK STR,
+                 2,
+                 "source.conninfo: invalid percent-encoded token: "
+                 "\"********\"");
+    expect_error("source = { conninfo = \"host=x bogus=1\"; };\n" SNK STR, 1,
+                 "source.conninfo: invalid connection option \"bogus\"");
+}
+
+/* Issue #12, item 13: libconfig wraps integers beyond int silently
+ * (4294967396 reads as 100); the value is reported as written. */
+static void integer_wrap_reported_as_written(void **state)
+{
+    (void)state;
+    expect_error(SRC SNK STR "batch = { max_records = 4294967396; };\n", 4,
+                 "batch.max_records: 4294967396 is out of range (1 to "
+                 "100000)");
+    expect_error(SRC SNK STR
+                 "batch = { max_records = 99999999999999999999; };\n", 4,
+                 "batch.max_records: 99999999999999999999 is out of range "
+                 "(1 to 100000)");
+    expect_error(SRC SNK STR "batch = { max_records = -4294967296; };\n", 4,
+                 "batch.max_records: -4294967296 is out of range (1 to "
+                 "100000)");
+    expect_error(SRC SNK STR "batch = { max_records = 0x100000064; };\n", 4,
+                 "batch.max_records: 0x100000064 is out of range (1 to "
+                 "100000)");
+    /* Another setting on the same line is found by its own name. */
+    expect_error(SRC SNK STR
+                 "batch = { max_records = 100; max_bytes = 4294968320; };\n",
+                 4,
+                 "batch.max_bytes: 4294968320 is out of range (1024 to "
+                 "10000000)");
+}
+
+static void integer_in_range_as_written(void **state)
+{
+    struct pe_config c;
+    struct pe_error err;
+    char *path = write_conf(SRC SNK STR
+                            "batch = { max_records = 0x64; max_bytes = 2048; };"
+                            " # max_records = 4294967396\n");
+
+    (void)state;
+    assert_int_equal(pe_config_load(path, &c, &err), PE_OK);
+    assert_int_equal(c.batch.max_records, 100);
+    assert_int_equal(c.batch.max_bytes, 2048);
+    pe_config_cleanup(&c);
+    drop_conf(path);
+}
+
+/* Issue #12, item 11: libconfig's scanner exits the process on a
+ * directory; it is refused before. */
+static void directory_refused(void **state)
+{
+    struct pe_config c;
+    struct pe_error err;
+    const char *dir = getenv("TMPDIR");
+    char *want;
+
+    (void)state;
+    dir = dir != NULL && *dir != '\0' ? dir : "/tmp";
+    want = pe_xasprintf("%s: is a directory", dir);
+    assert_int_equal(pe_config_load(dir, &c, &err), PE_ERR_CONFIG);
+    assert_string_equal(err.msg, want);
+    free(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -531,6 +605,10 @@ int main(void)
         cmocka_unit_test(mask_hides_secret),
         cmocka_unit_test(regression_invoke_url_without_host),
         cmocka_unit_test(regression_mask_spaces_around_equals),
+        cmocka_unit_test(conninfo_libpq_refuses),
+        cmocka_unit_test(integer_wrap_reported_as_written),
+        cmocka_unit_test(integer_in_range_as_written),
+        cmocka_unit_test(directory_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

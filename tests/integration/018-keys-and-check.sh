@@ -13,8 +13,6 @@ new_db keys
 load_seed 50
 start_mock --auto-create
 u=0e3bbd435bfb
-# (grep -c exits 1 when it counts 0: before the first POST too.)
-posts() { mock_requests || true; }
 recs() { if [ -f "$MOCK_STORE/records/$1.jsonl" ]; then wc -l <"$MOCK_STORE/records/$1.jsonl"; else echo 0; fi; }
 
 # check_expect CODE: runs check; the exit code must be CODE; stdout and
@@ -35,12 +33,12 @@ sql "CREATE TABLE ts_ev AS SELECT g AS id,
        timestamptz '2024-01-01' + ((g - 1) / 7) * interval '1 s' AS at
      FROM generate_series(1, 3010) g" >/dev/null
 write_conf "$WORK/pinemit.conf" '{ name = "tsdup"; table = "ts_ev"; key = "at"; }'
-before=$(posts)
+before=$(mock_requests)
 run_expect 2 run --stream tsdup
 expect_match "run names stream and key" \
     'stream tsdup: table ts_ev: key "at" is not unique: no primary key, unique constraint or unique index covers exactly that column' "$OUT"
 expect_match "run says what to do" 'CREATE UNIQUE INDEX ON "public"."ts_ev" \(at\)' "$OUT"
-expect_eq "nothing sent" "$before" "$(posts)"
+expect_eq "nothing sent" "$before" "$(mock_requests)"
 check_expect 2 --metrics-file "$WORK/m.prom"
 expect_match "check refuses it" 'stream tsdup: FAILED: table ts_ev: key "at" is not unique' "$OUT"
 expect_match "other streams still ok" 'stream pin: ok' "$OUT"
@@ -103,10 +101,10 @@ expect_match "int2vector" 'stream vec: FAILED: table vec: column "iv": type int2
 expect_match "message_key" 'stream mk: FAILED: message_key: column "nope" does not exist in "public"."user_data"' "$OUT"
 expect_match "view without ordered_writer" 'stream vw: FAILED: table user_v: "user_v" is a view or foreign table: it has no xmin' "$OUT"
 expect_match "three problems" 'check: 3 problems found' "$OUT"
-before=$(posts)
+before=$(mock_requests)
 run_expect 2 run --stream vec
 expect_match "run refuses int2vector the same way" 'stream vec: table vec: column "iv": type int2vector' "$OUT"
-expect_eq "nothing sent for vec" "$before" "$(posts)"
+expect_eq "nothing sent for vec" "$before" "$(mock_requests)"
 # A metrics file whose directory is missing, from the config or the CLI.
 EXTRA_CONF="metrics = { file = \"$WORK/no-such-dir/pinemit.prom\"; };" \
     write_conf "$WORK/pinemit.conf"
@@ -141,18 +139,18 @@ doc = json.load(open(sys.argv[1]))
 doc["key"] = "abc"
 json.dump(doc, open(sys.argv[1], "w"))
 PY
-before=$(posts)
+before=$(mock_requests)
 run_expect 2 run --stream pin
 expect_match "names the file and the type" \
     "stream pin: $WORK/state/pin.checkpoint: damaged checkpoint \(key \"abc\" is not a valid integer: invalid input syntax for type integer: \"abc\"\); fix or remove it by hand" "$OUT"
-expect_eq "nothing sent from a damaged checkpoint" "$before" "$(posts)"
+expect_eq "nothing sent from a damaged checkpoint" "$before" "$(mock_requests)"
 rm "$WORK/state/pin.checkpoint"
 
 # --- item 14: replay ranges and topics ---
 sql "CREATE TABLE rp (id int PRIMARY KEY, v text);
      INSERT INTO rp SELECT g, 'r' || g FROM generate_series(1, 30) g" >/dev/null
 write_conf "$WORK/pinemit.conf" '{ name = "rp"; key = "id"; }'
-before=$(posts)
+before=$(mock_requests)
 run_expect 2 replay --stream rp --from 20 --to 10
 expect_match "empty range" '--from 20 is after --to 10 \(stream rp, key "id", integer\)' "$OUT"
 run_expect 2 replay --stream rp --from abc
@@ -162,7 +160,7 @@ run_expect 2 replay --stream rp --to 99999999999
 expect_match "--to out of range" '--to: "99999999999" is not a valid integer.*out of range' "$OUT"
 run_expect 2 replay --topic scratch
 expect_match "--topic alone" 'replay: --topic needs --stream' "$OUT"
-expect_eq "nothing replayed" "$before" "$(posts)"
+expect_eq "nothing replayed" "$before" "$(mock_requests)"
 # Not on a terminal: silent.  On one: one line says what goes where.
 run_expect 0 replay --stream rp --from 3 --to 7 --topic scratch.rp
 expect_eq "no plan line off a terminal" "" "$OUT"

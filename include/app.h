@@ -7,27 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
+#include "opts.h"
 #include "util.h"
-
-struct pe_app_opts {
-    const struct pe_config *cfg;
-    bool dry_run;
-    const char *const *streams; /* selected stream names; none = all */
-    size_t n_streams;
-    long long limit; /* rows per stream, 0 = no limit */
-    long wait_lock_s; /* wait this long for the run lock */
-    const char *dead_letters; /* replay: the dead-letter file to resend */
-    bool follow;              /* run: poll until stopped */
-    long interval_s;          /* between polls */
-    double rate;              /* rows per second; 0 = no limit */
-    long jobs;                /* --jobs; 0: run.jobs of the config */
-    const char *from_key;     /* replay range, inclusive; NULL: open */
-    const char *to_key;
-    const char *topic;        /* replay: topic override */
-    const char *metrics_file; /* NULL: none (cfg->metrics.file applies) */
-    bool quiet;               /* -q: no progress bar, no summary */
-};
 
 /* Each returns PE_OK or an error.  An error whose msg is empty has been
  * reported already (one line per failed stream). */

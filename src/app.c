@@ -21,69 +21,11 @@
 #include "jsonarena.h"
 #include "log.h"
 #include "metrics.h"
+#include "progress.h"
+#include "ratelimit.h"
+#include "signals.h"
 #include "sink_http.h"
 #include "source_pg.h"
-
-/* Set by SIGINT/SIGTERM: 1 = stop after the request in flight, 2 = now. */
-static volatile sig_atomic_t stop_requested;
-
-/* The flags are read by every sender thread, and the handler may run in
- * any of them: lock-free atomics (async-signal-safe) on both sides. */
-static void on_stop_signal(int sig)
-{
-    int level = __atomic_load_n(&stop_requested, __ATOMIC_RELAXED);
-
-    (void)sig;
-    /* Two signals at once in two threads both count. */
-    while (level < 2 &&
-           !__atomic_compare_exchange_n(&stop_requested, &level, level + 1,
-                                        false, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED)) {
-    }
-}
-
-static int stop_level(void)
-{
-    return __atomic_load_n(&stop_requested, __ATOMIC_RELAXED);
-}
-
-/* Set when a unit's failure ends the whole run (a run limit): the units
- * being sent beside it stop too, as for a signal. */
-static int halted;
-
-static bool stopping(void)
-{
-    return stop_level() || __atomic_load_n(&halted, __ATOMIC_RELAXED);
-}
-
-/* Set by SIGHUP in follow mode: reopen the log, re-read the config. */
-static volatile sig_atomic_t hup_requested;
-
-static void on_hup(int sig)
-{
-    (void)sig;
-    __atomic_store_n(&hup_requested, 1, __ATOMIC_RELAXED);
-}
-
-static int hup_pending(void)
-{
-    return __atomic_load_n(&hup_requested, __ATOMIC_RELAXED);
-}
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_hup;
-    sigaction(SIGHUP, &sa, NULL);
-    sa.sa_handler = SIG_IGN;
-    sigaction(SIGPIPE, &sa, NULL);
-}
 
 /* What one stream's run needs; all borrowed but the batch and buffers. */
 struct stream_run {
@@ -111,7 +53,7 @@ struct stream_run {
     char unit[96];       /* "pin", or "pin#2" for a shard */
     bool replay;       /* a key range: no checkpoint, no tracking */
     bool progress;     /* count toward the progress line */
-    long long shown_done, shown_retries; /* already counted there */
+    struct pe_progress_share shown; /* already counted there */
     struct pe_send_stats stats;
 };
 
@@ -152,7 +94,7 @@ static enum pe_status sink_opts(const struct pe_config *c,
     so->insecure = c->sink.insecure;
     so->headers = (const char *const *)c->sink.headers;
     so->n_headers = c->sink.n_headers;
-    so->abort_flag = &stop_requested;
+    so->abort_flag = pe_signals_stop_flag();
     if (c->sink.api_key_env != NULL)
         st = secret_env("sink.api_key_env", c->sink.api_key_env, &so->api_key,
                         err);
@@ -183,193 +125,6 @@ static enum pe_status sink_opts(const struct pe_config *c,
     return st;
 }
 
-static bool selected(const struct pe_app_opts *o, const char *name)
-{
-    if (o->n_streams == 0)
-        return true;
-    for (size_t i = 0; i < o->n_streams; i++)
-        if (strcmp(o->streams[i], name) == 0)
-            return true;
-    return false;
-}
-
-/* Rejects --stream names the config does not define. */
-static enum pe_status check_selection(const struct pe_app_opts *o,
-                                      struct pe_error *err)
-{
-    for (size_t i = 0; i < o->n_streams; i++)
-        if (pe_config_stream(o->cfg, o->streams[i]) == NULL)
-            return pe_error_set(err, PE_ERR_USAGE, false,
-                                "--stream %s: no such stream in %s",
-                                o->streams[i], o->cfg->path);
-    return PE_OK;
-}
-
-/* --rate: a token bucket shared by every stream, one second deep. */
-static struct {
-    pthread_mutex_t mu; /* tokens and last_ms, taken by senders at once */
-    double rate;        /* rows per second; 0 = no limit */
-    double tokens;
-    int64_t last_ms;
-} bucket = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-static void rate_init(double rate)
-{
-    bucket.rate = rate;
-    bucket.tokens = 0;
-    bucket.last_ms = pe_now_mono_ms();
-}
-
-static enum pe_status rate_take(const struct pe_deliver_env *env, size_t n,
-                                struct pe_error *err)
-{
-    double need = (double)n;
-    enum pe_status st;
-
-    if (bucket.rate <= 0)
-        return PE_OK;
-    for (;;) {
-        int64_t now = pe_now_mono_ms(), wait;
-        double cap = bucket.rate < 1 ? 1 : bucket.rate;
-
-        pthread_mutex_lock(&bucket.mu);
-        bucket.tokens += (double)(now - bucket.last_ms) * bucket.rate / 1000.0;
-        if (bucket.tokens > cap)
-            bucket.tokens = cap;
-        bucket.last_ms = now;
-        if (bucket.tokens >= need || need > cap) {
-            /* (A batch is never larger than the bucket; see run_stream.) */
-            bucket.tokens -= need;
-            pthread_mutex_unlock(&bucket.mu);
-            return PE_OK;
-        }
-        wait = (int64_t)((need - bucket.tokens) * 1000.0 / bucket.rate) + 1;
-        pthread_mutex_unlock(&bucket.mu);
-        if ((st = pe_deliver_sleep(env, wait, err)) != PE_OK)
-            return st;
-    }
-}
-
-/* The progress line on a terminal: one for all the units of a pass,
- * their rows summed, redrawn at most 4 times a second: rows sent of rows
- * to send, rate, ETA, retries.  Senders running at once share it. */
-static struct {
-    pthread_mutex_t mu;
-    bool on;
-    char label[64]; /* the unit's name, or "3 streams" */
-    int64_t t0_ms, drawn_ms;
-    long long done, retries;
-    int64_t total; /* rows the units started so far have to send; -1
-                    * when one of them could not count */
-    size_t counting; /* first units yet to count: no line before */
-    bool shown;      /* an unfinished line is on the screen */
-} meter = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-/* expect: the units that start at once (their totals come first). */
-static void meter_start(bool on, const char *label, size_t expect)
-{
-    pthread_mutex_lock(&meter.mu);
-    meter.on = on;
-    meter.counting = expect;
-    snprintf(meter.label, sizeof(meter.label), "%s", label);
-    meter.t0_ms = pe_now_mono_ms();
-    meter.drawn_ms = 0;
-    meter.done = meter.retries = 0;
-    meter.total = 0;
-    meter.shown = false;
-    pthread_mutex_unlock(&meter.mu);
-}
-
-/* Draws the line; meter.mu is held. */
-static void meter_draw(bool last)
-{
-    int64_t now = pe_now_mono_ms();
-    double secs = (double)(now - meter.t0_ms) / 1000.0;
-    long long done = meter.done;
-    double rate = secs > 0 ? (double)done / secs : 0;
-    char bar[21], eta[32] = "";
-    struct pe_buf line;
-    int fill = 0;
-
-    meter.drawn_ms = now;
-    if (meter.total > 0) {
-        fill = (int)(20 * (done < meter.total ? done : meter.total) /
-                     meter.total);
-        if (rate > 0 && done < meter.total)
-            snprintf(eta, sizeof(eta), ", ETA %.0f s",
-                     (double)(meter.total - done) / rate);
-    }
-    for (int i = 0; i < 20; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[20] = '\0';
-    pe_buf_init(&line, 0);
-    if (meter.total >= 0)
-        pe_buf_printf(&line, "\r\033[K%s [%s] %lld/%lld rows, %.0f rows/s%s, "
-                             "%lld retries%s",
-                      meter.label, bar, done, (long long)meter.total, rate,
-                      eta, meter.retries, last ? "\n" : "");
-    else
-        pe_buf_printf(&line, "\r\033[K%s %lld rows, %.0f rows/s, %lld "
-                             "retries%s",
-                      meter.label, done, rate, meter.retries,
-                      last ? "\n" : "");
-    pe_log_raw(line.data, line.len);
-    pe_buf_cleanup(&line);
-    meter.shown = !last;
-}
-
-/* Adds a unit's rows to send (-1: it could not count them; 0 and
- * counted false: it ended before it could count). */
-static void meter_total(int64_t n, bool counted)
-{
-    pthread_mutex_lock(&meter.mu);
-    if (meter.total >= 0 && counted)
-        meter.total = n < 0 ? -1 : meter.total + n;
-    if (meter.counting > 0)
-        meter.counting--;
-    pthread_mutex_unlock(&meter.mu);
-}
-
-/* Counts what r did since it last reported, and redraws if it is time. */
-static void draw_progress(struct stream_run *r)
-{
-    long long done = r->stats.records + r->stats.dead;
-
-    if (!r->progress)
-        return;
-    pthread_mutex_lock(&meter.mu);
-    meter.done += done - r->shown_done;
-    meter.retries += r->stats.retries - r->shown_retries;
-    r->shown_done = done;
-    r->shown_retries = r->stats.retries;
-    if (meter.on && meter.counting == 0 &&
-        pe_now_mono_ms() - meter.drawn_ms >= 250)
-        meter_draw(false);
-    pthread_mutex_unlock(&meter.mu);
-}
-
-/* The pass is over: the final line, ending in a newline. */
-static void meter_finish(void)
-{
-    pthread_mutex_lock(&meter.mu);
-    if (meter.on)
-        meter_draw(true);
-    meter.on = false;
-    pthread_mutex_unlock(&meter.mu);
-}
-
-/* Writes a whole line without tearing the progress line: it is cleared
- * first, and drawn again below at the next update. */
-static void meter_print(const char *text, size_t len)
-{
-    pthread_mutex_lock(&meter.mu);
-    if (meter.shown)
-        pe_log_raw("\r\033[K", 4);
-    meter.shown = false;
-    pe_log_raw(text, len);
-    pthread_mutex_unlock(&meter.mu);
-}
-
 /* Adds xid (if >= floor; below it all is settled) to a sorted set. */
 static void add_xid(int64_t **set, size_t *n, int64_t floor, int64_t xid)
 {
@@ -391,6 +146,14 @@ static void add_xid(int64_t **set, size_t *n, int64_t floor, int64_t xid)
     memmove(*set + lo + 1, *set + lo, (*n - lo) * sizeof(int64_t));
     (*set)[lo] = xid;
     (*n)++;
+}
+
+/* Counts what r did since it last reported, and redraws if it is time. */
+static void draw_progress(struct stream_run *r)
+{
+    if (r->progress)
+        pe_progress_update(&r->shown, r->stats.records + r->stats.dead,
+                           r->stats.retries);
 }
 
 /* Saves r->state: handed to the saver (durable before the next save, and
@@ -455,7 +218,7 @@ static enum pe_status flush(struct stream_run *r, struct pe_error *err)
         r->stats.requests++;
         r->stats.bytes += (long long)len;
     } else {
-        if ((st = rate_take(r->env, r->batch.n, err)) != PE_OK)
+        if ((st = pe_rate_take(r->env, r->batch.n, err)) != PE_OK)
             return st;
         st = pe_deliver(r->env, r->sink, r->sc->name, r->topic, &r->batch,
                         NULL, r->batch.n, &r->stats, err);
@@ -624,7 +387,7 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
                            key) != PE_OK) {
         if ((st = flush(r, err)) != PE_OK)
             return st;
-        if (stopping())
+        if (pe_signals_stopping())
             return PE_ERR_INTERRUPTED;
         if ((st = pe_deliver_check_deadline(r->env, err)) != PE_OK)
             return st;
@@ -758,7 +521,7 @@ static enum pe_status scan(struct stream_run *r, bool late,
     r->late_phase = late;
     if (more)
         st = request_page(r, late, cursor, high, want, err);
-    while (st == PE_OK && more && !stopping()) {
+    while (st == PE_OK && more && !pe_signals_stopping()) {
         if ((st = pe_table_recv(r->table, late || r->tracked ? &r->snap : NULL,
                                 &rows, err)) != PE_OK)
             break;
@@ -782,9 +545,9 @@ static enum pe_status scan(struct stream_run *r, bool late,
     pe_rows_cleanup(&rows);
     free(cursor);
     free(high);
-    if (st == PE_OK && !stopping())
+    if (st == PE_OK && !pe_signals_stopping())
         st = flush(r, err);
-    if (st == PE_OK && stopping())
+    if (st == PE_OK && pe_signals_stopping())
         st = PE_ERR_INTERRUPTED;
     return st;
 }
@@ -916,12 +679,6 @@ static enum pe_status pump(struct stream_run *r, struct pe_error *err)
     }
 }
 
-/* The word for n things: "1 row", "2 rows", "0 rows". */
-static const char *plural(long long n, const char *one, const char *many)
-{
-    return n == 1 ? one : many;
-}
-
 /* The end-of-stream summary: on a terminal or with -v, never otherwise
  * (a cron run that succeeds stays silent); one JSON object per line with
  * --log-format json. */
@@ -966,17 +723,17 @@ static void log_summary(const struct stream_run *r, double secs)
                       r->o->dry_run ? "would send"
                       : r->replay   ? "replayed"
                                     : "sent",
-                      t->records, plural(t->records, "row", "rows"),
-                      t->requests, plural(t->requests, "request", "requests"),
-                      t->bytes, plural(t->bytes, "byte", "bytes"), r->topic,
-                      t->retries, plural(t->retries, "retry", "retries"),
-                      t->dead, plural(t->dead, "dead letter", "dead letters"),
+                      t->records, pe_plural(t->records, "row", "rows"),
+                      t->requests, pe_plural(t->requests, "request", "requests"),
+                      t->bytes, pe_plural(t->bytes, "byte", "bytes"), r->topic,
+                      t->retries, pe_plural(t->retries, "retry", "retries"),
+                      t->dead, pe_plural(t->dead, "dead letter", "dead letters"),
                       r->replay        ? "(unchanged)"
                       : r->state.key   ? r->state.key
                                        : "(none)",
                       secs, rate);
     }
-    meter_print(b.data, b.len);
+    pe_progress_print(b.data, b.len);
     pe_buf_cleanup(&b);
 }
 
@@ -1056,14 +813,10 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     else
         snprintf(r.unit, sizeof(r.unit), "%s", sc->name);
     r.topic = replay && o->topic ? o->topic : sc->topic;
-    r.progress = meter.on;
+    r.progress = pe_progress_on();
     {
-        /* With --rate, a batch holds about a second of rows, so rows go
-         * out at the pace asked for rather than in bursts. */
-        long max = o->cfg->batch.max_records;
+        long max = pe_rate_batch_max(o->cfg->batch.max_records);
 
-        if (bucket.rate > 0 && bucket.rate < (double)max)
-            max = bucket.rate < 1 ? 1 : (long)bucket.rate;
         pe_batch_init(&r.batch, (size_t)max, (size_t)o->cfg->batch.max_bytes);
         r.batch_xids = pe_xcalloc((size_t)max, sizeof(int64_t));
         if (o->cfg->sink.kind == PE_SINK_KINESIS)
@@ -1105,7 +858,7 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
             total = -1;
         if (o->limit > 0 && total > o->limit)
             total = o->limit;
-        meter_total(total, true);
+        pe_progress_total(total, true);
         counted = true;
     }
     if (store != NULL && !replay && !o->dry_run)
@@ -1131,7 +884,7 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
     log_summary(&r, (double)(pe_now_mono_ms() - t0) / 1000.0);
 out:
     if (r.progress && !counted)
-        meter_total(0, false);
+        pe_progress_total(0, false);
     if (st != PE_OK && st != PE_ERR_INTERRUPTED)
         pe_error_prefix(err, "stream %s", r.unit);
     /* The unit's own figures; its sender adds them to the stream's. */
@@ -1163,7 +916,7 @@ static void env_init(struct pe_deliver_env *env, const struct pe_config *c,
     env->deadline_ms = c->run.max_runtime_s > 0
                            ? pe_now_mono_ms() + c->run.max_runtime_s * 1000
                            : 0;
-    env->stop = &stop_requested;
+    env->stop = pe_signals_stop_flag();
 }
 
 /* The run's final word: failures first, then dead letters, then a stop. */
@@ -1179,16 +932,16 @@ static enum pe_status finish(enum pe_status worst, size_t failed,
                "it was removed before appending (its record was never "
                "synced, so no checkpoint moved past it)",
                pe_dlq_path(dlq), pe_dlq_repaired(dlq));
-    if (stop_level())
+    if (pe_signals_stop_level())
         pe_log(PE_LOG_WARN, "stopped by a signal; checkpoints hold what the "
                             "proxy acknowledged%s",
-               stop_level() > 1 ? " (the request in flight was abandoned "
+               pe_signals_stop_level() > 1 ? " (the request in flight was abandoned "
                                     "and will be sent again)"
                                   : "");
     if (failed > 0) {
         if (dead > 0)
             pe_log(PE_LOG_WARN, "%zu %s dead-lettered to %s", dead,
-                   plural((long long)dead, "record was", "records were"),
+                   pe_plural((long long)dead, "record was", "records were"),
                    pe_dlq_path(dlq));
         pe_error_set(err, worst, false, "%s", ""); /* reported above */
         return worst;
@@ -1196,10 +949,10 @@ static enum pe_status finish(enum pe_status worst, size_t failed,
     if (dead > 0)
         return pe_error_set(err, PE_DEAD_LETTERED, false,
                             "%zu %s dead-lettered to %s", dead,
-                            plural((long long)dead, "record was",
+                            pe_plural((long long)dead, "record was",
                                    "records were"),
                             pe_dlq_path(dlq));
-    return stop_level() ? PE_ERR_INTERRUPTED : PE_OK;
+    return pe_signals_stop_level() ? PE_ERR_INTERRUPTED : PE_OK;
 }
 
 /* Config errors outrank runtime ones in the exit code. */
@@ -1248,7 +1001,7 @@ static void write_metrics(const struct pe_app_opts *o, double start_s,
         return;
     ms = pe_xcalloc(c->n_streams, sizeof(*ms));
     for (size_t i = 0; i < c->n_streams; i++) {
-        if (!selected(o, c->streams[i].name))
+        if (!pe_opts_selected(o, c->streams[i].name))
             continue;
         ms[n].name = c->streams[i].name;
         ms[n].topic = c->streams[i].topic;
@@ -1288,13 +1041,13 @@ static void units_build(const struct pe_app_opts *o, bool replay,
 
     memset(u, 0, sizeof(*u));
     for (size_t i = 0; i < c->n_streams; i++)
-        if (selected(o, c->streams[i].name))
+        if (pe_opts_selected(o, c->streams[i].name))
             n += replay ? 1 : (size_t)c->streams[i].shards;
     u->stream = pe_xcalloc(n, sizeof(*u->stream));
     u->shard = pe_xcalloc(n, sizeof(*u->shard));
     u->owned = pe_xcalloc(n, sizeof(*u->owned));
     for (size_t i = 0; i < c->n_streams; i++) {
-        if (!selected(o, c->streams[i].name))
+        if (!pe_opts_selected(o, c->streams[i].name))
             continue;
         for (long s = 0; s < (replay ? 1 : c->streams[i].shards); s++) {
             u->stream[u->n] = i;
@@ -1451,7 +1204,7 @@ static bool next_unit(struct pass *p, size_t *unit)
     bool got = false;
 
     pthread_mutex_lock(&p->mu);
-    while (!stopping() && p->next < p->u->n && !got) {
+    while (!pe_signals_stopping() && p->next < p->u->n && !got) {
         *unit = p->next++;
         got = !p->shared || p->u->owned[*unit]; /* else another's */
     }
@@ -1478,7 +1231,7 @@ static void unit_done(struct pass *p, size_t i, enum pe_status st,
     }
     if (st == PE_OK || st == PE_ERR_INTERRUPTED)
         return;
-    if (st == PE_ERR_ABORTED && __atomic_load_n(&halted, __ATOMIC_RELAXED))
+    if (st == PE_ERR_ABORTED && pe_signals_halted())
         return; /* the run limit another unit reported (one line) */
     if (st == PE_ERR_LOCKED && p->shared) {
         p->u->owned[i] = false; /* taken over while the database was away */
@@ -1495,7 +1248,7 @@ static void unit_done(struct pass *p, size_t i, enum pe_status st,
     p->failed++;
     p->worst = worse(p->worst, st);
     if (st == PE_ERR_ABORTED) /* a limit of the whole run */
-        __atomic_store_n(&halted, 1, __ATOMIC_RELAXED);
+        pe_signals_halt();
 }
 
 static void *send_units(void *arg)
@@ -1513,7 +1266,7 @@ static void *send_units(void *arg)
             /* The others take its share; the run's own sender is there.
              * The progress line need not wait for a unit it won't count. */
             pe_log(PE_LOG_WARN, "sender %zu: %s", w->k + 1, e.msg);
-            meter_total(0, false);
+            pe_progress_total(0, false);
             return NULL;
         }
     }
@@ -1565,10 +1318,10 @@ static void send_all(struct pass *p)
         else if (p->o->cfg->streams[p->u->stream[i]].shards > 1 && !p->replay)
             snprintf(label, sizeof(label), "%zu units", n);
     }
-    meter_start(pe_log_is_tty() && !p->o->quiet && !p->o->dry_run &&
+    pe_progress_start(pe_log_is_tty() && !p->o->quiet && !p->o->dry_run &&
                     pe_log_format() == PE_LOG_TEXT && n > 0,
                 label, n < s->jobs ? n : s->jobs);
-    __atomic_store_n(&halted, 0, __ATOMIC_RELAXED);
+    pe_signals_unhalt();
     for (size_t k = 0; k < PE_MAX_JOBS; k++) {
         w[k].p = p;
         w[k].k = k;
@@ -1584,11 +1337,11 @@ static void send_all(struct pass *p)
         started++;
     }
     for (size_t k = started; k < n && k < s->jobs; k++)
-        meter_total(0, false); /* senders that did not start count nothing */
+        pe_progress_total(0, false); /* senders that did not start count nothing */
     send_units(&w[0]);
     for (size_t k = 1; k < started; k++)
         pthread_join(w[k].thread, NULL);
-    meter_finish();
+    pe_progress_finish();
 }
 
 /* Every selected unit once: a run, or one poll of --follow. */
@@ -1636,7 +1389,7 @@ static void follow_sleep(long seconds)
 {
     int64_t until = pe_now_mono_ms() + seconds * 1000;
 
-    while (!stop_level() && !hup_pending() && pe_now_mono_ms() < until) {
+    while (!pe_signals_stop_level() && !pe_signals_hup_pending() && pe_now_mono_ms() < until) {
         struct timespec ts = {0, 50 * 1000000L};
 
         nanosleep(&ts, NULL);
@@ -1652,7 +1405,7 @@ static void reload(const char *path, const struct pe_config **live,
     struct pe_config *next = pe_xcalloc(1, sizeof(*next));
     struct pe_error e;
 
-    __atomic_store_n(&hup_requested, 0, __ATOMIC_RELAXED);
+    pe_signals_hup_clear();
     if (pe_log_reopen() != 0)
         pe_log(PE_LOG_WARN, "cannot reopen the log file: %s",
                strerror(errno));
@@ -1698,16 +1451,16 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     memset(&units, 0, sizeof(units));
     memset(&senders, 0, sizeof(senders));
     senders.so = so;
-    if ((st = check_selection(o, err)) != PE_OK)
+    if ((st = pe_opts_check_selection(o, err)) != PE_OK)
         return st;
-    install_signals();
-    rate_init(o->rate);
+    pe_signals_install();
+    pe_rate_init(o->rate);
     /* A dry run reads checkpoints if it can but never writes or locks. */
     store = open_store(c, !o->dry_run, err);
     if (store == NULL && !o->dry_run)
         return err->status;
     if (store != NULL && !o->dry_run &&
-        (st = pe_ckpt_lock(store, o->wait_lock_s * 1000, &stop_requested,
+        (st = pe_ckpt_lock(store, o->wait_lock_s * 1000, pe_signals_stop_flag(),
                            err)) != PE_OK)
         goto out;
     if (c->sink.insecure && !o->dry_run)
@@ -1726,13 +1479,13 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
         st = one_pass(&cur, &env, &senders, store, &units, err);
         pe_dlq_free(dlq);
         dlq = NULL;
-        if (!o->follow || stop_level() || st == PE_ERR_ABORTED ||
+        if (!o->follow || pe_signals_stop_level() || st == PE_ERR_ABORTED ||
             st == PE_ERR_CONFIG)
             break;
         /* A daemon keeps going after a failed poll; it was reported. */
         rejected = 0;
         follow_sleep(o->interval_s);
-        if (hup_pending()) {
+        if (pe_signals_hup_pending()) {
             const struct pe_config *before = cur.cfg;
             struct pe_config *retired = NULL; /* `before`, if re-read */
 
@@ -1747,7 +1500,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
                 free(retired);
             }
         }
-        if (stop_level()) {
+        if (pe_signals_stop_level()) {
             st = PE_ERR_INTERRUPTED;
             break;
         }
@@ -1810,7 +1563,7 @@ static enum pe_status replay_plan(const struct pe_app_opts *o,
         long key_col;
         int cmp = 0;
 
-        if (!selected(o, sc->name))
+        if (!pe_opts_selected(o, sc->name))
             continue;
         if ((t = open_stream_table(src, sc, false, 0, 1, &key_col, err)) ==
             NULL) {
@@ -1867,7 +1620,7 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
     memset(&units, 0, sizeof(units));
     senders.so = so;
     env_init(&env, c, dlq, &rejected);
-    if ((st = check_selection(o, err)) != PE_OK)
+    if ((st = pe_opts_check_selection(o, err)) != PE_OK)
         goto out;
     if (o->topic != NULL && !pe_topic_valid(o->topic)) {
         st = pe_error_set(err, PE_ERR_USAGE, false,
@@ -1875,8 +1628,8 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
                           o->topic);
         goto out;
     }
-    install_signals();
-    rate_init(o->rate);
+    pe_signals_install();
+    pe_rate_init(o->rate);
     if ((senders.src[0] = pe_source_open(&so, err)) == NULL) {
         st = err->status;
         goto out;
@@ -2044,7 +1797,7 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
     }
     if (c->sink.kind == PE_SINK_KINESIS)
         pe_batch_count_sizes(&b);
-    install_signals();
+    pe_signals_install();
     if ((st = check_dead_letters(c, &b, f, o->dead_letters, &count, err)) !=
         PE_OK)
         goto out;
@@ -2070,7 +1823,7 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
             (st = replay_send(o, &env, sink, stream, topic, &b, &stats,
                               err)) != PE_OK)
             break;
-        if (eof || stop_level())
+        if (eof || pe_signals_stop_level())
             break;
         if (b.n == 0) {
             free(topic);
@@ -2133,7 +1886,7 @@ static void check_tables(const struct pe_app_opts *o, struct pe_source *src,
         struct pe_table *t;
         long key_col;
 
-        if (!selected(o, sc->name))
+        if (!pe_opts_selected(o, sc->name))
             continue;
         pe_error_clear(&e);
         t = open_stream_table(src, sc, !sc->ordered_writer, 0, sc->shards,
@@ -2201,7 +1954,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     enum pe_status st, worst = PE_OK;
     const char *metrics = o->metrics_file ? o->metrics_file : c->metrics.file;
 
-    if ((st = check_selection(o, err)) != PE_OK)
+    if ((st = pe_opts_check_selection(o, err)) != PE_OK)
         return st;
     printf("config: ok: %s, %zu stream%s\n", c->path, c->n_streams,
            c->n_streams == 1 ? "" : "s");
@@ -2243,7 +1996,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
         printf("proxy: ok: %s\n", shown);
         free(shown);
         for (size_t i = 0; i < c->n_streams; i++)
-            if (selected(o, c->streams[i].name) &&
+            if (pe_opts_selected(o, c->streams[i].name) &&
                 !topic_listed(names.data ? names.data : "",
                               c->streams[i].topic))
                 printf("proxy: warning: topic %s is not listed by the proxy"
@@ -2306,7 +2059,7 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
     bool exists = true;
     enum pe_status st;
 
-    if ((st = check_selection(o, err)) != PE_OK)
+    if ((st = pe_opts_check_selection(o, err)) != PE_OK)
         return st;
     /* Before the first run there is no state directory, so no checkpoint
      * yet: every stream shows "-" (whether a run may create it is for
@@ -2325,7 +2078,7 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
     for (size_t i = 0; i < c->n_streams && st == PE_OK; i++) {
         const struct pe_stream_config *sc = &c->streams[i];
 
-        if (!selected(o, sc->name))
+        if (!pe_opts_selected(o, sc->name))
             continue;
         for (long sh = 0; sh < sc->shards && st == PE_OK; sh++) {
             struct pe_table *t = NULL;

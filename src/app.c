@@ -26,6 +26,7 @@
 #include "signals.h"
 #include "sink_http.h"
 #include "source_pg.h"
+#include "tracking.h"
 
 /* What one stream's run needs; all borrowed but the batch and buffers. */
 struct stream_run {
@@ -125,29 +126,6 @@ static enum pe_status sink_opts(const struct pe_config *c,
     return st;
 }
 
-/* Adds xid (if >= floor; below it all is settled) to a sorted set. */
-static void add_xid(int64_t **set, size_t *n, int64_t floor, int64_t xid)
-{
-    size_t lo = 0, hi = *n;
-
-    if (xid < floor)
-        return;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-
-        if ((*set)[mid] < xid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo < *n && (*set)[lo] == xid)
-        return;
-    *set = pe_xrealloc(*set, (*n + 1) * sizeof(**set));
-    memmove(*set + lo + 1, *set + lo, (*n - lo) * sizeof(int64_t));
-    (*set)[lo] = xid;
-    (*n)++;
-}
-
 /* Counts what r did since it last reported, and redraws if it is time. */
 static void draw_progress(struct stream_run *r)
 {
@@ -173,26 +151,10 @@ static enum pe_status advance(struct stream_run *r, const char *key,
                               const int64_t *xids, size_t n,
                               struct pe_error *err)
 {
-    struct pe_ckpt_state *c = &r->state;
-
     draw_progress(r);
     if (r->replay)
         return PE_OK; /* a replay moves no checkpoint */
-    if (r->late_phase) {
-        /* A late transaction may have more rows further up the range:
-         * it counts as sent only up to this key, until the late scan is
-         * over (settle). */
-        for (size_t i = 0; i < n; i++)
-            add_xid(&c->late_sent, &c->n_late_sent, c->floor, xids[i]);
-        free(c->late_key);
-        c->late_key = pe_xstrdup(key);
-    } else {
-        if (r->tracked)
-            for (size_t i = 0; i < n; i++)
-                add_xid(&c->sent, &c->n_sent, c->floor, xids[i]);
-        free(c->key);
-        c->key = pe_xstrdup(key);
-    }
+    pe_tracking_advance(&r->state, r->late_phase, r->tracked, key, xids, n);
     if (r->o->dry_run)
         return PE_OK;
     return save_state(r, err);
@@ -564,15 +526,17 @@ static enum pe_status new_floor(struct stream_run *r, int64_t *floor,
     *floor = r->snap.xmax;
     for (size_t i = 0; i < r->snap.n_xip; i++) {
         struct pe_xact_info info;
+        enum pe_tracking_xact verdict;
         int64_t x = r->snap.xip[i];
 
         if (x >= *floor)
             continue;
         if (pe_source_xact_info(r->src, x, &info, err) != PE_OK)
             return err->status;
-        if (info.other_database)
+        verdict = pe_tracking_classify(&info, max_age);
+        if (verdict == PE_TRACKING_IGNORE)
             continue;
-        if (info.age_s > (double)max_age) {
+        if (verdict == PE_TRACKING_STALE) {
             pe_log(PE_LOG_WARN,
                    "stream %s: transaction %lld (backend pid %d) has been "
                    "open %.0f s, longer than source.max_pending_age_s (%ld); "
@@ -592,48 +556,12 @@ static enum pe_status new_floor(struct stream_run *r, int64_t *floor,
  * the state that the rest of the run (and the next run) starts from. */
 static enum pe_status settle(struct stream_run *r, struct pe_error *err)
 {
-    struct pe_ckpt_state *c = &r->state;
     int64_t floor;
-    size_t keep = 0, first = 0;
     enum pe_status st;
 
     if ((st = new_floor(r, &floor, err)) != PE_OK)
         return st;
-    /* The late scan is over: its transactions' rows are all sent. */
-    for (size_t i = 0; i < c->n_late_sent; i++)
-        add_xid(&c->sent, &c->n_sent, c->floor, c->late_sent[i]);
-    free(c->late_sent);
-    c->late_sent = NULL;
-    c->n_late_sent = 0;
-    free(c->late_key);
-    c->late_key = NULL;
-    /* This run's entry: transactions that get an id from now on took
-     * their keys after the previous run's snapshot, so above the key this
-     * run starts from (one run of margin: a key is taken a moment before
-     * the inserting transaction gets its id). */
-    c->history = pe_xrealloc(c->history,
-                             (c->n_history + 1) * sizeof(*c->history));
-    c->history[c->n_history].xmax = r->snap.xmax;
-    c->history[c->n_history].key = c->key ? pe_xstrdup(c->key) : NULL;
-    c->n_history++;
-    /* Only the newest entry at or below the floor still matters. */
-    while (first + 1 < c->n_history && c->history[first + 1].xmax <= floor)
-        first++;
-    for (size_t i = 0; i < first; i++)
-        free(c->history[i].key);
-    memmove(c->history, c->history + first,
-            (c->n_history - first) * sizeof(*c->history));
-    c->n_history -= first;
-    free(c->low);
-    c->low = c->history[0].xmax <= floor && c->history[0].key
-                 ? pe_xstrdup(c->history[0].key)
-                 : NULL;
-    for (size_t i = 0; i < c->n_sent; i++)
-        if (c->sent[i] >= floor)
-            c->sent[keep++] = c->sent[i];
-    c->n_sent = keep;
-    c->floor = floor;
-    c->tracked = true;
+    pe_tracking_settle(&r->state, r->snap.xmax, floor);
     if (r->o->dry_run)
         return PE_OK;
     return save_state(r, err);

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deliver.h"
+
 /* What one unit has already counted toward the line (its own; not
  * shared between threads). */
 struct pe_progress_share {
@@ -34,5 +36,16 @@ void pe_progress_finish(void);
 void pe_progress_print(const char *text, size_t len);
 /* The word for n things: "1 row", "2 rows", "0 rows". */
 const char *pe_plural(long long n, const char *one, const char *many);
+
+/* What a unit's end-of-stream summary says; all borrowed. */
+struct pe_summary {
+    const char *unit, *topic;
+    bool replay, dry_run, quiet;
+    struct pe_send_stats stats;
+    const char *checkpoint; /* NULL: none */
+};
+/* The summary line: on a terminal (unless quiet) or with -v, never
+ * otherwise; one JSON object with --log-format json. */
+void pe_summary_log(const struct pe_summary *s, double secs);
 
 #endif

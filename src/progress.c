@@ -135,3 +135,63 @@ const char *pe_plural(long long n, const char *one, const char *many)
 {
     return n == 1 ? one : many;
 }
+
+/* The end-of-stream summary: on a terminal or with -v, never otherwise
+ * (a cron run that succeeds stays silent); one JSON object per line with
+ * --log-format json. */
+void pe_summary_log(const struct pe_summary *r, double secs)
+{
+    bool want = pe_log_level() >= PE_LOG_INFO ||
+                (pe_log_is_tty() && !r->quiet);
+    double rate = secs > 0 ? (double)r->stats.records / secs : 0.0;
+    struct pe_buf b;
+
+    if (!want)
+        return;
+    pe_buf_init(&b, 0);
+    if (pe_log_format() == PE_LOG_JSON) {
+        pe_log_json_open(&b, PE_LOG_INFO);
+        pe_buf_puts(&b, ",\"event\":\"summary\",\"command\":");
+        pe_buf_json_string(&b, r->replay ? "replay" : "run");
+        pe_buf_puts(&b, ",\"stream\":");
+        pe_buf_json_string(&b, r->unit);
+        pe_buf_puts(&b, ",\"topic\":");
+        pe_buf_json_string(&b, r->topic);
+        pe_buf_printf(&b,
+                      ",\"dry_run\":%s,\"rows\":%lld,\"requests\":%lld,"
+                      "\"bytes\":%lld,\"retries\":%lld,\"dead_letters\":%lld,"
+                      "\"elapsed_s\":%.3f,\"rows_per_s\":%.1f,\"checkpoint\":",
+                      r->dry_run ? "true" : "false", r->stats.records,
+                      r->stats.requests, r->stats.bytes, r->stats.retries,
+                      r->stats.dead, secs, rate);
+        if (r->checkpoint != NULL && !r->replay)
+            pe_buf_json_string(&b, r->checkpoint);
+        else
+            pe_buf_puts(&b, "null");
+        pe_buf_puts(&b, "}\n");
+    } else {
+        const struct pe_send_stats *t = &r->stats;
+
+        pe_buf_printf(&b,
+                      "pinemit: stream %s: %s %lld %s in %lld %s (%lld %s) "
+                      "to topic %s; %lld %s; %lld %s; checkpoint %s; %.2f s, "
+                      "%.0f rows/s\n",
+                      r->unit,
+                      r->dry_run ? "would send"
+                      : r->replay   ? "replayed"
+                                    : "sent",
+                      t->records, pe_plural(t->records, "row", "rows"),
+                      t->requests,
+                      pe_plural(t->requests, "request", "requests"),
+                      t->bytes, pe_plural(t->bytes, "byte", "bytes"), r->topic,
+                      t->retries, pe_plural(t->retries, "retry", "retries"),
+                      t->dead,
+                      pe_plural(t->dead, "dead letter", "dead letters"),
+                      r->replay        ? "(unchanged)"
+                      : r->checkpoint   ? r->checkpoint
+                                       : "(none)",
+                      secs, rate);
+    }
+    pe_progress_print(b.data, b.len);
+    pe_buf_cleanup(&b);
+}

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT
+ * cmd_run.c - owns the run command start to end: store, lock, the run's
+ * connection, one pass or --follow's polls, SIGHUP reloads, the metrics
+ * file.  It must not send a unit itself (pool.c, stream.c do). */
+#include "cmd_run.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "checkpoint.h"
+#include "conninfo.h"
+#include "deadletter.h"
+#include "deliver.h"
+#include "log.h"
+#include "metrics.h"
+#include "pool.h"
+#include "progress.h"
+#include "ratelimit.h"
+#include "signals.h"
+#include "sink_http.h"
+#include "sinkcfg.h"
+#include "source_pg.h"
+#include "stream.h"
+
+/* Writes the metrics file for one run (or one poll of --follow). */
+static void write_metrics(const struct pe_app_opts *o, double start_s,
+                          enum pe_status st, struct pe_stream_report *reports)
+{
+    const struct pe_config *c = o->cfg;
+    const char *path = o->metrics_file ? o->metrics_file : c->metrics.file;
+    struct pe_metrics_stream *ms;
+    struct pe_metrics_run run;
+    struct pe_error e;
+    size_t n = 0;
+
+    if (path == NULL || o->dry_run)
+        return;
+    ms = pe_xcalloc(c->n_streams, sizeof(*ms));
+    for (size_t i = 0; i < c->n_streams; i++) {
+        if (!pe_opts_selected(o, c->streams[i].name))
+            continue;
+        ms[n].name = c->streams[i].name;
+        ms[n].topic = c->streams[i].topic;
+        ms[n].checkpoint = reports[i].checkpoint;
+        ms[n].rows = reports[i].stats.records;
+        ms[n].requests = reports[i].stats.requests;
+        ms[n].bytes = reports[i].stats.bytes;
+        ms[n].retries = reports[i].stats.retries;
+        ms[n].dead_letters = reports[i].stats.dead;
+        n++;
+    }
+    run.start_s = start_s;
+    run.end_s = (double)pe_now_wall_ms() / 1000.0;
+    run.exit_code = pe_status_exit_code(st);
+    run.streams = ms;
+    run.n_streams = n;
+    pe_error_clear(&e);
+    if (pe_metrics_write(path, &run, &e) != PE_OK)
+        pe_log(PE_LOG_WARN, "%s", e.msg);
+    free(ms);
+}
+
+/* Every selected unit once: a run, or one poll of --follow. */
+static enum pe_status one_pass(const struct pe_app_opts *o,
+                               const struct pe_deliver_env *env,
+                               struct pe_senders *senders,
+                               struct pe_ckpt_store *store, struct pe_units *u,
+                               struct pe_error *err)
+{
+    const struct pe_config *c = o->cfg;
+    struct pe_source *src = senders->src[0];
+    double start_s = (double)pe_now_wall_ms() / 1000.0;
+    size_t dead_before = pe_dlq_count(env->dlq);
+    struct pe_pass p;
+    enum pe_status st = PE_OK;
+
+    pe_pass_begin(&p, o, env, store, u, senders,
+                  c->state.database && !o->dry_run, false);
+    if (p.shared && o->jobs > 1)
+        pe_log(PE_LOG_INFO, "--jobs %ld: with state.store = \"database\" "
+                            "one sender sends the units one after another",
+               o->jobs);
+    if (p.shared && (st = pe_units_claim(o, src, u, err)) == PE_ERR_DB &&
+        err->retriable && pe_source_reset(src, err) == PE_OK) {
+        /* A new session holds no lock: claim again from scratch. */
+        memset(u->owned, 0, u->n * sizeof(*u->owned));
+        st = pe_units_claim(o, src, u, err);
+    }
+    if (st != PE_OK) {
+        /* Without knowing what is ours, send nothing this time. */
+        pe_log(PE_LOG_ERROR, "%s", err->msg);
+        p.failed++;
+        p.worst = st;
+    } else {
+        pe_pass_send_all(&p);
+    }
+    st = pe_pool_finish(p.worst, p.failed, env->dlq, dead_before, err);
+    write_metrics(o, start_s, st, p.reports);
+    pe_pass_end(&p);
+    return st;
+}
+
+/* Between polls: sleep, waking at once for a stop, or for SIGHUP. */
+static void follow_sleep(long seconds)
+{
+    int64_t until = pe_now_mono_ms() + seconds * 1000;
+
+    while (!pe_signals_stop_level() && !pe_signals_hup_pending() &&
+           pe_now_mono_ms() < until) {
+        struct timespec ts = {0, 50 * 1000000L};
+
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* SIGHUP: reopen the log file and re-read the config.  A config that
+ * does not load, or moves state.dir, is refused and the old one kept. */
+static void reload(const char *path, const struct pe_config **live,
+                   struct pe_config **owned,
+                   struct pe_config **retired)
+{
+    struct pe_config *next = pe_xcalloc(1, sizeof(*next));
+    struct pe_error e;
+
+    pe_signals_hup_clear();
+    if (pe_log_reopen() != 0)
+        pe_log(PE_LOG_WARN, "cannot reopen the log file: %s",
+               strerror(errno));
+    pe_error_clear(&e);
+    if (pe_config_load(path, next, &e) != PE_OK) {
+        pe_log(PE_LOG_ERROR, "SIGHUP: %s; keeping the running config",
+               e.msg);
+        free(next);
+        return;
+    }
+    if (strcmp(next->state.dir, (*live)->state.dir) != 0 ||
+        strcmp(next->source.conninfo, (*live)->source.conninfo) != 0) {
+        pe_log(PE_LOG_ERROR, "SIGHUP: %s: state.dir and source.conninfo "
+                             "cannot change while running; restart "
+                             "pinemit; keeping the running config",
+               path);
+        pe_config_cleanup(next);
+        free(next);
+        return;
+    }
+    *retired = *owned; /* the caller frees it once done with it */
+    *owned = next;
+    *live = next;
+    pe_log(PE_LOG_INFO, "SIGHUP: configuration re-read from %s", path);
+}
+
+/* SIGHUP in follow mode: reload, and rebuild the units if it took. */
+static void on_hup(const char *path, struct pe_app_opts *cur,
+                   struct pe_config **owned, struct pe_source *src,
+                   struct pe_units *units)
+{
+    const struct pe_config *before = cur->cfg;
+    struct pe_config *retired = NULL; /* `before`, if re-read */
+
+    reload(path, &cur->cfg, owned, &retired);
+    if (cur->cfg != before) {
+        /* Streams may have changed: let go and claim anew. */
+        pe_units_free(before, src, units);
+        pe_units_build(cur, false, units);
+    }
+    if (retired != NULL) {
+        pe_config_cleanup(retired);
+        free(retired);
+    }
+}
+
+enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
+{
+    struct pe_app_opts cur = *o;
+    const struct pe_config *c = o->cfg;
+    struct pe_config *owned = NULL; /* a config re-read on SIGHUP */
+    struct pe_source_opts so = {c->source.conninfo,
+                                c->source.connect_timeout_s};
+    struct pe_ckpt_store *store = NULL;
+    struct pe_source *src = NULL;
+    struct pe_senders senders;
+    struct pe_dlq *dlq = NULL;
+    struct pe_deliver_env env;
+    struct pe_units units;
+    size_t rejected = 0;
+    enum pe_status st;
+
+    memset(&units, 0, sizeof(units));
+    memset(&senders, 0, sizeof(senders));
+    senders.so = so;
+    if ((st = pe_opts_check_selection(o, err)) != PE_OK)
+        return st;
+    pe_signals_install();
+    pe_rate_init(o->rate);
+    /* A dry run reads checkpoints if it can but never writes or locks. */
+    store = pe_pool_open_store(c, !o->dry_run, err);
+    if (store == NULL && !o->dry_run)
+        return err->status;
+    if (store != NULL && !o->dry_run &&
+        (st = pe_ckpt_lock(store, o->wait_lock_s * 1000,
+                           pe_signals_stop_flag(), err)) != PE_OK)
+        goto out;
+    if (c->sink.insecure && !o->dry_run)
+        pe_log(PE_LOG_WARN, "sink.insecure = true: the proxy's TLS "
+                            "certificate is not verified");
+    src = pe_source_open(&so, err);
+    if (src == NULL) {
+        st = err->status;
+        goto out;
+    }
+    senders.src[0] = src;
+    pe_units_build(&cur, false, &units);
+    for (;;) {
+        dlq = pe_dlq_new(cur.cfg->dead_letter.path);
+        pe_pool_env_init(&env, cur.cfg, dlq, &rejected);
+        st = one_pass(&cur, &env, &senders, store, &units, err);
+        pe_dlq_free(dlq);
+        dlq = NULL;
+        if (!o->follow || pe_signals_stop_level() || st == PE_ERR_ABORTED ||
+            st == PE_ERR_CONFIG)
+            break;
+        /* A daemon keeps going after a failed poll; it was reported. */
+        rejected = 0;
+        follow_sleep(o->interval_s);
+        if (pe_signals_hup_pending())
+            on_hup(c->path, &cur, &owned, src, &units);
+        if (pe_signals_stop_level()) {
+            st = PE_ERR_INTERRUPTED;
+            break;
+        }
+    }
+    if (o->follow && st == PE_ERR_INTERRUPTED)
+        pe_log(PE_LOG_INFO, "follow: stopped by a signal");
+    pe_units_free(cur.cfg, src, &units);
+out:
+    if (fflush(stdout) != 0 && st == PE_OK)
+        st = pe_error_set(err, PE_ERR_IO, false, "stdout: %s",
+                          strerror(errno));
+    pe_senders_close(&senders);
+    pe_source_free(src);
+    pe_ckpt_close(store);
+    pe_dlq_free(dlq);
+    if (owned != NULL) {
+        pe_config_cleanup(owned);
+        free(owned);
+    }
+    return st;
+}

@@ -36,7 +36,7 @@ SAN = -fsanitize=address,undefined -fno-sanitize-recover=all \
       -fno-omit-frame-pointer
 
 .PHONY: all clean install uninstall check unit integration asan tsan valgrind \
-        demo deps help bench lint format fuzz coverage
+        demo deps help bench lint format fuzz coverage man-lint
 
 all: $(BUILD)/pinemit
 
@@ -113,12 +113,15 @@ demo: deps
 	$(MAKE) all
 	scripts/demo.sh $(abspath $(BUILD)/pinemit)
 
-## install: binary, example config, README, systemd unit (PREFIX, DESTDIR)
+## install: binary, man pages, example config, README, systemd unit (PREFIX, DESTDIR)
 DOCDIR ?= $(PREFIX)/share/doc/pinemit
 install: $(BUILD)/pinemit
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/pinemit \
-	    $(DESTDIR)$(DOCDIR)
+	    $(DESTDIR)$(DOCDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
 	install -m 0755 $(BUILD)/pinemit $(DESTDIR)$(BINDIR)/pinemit
+	install -m 0644 docs/pinemit.1 $(DESTDIR)$(MANDIR)/man1/pinemit.1
+	install -m 0644 docs/pinemit.conf.5 \
+	    $(DESTDIR)$(MANDIR)/man5/pinemit.conf.5
 	install -m 0644 conf/pinemit.conf.example \
 	    $(DESTDIR)$(SYSCONFDIR)/pinemit/pinemit.conf.example
 	install -m 0644 README.md docs/records.md conf/pinemit.service \
@@ -126,13 +129,19 @@ install: $(BUILD)/pinemit
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/pinemit \
-	    $(DESTDIR)$(SYSCONFDIR)/pinemit/pinemit.conf.example
+	    $(DESTDIR)$(SYSCONFDIR)/pinemit/pinemit.conf.example \
+	    $(DESTDIR)$(MANDIR)/man1/pinemit.1 \
+	    $(DESTDIR)$(MANDIR)/man5/pinemit.conf.5
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 ## lint: cppcheck over the sources
 lint:
 	cppcheck --quiet --enable=warning,performance,portability \
 	    --error-exitcode=1 -Iinclude src
+
+## man-lint: mandoc lint of the man pages; every option and setting documented
+man-lint: $(BUILD)/pinemit
+	tests/man/check.sh $(BUILD)/pinemit
 
 ## format: clang-format the sources in place
 format:

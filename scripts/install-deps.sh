@@ -13,7 +13,7 @@ fi
 if command -v apt-get >/dev/null 2>&1; then
     pkgs="build-essential pkg-config libcurl4-openssl-dev libcjson-dev
           libpq-dev libconfig-dev libcmocka-dev postgresql python3 curl
-          valgrind clang cppcheck openssl util-linux"
+          valgrind clang cppcheck openssl util-linux mandoc"
     missing=
     for p in $pkgs; do
         if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null |

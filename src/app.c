@@ -22,6 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sink_http.h"
+#include "source_opts.h"
 #include "source_pg.h"
 
 /* Set by SIGINT/SIGTERM: 1 = stop after the request in flight, 2 = now. */
@@ -1684,8 +1685,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     struct pe_app_opts cur = *o;
     const struct pe_config *c = o->cfg;
     struct pe_config *owned = NULL; /* a config re-read on SIGHUP */
-    struct pe_source_opts so = {c->source.conninfo,
-                                c->source.connect_timeout_s};
+    struct pe_source_opts so = pe_source_opts_from_config(c);
     struct pe_ckpt_store *store = NULL;
     struct pe_source *src = NULL;
     struct senders senders;
@@ -1853,8 +1853,7 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
                                    struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
-    struct pe_source_opts so = {c->source.conninfo,
-                                c->source.connect_timeout_s};
+    struct pe_source_opts so = pe_source_opts_from_config(c);
     struct pe_dlq *dlq = pe_dlq_new(c->dead_letter.path);
     struct senders senders;
     struct pe_deliver_env env;
@@ -2189,8 +2188,7 @@ static bool topic_listed(const char *names, const char *topic)
 enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
-    struct pe_source_opts so = {c->source.conninfo,
-                                c->source.connect_timeout_s};
+    struct pe_source_opts so = pe_source_opts_from_config(c);
     struct pe_sink_opts ko;
     struct pe_source *src;
     struct pe_sink *sink;
@@ -2299,8 +2297,7 @@ static enum pe_status pending_xacts(struct pe_source *src, struct pe_table *t,
 enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
-    struct pe_source_opts so = {c->source.conninfo,
-                                c->source.connect_timeout_s};
+    struct pe_source_opts so = pe_source_opts_from_config(c);
     struct pe_ckpt_store *store = NULL;
     struct pe_source *src = NULL;
     bool exists = true;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT
- * config.h - read and validate the libconfig file into plain structs.
+ * config.h - read and validate the libconfig file into plain structs
+ * (one reader per section: config.c, config_sink.c, config_streams.c).
  * Every value is checked here (types, bounds, unknown keys) so later stages
  * can trust it; messages read "FILE:LINE: key: problem". */
 #ifndef PINEMIT_CONFIG_H
@@ -14,7 +15,8 @@ struct pe_stream_config {
     char *name;  /* [A-Za-z0-9_-]+, unique */
     char *table; /* as written; "schema.table" or "table" */
     char *key;   /* key column name */
-    char *topic; /* Kafka topic; defaults to "<user_id>.<name>" */
+    char *topic; /* Kafka topic or Kinesis stream; defaults to
+                    "<user_id>.<name>" */
     bool ordered_writer; /* keys commit in order: a plain key watermark */
     long shards;         /* disjoint parts by key hash, each checkpointed */
     char *message_key;   /* column sent as the record key; may be NULL */

@@ -11,6 +11,8 @@
 #include "config.h"
 #include "util.h"
 
+/* pe_cli_parse fills it (cli.opts) and main sets cfg once the config is
+ * loaded; nothing copies it field by field. */
 struct pe_app_opts {
     const struct pe_config *cfg;
     bool dry_run;

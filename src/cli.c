@@ -158,7 +158,7 @@ static int global_option(int c, struct pe_cli *cli, struct globals *g,
         cli->config_path = optarg;
         return 1;
     case 'n':
-        cli->dry_run = true;
+        cli->opts.dry_run = true;
         return 1;
     case 'v':
         g->verbose++;
@@ -181,7 +181,7 @@ static int global_option(int c, struct pe_cli *cli, struct globals *g,
         cli->log_file = optarg;
         return 1;
     case OPT_METRICS_FILE:
-        cli->metrics_file = optarg;
+        cli->opts.metrics_file = optarg;
         return 1;
     case 'h':
         cli->help = true;
@@ -285,12 +285,14 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
                                     name, allowed[i].name, name);
         switch (c) {
         case 's':
-            cli->streams = pe_xrealloc(cli->streams, (cli->n_streams + 1) *
-                                                         sizeof(char *));
-            cli->streams[cli->n_streams++] = optarg;
+            cli->stream_list =
+                pe_xrealloc(cli->stream_list,
+                            (cli->opts.n_streams + 1) * sizeof(char *));
+            cli->stream_list[cli->opts.n_streams++] = optarg;
+            cli->opts.streams = cli->stream_list;
             break;
         case 'l':
-            if (parse_number("--limit", optarg, 1, LLONG_MAX, &cli->limit,
+            if (parse_number("--limit", optarg, 1, LLONG_MAX, &cli->opts.limit,
                              err) != PE_OK)
                 return PE_ERR_USAGE;
             break;
@@ -298,27 +300,27 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
             if (parse_number("--wait-lock", optarg, 0, 86400, &v, err) !=
                 PE_OK)
                 return PE_ERR_USAGE;
-            cli->wait_lock_s = (long)v;
+            cli->opts.wait_lock_s = (long)v;
             break;
         case 'd':
-            cli->dead_letters = optarg;
+            cli->opts.dead_letters = optarg;
             break;
         case 'f':
-            cli->follow = true;
+            cli->opts.follow = true;
             break;
         case 'i':
             if (parse_number("--interval", optarg, 1, 86400, &v, err) !=
                 PE_OK)
                 return PE_ERR_USAGE;
-            cli->interval_s = (long)v;
+            cli->opts.interval_s = (long)v;
             break;
         case 'r': {
             char *end;
 
             errno = 0;
-            cli->rate = strtod(optarg, &end);
+            cli->opts.rate = strtod(optarg, &end);
             if (errno != 0 || end == optarg || *end != '\0' ||
-                !(cli->rate > 0) || cli->rate > 1e9)
+                !(cli->opts.rate > 0) || cli->opts.rate > 1e9)
                 return pe_error_set(err, PE_ERR_USAGE, false,
                                     "--rate: \"%s\" is not a positive "
                                     "number of rows per second",
@@ -329,16 +331,16 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
             if (parse_number("--jobs", optarg, 1, PE_MAX_JOBS, &v, err) !=
                 PE_OK)
                 return PE_ERR_USAGE;
-            cli->jobs = (long)v;
+            cli->opts.jobs = (long)v;
             break;
         case 'F':
-            cli->from_key = optarg;
+            cli->opts.from_key = optarg;
             break;
         case 'T':
-            cli->to_key = optarg;
+            cli->opts.to_key = optarg;
             break;
         case 't':
-            cli->topic = optarg;
+            cli->opts.topic = optarg;
             break;
         case ':':
             return pe_error_set(err, PE_ERR_USAGE, false,
@@ -351,28 +353,28 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
                                 name, argv[optind - 1], name);
         }
     }
-    if (cli->command == PE_CMD_REPLAY && cli->dead_letters != NULL &&
-        (cli->from_key || cli->to_key || cli->topic || cli->n_streams ||
-         cli->rate > 0 || cli->jobs > 0))
+    if (cli->command == PE_CMD_REPLAY && cli->opts.dead_letters != NULL &&
+        (cli->opts.from_key || cli->opts.to_key || cli->opts.topic || cli->opts.n_streams ||
+         cli->opts.rate > 0 || cli->opts.jobs > 0))
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "replay: --dead-letters cannot be combined with "
                             "--stream, --from, --to, --topic, --rate or "
                             "--jobs");
     /* One topic for every stream would mix them all in it. */
-    if (cli->command == PE_CMD_REPLAY && cli->topic != NULL &&
-        cli->n_streams == 0)
+    if (cli->command == PE_CMD_REPLAY && cli->opts.topic != NULL &&
+        cli->opts.n_streams == 0)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "replay: --topic needs --stream: name the "
                             "stream(s) to send to %s",
-                            cli->topic);
-    if (cli->interval_s != 0 && !cli->follow)
+                            cli->opts.topic);
+    if (cli->opts.interval_s != 0 && !cli->opts.follow)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "run: --interval goes with --follow");
-    if (cli->follow && cli->limit != 0)
+    if (cli->opts.follow && cli->opts.limit != 0)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "run: --limit cannot be combined with --follow");
-    if (cli->follow && cli->interval_s == 0)
-        cli->interval_s = 5;
+    if (cli->opts.follow && cli->opts.interval_s == 0)
+        cli->opts.interval_s = 5;
     if (optind < argc)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "%s: unexpected argument \"%s\"", name,
@@ -424,7 +426,7 @@ enum pe_status pe_cli_parse(int argc, char **argv, struct pe_cli *cli,
     if (g.quiet && g.verbose > 0)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "-q and -v cannot be used together");
-    cli->quiet = g.quiet;
+    cli->opts.quiet = g.quiet;
     if (g.quiet)
         cli->log_level = PE_LOG_ERROR;
     else if (g.verbose == 1)
@@ -438,7 +440,8 @@ void pe_cli_cleanup(struct pe_cli *cli)
 {
     if (cli == NULL)
         return;
-    free(cli->streams);
-    cli->streams = NULL;
-    cli->n_streams = 0;
+    free(cli->stream_list);
+    cli->stream_list = NULL;
+    cli->opts.streams = NULL;
+    cli->opts.n_streams = 0;
 }

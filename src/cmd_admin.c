@@ -25,6 +25,7 @@
 #include "signals.h"
 #include "sink_http.h"
 #include "sinkcfg.h"
+#include "source_opts.h"
 #include "source_pg.h"
 #include "stream.h"
 
@@ -109,8 +110,7 @@ static bool topic_listed(const char *names, const char *topic)
 enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
-    struct pe_source_opts so = {c->source.conninfo,
-                                c->source.connect_timeout_s};
+    struct pe_source_opts so = pe_source_opts_from_config(c);
     struct pe_sink_opts ko;
     struct pe_source *src;
     struct pe_sink *sink;
@@ -219,8 +219,7 @@ static enum pe_status pending_xacts(struct pe_source *src, struct pe_table *t,
 enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
-    struct pe_source_opts so = {c->source.conninfo,
-                                c->source.connect_timeout_s};
+    struct pe_source_opts so = pe_source_opts_from_config(c);
     struct pe_ckpt_store *store = NULL;
     struct pe_source *src = NULL;
     bool exists = true;

@@ -25,6 +25,7 @@
 #include "signals.h"
 #include "sink_http.h"
 #include "sinkcfg.h"
+#include "source_opts.h"
 #include "source_pg.h"
 #include "stream.h"
 
@@ -111,8 +112,7 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
                                    struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
-    struct pe_source_opts so = {c->source.conninfo,
-                                c->source.connect_timeout_s};
+    struct pe_source_opts so = pe_source_opts_from_config(c);
     struct pe_dlq *dlq = pe_dlq_new(c->dead_letter.path);
     struct pe_senders senders;
     struct pe_deliver_env env;

@@ -25,6 +25,7 @@
 #include "signals.h"
 #include "sink_http.h"
 #include "sinkcfg.h"
+#include "source_opts.h"
 #include "source_pg.h"
 #include "stream.h"
 
@@ -180,8 +181,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     struct pe_app_opts cur = *o;
     const struct pe_config *c = o->cfg;
     struct pe_config *owned = NULL; /* a config re-read on SIGHUP */
-    struct pe_source_opts so = {c->source.conninfo,
-                                c->source.connect_timeout_s};
+    struct pe_source_opts so = pe_source_opts_from_config(c);
     struct pe_ckpt_store *store = NULL;
     struct pe_source *src = NULL;
     struct pe_senders senders;

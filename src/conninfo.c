@@ -3,8 +3,7 @@
  * messages that quote them.  Everything works on marks: one flag per
  * character of the conninfo (or URL) saying whether it belongs to a
  * password, and the text of each password; a run of hidden characters is
- * written as one mask.  Owns no
- * connection and prints nothing. */
+ * written as one mask.  Owns no connection and prints nothing. */
 #include "conninfo.h"
 
 #include <ctype.h>

@@ -19,7 +19,6 @@ int main(int argc, char **argv)
     struct pe_cli cli;
     struct pe_config cfg = {0};
     struct pe_error err;
-    struct pe_app_opts o;
     enum pe_status st;
     int code;
 
@@ -57,37 +56,22 @@ int main(int argc, char **argv)
     if ((st = pe_sink_global_init(&err)) != PE_OK)
         goto out;
     pe_json_arena_install();
-    o.cfg = &cfg;
-    o.dry_run = cli.dry_run;
-    o.streams = cli.streams;
-    o.n_streams = cli.n_streams;
-    o.limit = cli.limit;
-    o.wait_lock_s = cli.wait_lock_s;
-    o.dead_letters = cli.dead_letters;
-    o.follow = cli.follow;
-    o.interval_s = cli.interval_s;
-    o.rate = cli.rate;
-    o.jobs = cli.jobs;
-    o.from_key = cli.from_key;
-    o.to_key = cli.to_key;
-    o.topic = cli.topic;
-    o.metrics_file = cli.metrics_file;
-    o.quiet = cli.quiet;
+    cli.opts.cfg = &cfg;
     switch (cli.command) {
     case PE_CMD_RUN:
-        st = pe_app_run(&o, &err);
+        st = pe_app_run(&cli.opts, &err);
         break;
     case PE_CMD_CHECK:
-        st = pe_app_check(&o, &err);
+        st = pe_app_check(&cli.opts, &err);
         break;
     case PE_CMD_STATUS:
-        st = pe_app_status(&o, &err);
+        st = pe_app_status(&cli.opts, &err);
         break;
     case PE_CMD_REPLAY:
-        st = pe_app_replay(&o, &err);
+        st = pe_app_replay(&cli.opts, &err);
         break;
     case PE_CMD_INIT:
-        st = pe_app_init(&o, &err);
+        st = pe_app_init(&cli.opts, &err);
         break;
     default:
         break;
@@ -109,7 +93,7 @@ out:
     if (st == PE_DEAD_LETTERED)
         pe_log_error(PE_LOG_WARN, true, &err);
     else if (st != PE_OK && st != PE_ERR_INTERRUPTED && err.msg[0] != '\0' &&
-             !(st == PE_ERR_LOCKED && cli.quiet))
+             !(st == PE_ERR_LOCKED && cli.opts.quiet))
         pe_log_error(PE_LOG_ERROR, false, &err);
     pe_config_cleanup(&cfg);
     pe_cli_cleanup(&cli);

@@ -97,19 +97,19 @@ static void run_with_streams_and_limit(void **state)
               NULL);
     assert_int_equal(parse(&a, &cli, &err), PE_OK);
     assert_int_equal(cli.command, PE_CMD_RUN);
-    assert_int_equal(cli.n_streams, 2);
-    assert_string_equal(cli.streams[0], "a");
-    assert_string_equal(cli.streams[1], "b");
-    assert_int_equal(cli.limit, 5);
-    assert_false(cli.dry_run);
+    assert_int_equal(cli.opts.n_streams, 2);
+    assert_string_equal(cli.opts.streams[0], "a");
+    assert_string_equal(cli.opts.streams[1], "b");
+    assert_int_equal(cli.opts.limit, 5);
+    assert_false(cli.opts.dry_run);
     assert_false(cli.help);
     assert_false(cli.version);
     assert_int_equal(cli.log_level, PE_LOG_WARN);
     assert_int_equal(cli.log_format, PE_LOG_TEXT);
     assert_string_equal(cli.config_path, PE_DEFAULT_CONFIG);
     pe_cli_cleanup(&cli);
-    assert_null(cli.streams);
-    assert_int_equal(cli.n_streams, 0);
+    assert_null(cli.opts.streams);
+    assert_int_equal(cli.opts.n_streams, 0);
     pe_cli_cleanup(&cli);
 }
 
@@ -123,8 +123,8 @@ static void run_without_options(void **state)
     args_make(&a, "run", NULL);
     assert_int_equal(parse(&a, &cli, &err), PE_OK);
     assert_int_equal(cli.command, PE_CMD_RUN);
-    assert_int_equal(cli.n_streams, 0);
-    assert_int_equal(cli.limit, 0);
+    assert_int_equal(cli.opts.n_streams, 0);
+    assert_int_equal(cli.opts.limit, 0);
     pe_cli_cleanup(&cli);
 }
 
@@ -138,7 +138,7 @@ static void global_short_options(void **state)
     args_make(&a, "-c", "f", "-n", "-v", "run", NULL);
     assert_int_equal(parse(&a, &cli, &err), PE_OK);
     assert_string_equal(cli.config_path, "f");
-    assert_true(cli.dry_run);
+    assert_true(cli.opts.dry_run);
     assert_int_equal(cli.log_level, PE_LOG_INFO);
     assert_int_equal(cli.command, PE_CMD_RUN);
     pe_cli_cleanup(&cli);
@@ -167,7 +167,7 @@ static void global_long_options(void **state)
               "--log-format", "json", "run", NULL);
     assert_int_equal(parse(&a, &cli, &err), PE_OK);
     assert_string_equal(cli.config_path, "/a/b.conf");
-    assert_true(cli.dry_run);
+    assert_true(cli.opts.dry_run);
     assert_int_equal(cli.log_level, PE_LOG_DEBUG);
     assert_int_equal(cli.log_format, PE_LOG_JSON);
     pe_cli_cleanup(&cli);
@@ -237,9 +237,9 @@ static void limit_long_form_and_large(void **state)
     (void)state;
     args_make(&a, "run", "--limit=9223372036854775807", "--stream=s", NULL);
     assert_int_equal(parse(&a, &cli, &err), PE_OK);
-    assert_true(cli.limit == 9223372036854775807LL);
-    assert_int_equal(cli.n_streams, 1);
-    assert_string_equal(cli.streams[0], "s");
+    assert_true(cli.opts.limit == 9223372036854775807LL);
+    assert_int_equal(cli.opts.n_streams, 1);
+    assert_string_equal(cli.opts.streams[0], "s");
     pe_cli_cleanup(&cli);
 }
 
@@ -257,8 +257,8 @@ static void options_per_command(void **state)
     args_make(&a, "status", "--stream", "a", NULL);
     assert_int_equal(parse(&a, &cli, &err), PE_OK);
     assert_int_equal(cli.command, PE_CMD_STATUS);
-    assert_int_equal(cli.n_streams, 1);
-    assert_string_equal(cli.streams[0], "a");
+    assert_int_equal(cli.opts.n_streams, 1);
+    assert_string_equal(cli.opts.streams[0], "a");
     pe_cli_cleanup(&cli);
 }
 
@@ -366,8 +366,8 @@ static void repeated_parses_are_independent(void **state)
     /* Nothing carries over from the previous call. */
     args_make(&a, "status", NULL);
     assert_int_equal(parse(&a, &cli, &err), PE_OK);
-    assert_false(cli.dry_run);
-    assert_int_equal(cli.n_streams, 0);
+    assert_false(cli.opts.dry_run);
+    assert_int_equal(cli.opts.n_streams, 0);
     assert_int_equal(cli.command, PE_CMD_STATUS);
     pe_cli_cleanup(&cli);
 }
@@ -397,7 +397,7 @@ static void jobs_option(void **state)
     (void)state;
     args_make(&a, "run", "--jobs", "3", NULL);
     assert_int_equal(parse(&a, &cli, &err), PE_OK);
-    assert_int_equal(cli.jobs, 3);
+    assert_int_equal(cli.opts.jobs, 3);
     pe_cli_cleanup(&cli);
     expect_usage("--jobs", "run", "--jobs", "0", NULL);
     expect_usage("--jobs", "run", "--jobs", "17", NULL);
@@ -423,7 +423,7 @@ static void replay_topic_needs_stream(void **state)
                  "--topic", "scratch", NULL);
     args_make(&a, "replay", "--stream", "pin", "--topic", "scratch", NULL);
     assert_int_equal(parse(&a, &cli, &err), PE_OK);
-    assert_string_equal(cli.topic, "scratch");
+    assert_string_equal(cli.opts.topic, "scratch");
     pe_cli_cleanup(&cli);
 }
 
@@ -441,13 +441,13 @@ static void global_options_after_the_command(void **state)
     assert_int_equal(parse(&a, &cli, &err), PE_OK);
     assert_int_equal(cli.command, PE_CMD_RUN);
     assert_string_equal(cli.config_path, "f.conf");
-    assert_int_equal(cli.n_streams, 1);
-    assert_string_equal(cli.streams[0], "a");
-    assert_true(cli.quiet);
-    assert_true(cli.dry_run);
+    assert_int_equal(cli.opts.n_streams, 1);
+    assert_string_equal(cli.opts.streams[0], "a");
+    assert_true(cli.opts.quiet);
+    assert_true(cli.opts.dry_run);
     assert_int_equal(cli.log_level, PE_LOG_ERROR);
     assert_int_equal(cli.log_format, PE_LOG_JSON);
-    assert_string_equal(cli.metrics_file, "m.prom");
+    assert_string_equal(cli.opts.metrics_file, "m.prom");
     pe_cli_cleanup(&cli);
 
     /* Before and after: -v counts across both. */

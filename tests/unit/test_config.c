@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "conninfo.h"
+#include "source_opts.h"
 #include "util.h"
 
 /* Writes text to a new temporary file; returns its path (caller frees
@@ -152,6 +153,23 @@ static void minimal_config_defaults(void **state)
     assert_string_equal(c.streams[0].key, "id");
     /* No user_id: the topic is the stream name. */
     assert_string_equal(c.streams[0].topic, "a");
+    pe_config_cleanup(&c);
+    drop_conf(path);
+}
+
+/* The source options come from the config, borrowed, in one place. */
+static void source_opts_from_config(void **state)
+{
+    char *path = write_conf(SRC SNK STR);
+    struct pe_source_opts so;
+    struct pe_config c;
+    struct pe_error err;
+
+    (void)state;
+    assert_int_equal(pe_config_load(path, &c, &err), PE_OK);
+    so = pe_source_opts_from_config(&c);
+    assert_ptr_equal(so.conninfo, c.source.conninfo);
+    assert_int_equal(so.connect_timeout_s, 10);
     pe_config_cleanup(&c);
     drop_conf(path);
 }
@@ -584,6 +602,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(full_config_every_field),
         cmocka_unit_test(minimal_config_defaults),
+        cmocka_unit_test(source_opts_from_config),
         cmocka_unit_test(bounds_are_inclusive),
         cmocka_unit_test(http_url_allowed_for_local_proxy),
         cmocka_unit_test(syntax_error),

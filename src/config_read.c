@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT
+ * config_read.c - typed getters over libconfig: a value's type, its range,
+ * unknown members, and the FILE:LINE of the setting in every message.
+ * Knows no section and no setting name of its own; it must not fill
+ * struct pe_config (the section readers do). */
+#include "config_read.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum pe_status pe_cfg_fail(struct pe_cfg_reader *r, const config_setting_t *s,
+                           const char *key, const char *fmt, ...)
+{
+    char what[384];
+    va_list ap;
+    int line = s ? config_setting_source_line(s) : 0;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (line > 0)
+        return pe_error_set(r->err, PE_ERR_CONFIG, false, "%s:%d: %s: %s",
+                            r->path, line, key, what);
+    return pe_error_set(r->err, PE_ERR_CONFIG, false, "%s: %s: %s", r->path,
+                        key, what);
+}
+
+enum pe_status pe_cfg_members(struct pe_cfg_reader *r,
+                              const config_setting_t *group, const char *prefix,
+                              const char *const *allowed)
+{
+    int n = config_setting_length(group);
+
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *m = config_setting_get_elem(group, (unsigned)i);
+        const char *name = config_setting_name(m);
+        bool ok = false;
+        char full[256];
+
+        for (const char *const *a = allowed; *a != NULL && !ok; a++)
+            ok = strcmp(*a, name) == 0;
+        if (!ok) {
+            snprintf(full, sizeof(full), "%s%s", prefix, name);
+            return pe_cfg_fail(r, m, full, "unknown setting");
+        }
+    }
+    return PE_OK;
+}
+
+enum pe_status pe_cfg_group(struct pe_cfg_reader *r,
+                            const config_setting_t *parent, const char *name,
+                            const config_setting_t **out)
+{
+    const config_setting_t *g = config_setting_get_member(parent, name);
+
+    *out = NULL;
+    if (g == NULL)
+        return PE_OK;
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return pe_cfg_fail(r, g, name, "expected a group { ... }");
+    *out = g;
+    return PE_OK;
+}
+
+enum pe_status pe_cfg_string(struct pe_cfg_reader *r,
+                             const config_setting_t *grp, const char *prefix,
+                             const char *name, bool required, const char *def,
+                             char **out)
+{
+    const config_setting_t *s =
+        grp ? config_setting_get_member(grp, name) : NULL;
+    char full[256];
+
+    snprintf(full, sizeof(full), "%s%s", prefix, name);
+    if (s == NULL) {
+        if (required)
+            return pe_cfg_fail(r, grp, full, "required setting is missing");
+        *out = def ? pe_xstrdup(def) : NULL;
+        return PE_OK;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return pe_cfg_fail(r, s, full, "expected a string in double quotes");
+    if (config_setting_get_string(s)[0] == '\0')
+        return pe_cfg_fail(r, s, full, "must not be empty");
+    *out = pe_xstrdup(config_setting_get_string(s));
+    return PE_OK;
+}
+
+/* libconfig 1.5 reads an integer with atoi() (a hex one with strtoul())
+ * into an int, so a value beyond int wraps without a word: 4294967396
+ * reads as 100, 99999999999999999999 as -1.  The literal as written on
+ * the setting's line tells: true, with that literal in lit, when `name`
+ * is set there and no literal for it has the value v. */
+static bool wrapped(const char *path, int line, const char *name, long long v,
+                    char *lit, size_t n)
+{
+    FILE *f = line > 0 ? fopen(path, "r") : NULL;
+    char *buf = NULL;
+    size_t cap = 0, nl = strlen(name);
+    int at = 0;
+    bool found = false, same = false;
+
+    if (f == NULL)
+        return false;
+    while (at < line && getline(&buf, &cap, f) >= 0)
+        at++;
+    for (const char *p = at == line ? strstr(buf, name) : NULL; p != NULL;
+         p = strstr(p + 1, name)) {
+        const char *q = p + nl, *d;
+        char *end;
+        long long x;
+
+        if (p > buf && (isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
+                        p[-1] == '-' || p[-1] == '*'))
+            continue;
+        q += strspn(q, " \t");
+        if (*q != '=' && *q != ':')
+            continue;
+        q += 1 + strspn(q + 1, " \t");
+        d = q + (*q == '-' || *q == '+');
+        if (!isdigit((unsigned char)*d))
+            continue;
+        errno = 0;
+        if (d[0] == '0' && (d[1] == 'x' || d[1] == 'X'))
+            x = (long long)strtoull(q, &end, 16);
+        else
+            x = strtoll(q, &end, 10);
+        end += strspn(end, "Ll");
+        if (errno == 0 && x == v) {
+            same = true;
+        } else if (!found) {
+            found = true;
+            snprintf(lit, n, "%.*s", (int)(end - q), q);
+        }
+    }
+    free(buf);
+    fclose(f);
+    return found && !same;
+}
+
+enum pe_status pe_cfg_long(struct pe_cfg_reader *r, const config_setting_t *grp,
+                           const char *prefix, const char *name, long def,
+                           long min, long max, long *out)
+{
+    const config_setting_t *s =
+        grp ? config_setting_get_member(grp, name) : NULL;
+    char full[256], lit[64];
+    long long v;
+
+    snprintf(full, sizeof(full), "%s%s", prefix, name);
+    if (s == NULL) {
+        *out = def;
+        return PE_OK;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_INT &&
+        config_setting_type(s) != CONFIG_TYPE_INT64)
+        return pe_cfg_fail(r, s, full, "expected an integer");
+    v = config_setting_get_int64(s);
+    if (wrapped(r->path, config_setting_source_line(s), name, v, lit,
+                sizeof(lit)))
+        return pe_cfg_fail(r, s, full, "%s is out of range (%ld to %ld)", lit,
+                           min, max);
+    if (v < min || v > max)
+        return pe_cfg_fail(r, s, full, "%lld is out of range (%ld to %ld)", v,
+                           min, max);
+    *out = (long)v;
+    return PE_OK;
+}
+
+enum pe_status pe_cfg_bool(struct pe_cfg_reader *r, const config_setting_t *grp,
+                           const char *prefix, const char *name, bool *out)
+{
+    const config_setting_t *v =
+        grp ? config_setting_get_member(grp, name) : NULL;
+    char full[256];
+
+    snprintf(full, sizeof(full), "%s%s", prefix, name);
+    if (v != NULL && config_setting_type(v) != CONFIG_TYPE_BOOL)
+        return pe_cfg_fail(r, v, full, "expected true or false");
+    *out = v != NULL && config_setting_get_bool(v);
+    return PE_OK;
+}
+
+enum pe_status pe_cfg_section(struct pe_cfg_reader *r,
+                              const config_setting_t *parent,
+                              const char *parent_prefix, const char *name,
+                              const char *const *allowed,
+                              const config_setting_t **out)
+{
+    char prefix[256];
+    enum pe_status st;
+
+    if ((st = pe_cfg_group(r, parent, name, out)) != PE_OK || *out == NULL)
+        return st;
+    snprintf(prefix, sizeof(prefix), "%s%s.", parent_prefix, name);
+    return pe_cfg_members(r, *out, prefix, allowed);
+}
+
+enum pe_status pe_cfg_choice(struct pe_cfg_reader *r,
+                             const config_setting_t *grp, const char *prefix,
+                             const char *name, const char *def, const char *a,
+                             const char *b, int *out)
+{
+    char *word = NULL, full[256];
+    enum pe_status st;
+
+    if ((st = pe_cfg_string(r, grp, prefix, name, false, def, &word)) != PE_OK)
+        return st;
+    snprintf(full, sizeof(full), "%s%s", prefix, name);
+    if (strcmp(word, a) == 0)
+        *out = 0;
+    else if (strcmp(word, b) == 0)
+        *out = 1;
+    else
+        st = pe_cfg_fail(r, config_setting_get_member(grp, name), full,
+                         "\"%s\" is not %s or %s", word, a, b);
+    free(word);
+    return st;
+}

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT
+ * config_streams.c - the `streams` list: each stream's name, table, key,
+ * topic (checked against the sink's naming rules), shards and flags.
+ * It fills c->streams only, and must not touch the database. */
+#include "config_streams.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool stream_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
+/* Kinesis stream names: [a-zA-Z0-9_.-]{1,128}. */
+static bool kinesis_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 128)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '.' && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
+/* The topic (or Kinesis stream) a stream sends to, against the rules of
+ * the configured sink. */
+static enum pe_status check_topic(struct pe_cfg_reader *r,
+                                  const config_setting_t *g,
+                                  const struct pe_stream_config *s,
+                                  enum pe_sink_kind kind)
+{
+    const config_setting_t *at = config_setting_get_member(g, "topic");
+    char full[128];
+
+    if (kind == PE_SINK_KINESIS && !kinesis_name_valid(s->topic)) {
+        snprintf(full, sizeof(full), "streams.%s.topic", s->name);
+        return pe_cfg_fail(r, at ? at : g, full,
+                           "\"%s\" is not a valid Kinesis stream name "
+                           "([a-zA-Z0-9_.-], 1 to 128 characters)",
+                           s->topic);
+    }
+    if (kind == PE_SINK_REST_PROXY && !pe_topic_valid(s->topic)) {
+        snprintf(full, sizeof(full), "streams.%s.%s", s->name,
+                 at ? "topic" : "topic (from user_id)");
+        return pe_cfg_fail(r, at ? at : g, full,
+                           "\"%s\" is not a valid Kafka topic name "
+                           "([a-zA-Z0-9._-], 1 to 249 characters)",
+                           s->topic);
+    }
+    return PE_OK;
+}
+
+/* The name of stream i (the i + 1 first of c->streams are in use): valid
+ * and not taken by an earlier one. */
+static enum pe_status read_stream_name(struct pe_cfg_reader *r,
+                                       const config_setting_t *g, int i,
+                                       struct pe_config *c)
+{
+    static const char *const keys[] = {
+        "name",        "table",  "key",        "topic", "ordered_writer",
+        "message_key", "shards", "unique_key", NULL};
+    struct pe_stream_config *s = &c->streams[i];
+    char prefix[96];
+    enum pe_status st;
+
+    snprintf(prefix, sizeof(prefix), "streams.[%d].", i);
+    if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+        return pe_cfg_fail(r, g, prefix, "expected a group { ... }");
+    if ((st = pe_cfg_members(r, g, prefix, keys)) != PE_OK ||
+        (st = pe_cfg_string(r, g, prefix, "name", true, NULL, &s->name)) !=
+            PE_OK)
+        return st;
+    if (!stream_name_valid(s->name))
+        return pe_cfg_fail(r, config_setting_get_member(g, "name"),
+                           "streams.name",
+                           "\"%s\" is not a valid stream name (letters, "
+                           "digits, '_' and '-', at most 64)",
+                           s->name);
+    for (int j = 0; j < i; j++)
+        if (strcmp(c->streams[j].name, s->name) == 0)
+            return pe_cfg_fail(r, config_setting_get_member(g, "name"),
+                               "streams.name", "duplicate stream name \"%s\"",
+                               s->name);
+    return PE_OK;
+}
+
+/* One element of the list: stream i. */
+static enum pe_status read_stream(struct pe_cfg_reader *r,
+                                  const config_setting_t *g, int i,
+                                  struct pe_config *c)
+{
+    struct pe_stream_config *s = &c->streams[i];
+    char prefix[96];
+    enum pe_status st;
+
+    if ((st = read_stream_name(r, g, i, c)) != PE_OK)
+        return st;
+    snprintf(prefix, sizeof(prefix), "streams.%s.", s->name);
+    if ((st = pe_cfg_string(r, g, prefix, "table", false, s->name,
+                            &s->table)) != PE_OK ||
+        (st = pe_cfg_string(r, g, prefix, "message_key", false, NULL,
+                            &s->message_key)) != PE_OK ||
+        (st = pe_cfg_long(r, g, prefix, "shards", 1, 1, 1024, &s->shards)) !=
+            PE_OK ||
+        (st = pe_cfg_string(r, g, prefix, "key", false, "id", &s->key)) !=
+            PE_OK ||
+        (st = pe_cfg_string(r, g, prefix, "topic", false, NULL, &s->topic)) !=
+            PE_OK ||
+        /* The flags' messages name them without the stream, as ever. */
+        (st = pe_cfg_bool(r, g, "", "ordered_writer", &s->ordered_writer)) !=
+            PE_OK ||
+        (st = pe_cfg_bool(r, g, "", "unique_key", &s->unique_key)) != PE_OK)
+        return st;
+    if (s->topic == NULL)
+        s->topic = c->user_id ? pe_xasprintf("%s.%s", c->user_id, s->name)
+                              : pe_xstrdup(s->name);
+    return check_topic(r, g, s, c->sink.kind);
+}
+
+enum pe_status pe_config_read_streams(struct pe_cfg_reader *r,
+                                      const config_setting_t *root,
+                                      struct pe_config *c)
+{
+    const config_setting_t *list = config_setting_get_member(root, "streams");
+    enum pe_status st;
+    int n;
+
+    if (list == NULL)
+        return pe_cfg_fail(r, NULL, "streams", "required setting is missing");
+    if (config_setting_type(list) != CONFIG_TYPE_LIST &&
+        config_setting_type(list) != CONFIG_TYPE_ARRAY)
+        return pe_cfg_fail(r, list, "streams",
+                           "expected a list ( { ... }, ... )");
+    n = config_setting_length(list);
+    if (n == 0)
+        return pe_cfg_fail(r, list, "streams", "at least one stream is needed");
+    c->streams = pe_xcalloc((size_t)n, sizeof(*c->streams));
+    for (int i = 0; i < n; i++) {
+        c->n_streams = (size_t)i + 1;
+        if ((st = read_stream(r, config_setting_get_elem(list, (unsigned)i), i,
+                              c)) != PE_OK)
+            return st;
+    }
+    return PE_OK;
+}

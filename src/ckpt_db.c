@@ -12,7 +12,7 @@
 #include <libpq-fe.h>
 
 #include "ckpt_backend.h"
-#include "conninfo.h"
+#include "pg_conn.h"
 
 struct db_store {
     PGconn *conn;
@@ -36,50 +36,24 @@ static void db_close(void *impl)
     free(s);
 }
 
-/* "schema"."table" from "schema.table". */
-static char *quote_qualified(const char *table)
-{
-    struct pe_buf b;
-
-    pe_buf_init(&b, 0);
-    pe_buf_puts(&b, "\"");
-    for (const char *p = table; *p; p++) {
-        if (*p == '.') {
-            pe_buf_puts(&b, "\".\"");
-            continue;
-        }
-        if (*p == '"')
-            pe_buf_append(&b, "\"", 1);
-        pe_buf_append(&b, p, 1);
-    }
-    pe_buf_puts(&b, "\"");
-    return b.data;
-}
-
 struct pe_ckpt_store *pe_ckpt_open_db(const char *conninfo, long timeout_s,
                                       const char *table, bool create,
                                       struct pe_error *err)
 {
     struct db_store *s = pe_xcalloc(1, sizeof(*s));
-    char timeout[24];
-    const char *keys[] = {"connect_timeout", "dbname",
-                          "fallback_application_name", NULL};
-    const char *vals[] = {timeout, conninfo, "pinemit-state", NULL};
     const char *params[1] = {NULL};
     char *schema = pe_xstrndup(table, strcspn(table, "."));
-    char *qschema = quote_qualified(schema);
-    char *sql = NULL;
+    char *qschema = pe_pg_quote_ident(schema);
+    char *sql = NULL, *what;
     PGresult *r = NULL;
 
     s->table = pe_xstrdup(table);
-    s->qtable = quote_qualified(table);
-    snprintf(timeout, sizeof(timeout), "%ld", timeout_s);
-    s->conn = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(s->conn) != CONNECTION_OK) {
-        db_fail(s, NULL, "cannot connect", err);
-        pe_conninfo_mask_error(conninfo, err); /* libpq may quote it */
+    s->qtable = pe_pg_quote_qualified(table);
+    what = pe_xasprintf("checkpoint table %s: cannot connect", table);
+    s->conn = pe_pg_connect(conninfo, timeout_s, "pinemit-state", what, err);
+    free(what);
+    if (s->conn == NULL)
         goto fail;
-    }
     /* Is it there?  Only create it (and its schema) when it is not, so a
      * role without CREATE can use a table made by someone else. */
     params[0] = s->qtable;
@@ -134,23 +108,16 @@ fail:
     return NULL;
 }
 
-/* One-line libpq error text. */
+/* "checkpoint table T: <what>: <libpq message>", classified as the
+ * source's errors are. */
 static enum pe_status db_fail(struct db_store *s, const PGresult *r,
                               const char *what, struct pe_error *err)
 {
-    const char *m = r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn);
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    char one[300];
+    char *full = pe_xasprintf("checkpoint table %s: %s", s->table, what);
+    enum pe_status st = pe_pg_error(err, s->conn, r, full);
 
-    snprintf(one, sizeof(one), "%s", m && *m ? m : "unknown error");
-    for (char *p = one; *p; p++)
-        if (*p == '\n')
-            *p = ' ';
-    return pe_error_set(err, PE_ERR_DB,
-                        PQstatus(s->conn) != CONNECTION_OK || state == NULL ||
-                            strncmp(state, "08", 2) == 0 ||
-                            strncmp(state, "57", 2) == 0,
-                        "checkpoint table %s: %s: %s", s->table, what, one);
+    free(full);
+    return st;
 }
 
 /* The store's connection broke (a database restart, say): one new try. */

@@ -31,6 +31,13 @@ void pe_ckpt_close(struct pe_ckpt_store *s); /* releases the lock; NULL ok */
  * advisory locks (the store has no run lock of its own). */
 bool pe_ckpt_shared(const struct pe_ckpt_store *s);
 
+/* The store's directory or table, for messages. */
+const char *pe_ckpt_name(const struct pe_ckpt_store *s);
+/* Names one checkpoint as load errors do (caller frees): the file, or the
+ * table with stream and shard. */
+char *pe_ckpt_where(const struct pe_ckpt_store *s, const char *stream,
+                    long shard, long nshards);
+
 /* Takes the run lock of a store that is not shared, waiting up to wait_ms
  * (0: not at all) unless *stop becomes set.  PE_ERR_LOCKED, naming the
  * holder, when another process still holds it.  PE_OK at once for a

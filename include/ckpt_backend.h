@@ -19,12 +19,16 @@ struct pe_ckpt_ops {
     /* Shared between instances (scale-out): ownership is by advisory
      * locks in the source database, not by the store's own lock. */
     bool shared;
-    /* The stored text into *text and *len (caller frees) and *where
-     * (caller frees) naming it for messages; *text stays NULL when there
-     * is none yet. */
+    /* The stored text into *text and *len (caller frees); *text stays
+     * NULL when there is none yet. */
     enum pe_status (*read)(void *impl, const char *stream, long shard,
                            long nshards, char **text, size_t *len,
-                           char **where, struct pe_error *err);
+                           struct pe_error *err);
+    /* Names one checkpoint for messages (caller frees). */
+    char *(*where)(const void *impl, const char *stream, long shard,
+                   long nshards);
+    /* Names the store: its directory or table. */
+    const char *(*name)(const void *impl);
     /* Durably replaces the text (NULL: printing failed, an error). */
     enum pe_status (*write)(void *impl, const char *stream, long shard,
                             long nshards, const char *text,

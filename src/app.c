@@ -986,10 +986,9 @@ static void log_summary(const struct stream_run *r, double secs)
 static enum pe_status ckpt_keys_fit(struct stream_run *r, struct pe_error *err)
 {
     const struct pe_ckpt_state *c = &r->state;
-    const struct pe_config *cfg = r->o->cfg;
     const char *fixed[3] = {c->key, c->low, c->late_key};
     size_t n = 3 + c->n_history;
-    char where[512], why[sizeof(err->msg)];
+    char *where, why[sizeof(err->msg)];
     int cmp;
 
     for (size_t i = 0; i < n; i++) {
@@ -1002,20 +1001,14 @@ static enum pe_status ckpt_keys_fit(struct stream_run *r, struct pe_error *err)
             continue;
         if (st != PE_ERR_DATA)
             return st;
-        if (cfg->state.database)
-            snprintf(where, sizeof(where), "%s (stream %s, shard %ld)",
-                     cfg->state.table, r->sc->name, r->shard);
-        else if (r->nshards > 1)
-            snprintf(where, sizeof(where), "%s/%s.%ld.checkpoint",
-                     cfg->state.dir, r->sc->name, r->shard);
-        else
-            snprintf(where, sizeof(where), "%s/%s.checkpoint",
-                     cfg->state.dir, r->sc->name);
+        where = pe_ckpt_where(r->store, r->sc->name, r->shard, r->nshards);
         snprintf(why, sizeof(why), "%s", err->msg);
-        return pe_error_set(err, PE_ERR_CONFIG, false,
-                            "%s: damaged checkpoint (key \"%s\" is not a "
-                            "valid %s: %s); fix or remove it by hand",
-                            where, k, pe_table_key_type(r->table), why);
+        pe_error_set(err, PE_ERR_CONFIG, false,
+                     "%s: damaged checkpoint (key \"%s\" is not a valid %s: "
+                     "%s); fix or remove it by hand",
+                     where, k, pe_table_key_type(r->table), why);
+        free(where);
+        return PE_ERR_CONFIG;
     }
     return PE_OK;
 }
@@ -1228,8 +1221,8 @@ enum pe_status pe_app_init(const struct pe_app_opts *o, struct pe_error *err)
 
     if (store == NULL)
         return err->status;
+    printf("%s: ready\n", pe_ckpt_name(store));
     pe_ckpt_close(store);
-    printf("%s: ready\n", c->state.database ? c->state.table : c->state.dir);
     return PE_OK;
 }
 
@@ -1416,19 +1409,20 @@ struct pass {
 static void pass_begin(struct pass *p, const struct pe_app_opts *o,
                        const struct pe_deliver_env *env,
                        struct pe_ckpt_store *store, struct units *u,
-                       struct senders *senders, bool shared, bool replay)
+                       struct senders *senders, bool replay)
 {
     memset(p, 0, sizeof(*p));
     p->o = o;
     p->env = env;
     p->store = store;
     p->u = u;
-    p->shared = shared;
+    /* A dry run writes no checkpoint, so it claims nothing either. */
+    p->shared = store != NULL && pe_ckpt_shared(store) && !o->dry_run;
     p->replay = replay;
     p->reports = pe_xcalloc(o->cfg->n_streams, sizeof(*p->reports));
     p->senders = senders;
     pthread_mutex_init(&p->mu, NULL);
-    senders->jobs = jobs_for(o, u->n, shared);
+    senders->jobs = jobs_for(o, u->n, p->shared);
 }
 
 static void pass_end(struct pass *p)
@@ -1598,15 +1592,13 @@ static enum pe_status one_pass(const struct pe_app_opts *o,
                                struct pe_ckpt_store *store, struct units *u,
                                struct pe_error *err)
 {
-    const struct pe_config *c = o->cfg;
     struct pe_source *src = senders->src[0];
     double start_s = (double)pe_now_wall_ms() / 1000.0;
     size_t dead_before = pe_dlq_count(env->dlq);
     struct pass p;
     enum pe_status st = PE_OK;
 
-    pass_begin(&p, o, env, store, u, senders,
-               c->state.database && !o->dry_run, false);
+    pass_begin(&p, o, env, store, u, senders, false);
     if (p.shared && o->jobs > 1)
         pe_log(PE_LOG_INFO, "--jobs %ld: with state.store = \"database\" "
                             "one sender sends the units one after another",
@@ -1644,13 +1636,15 @@ static void follow_sleep(long seconds)
 }
 
 /* SIGHUP: reopen the log file and re-read the config.  A config that
- * does not load, or moves state.dir, is refused and the old one kept. */
+ * does not load, moves state.dir or changes the checkpoint store (kind or
+ * table) is refused and the old one kept. */
 static void reload(const char *path, const struct pe_config **live,
                    struct pe_config **owned,
                    struct pe_config **retired)
 {
     struct pe_config *next = pe_xcalloc(1, sizeof(*next));
     struct pe_error e;
+    const char *fixed = NULL; /* settings that may not change */
 
     __atomic_store_n(&hup_requested, 0, __ATOMIC_RELAXED);
     if (pe_log_reopen() != 0)
@@ -1663,12 +1657,16 @@ static void reload(const char *path, const struct pe_config **live,
         free(next);
         return;
     }
-    if (strcmp(next->state.dir, (*live)->state.dir) != 0 ||
-        strcmp(next->source.conninfo, (*live)->source.conninfo) != 0) {
-        pe_log(PE_LOG_ERROR, "SIGHUP: %s: state.dir and source.conninfo "
-                             "cannot change while running; restart "
-                             "pinemit; keeping the running config",
-               path);
+    if (next->state.database != (*live)->state.database ||
+        strcmp(next->state.table, (*live)->state.table) != 0)
+        fixed = "state.store and state.table";
+    else if (strcmp(next->state.dir, (*live)->state.dir) != 0 ||
+             strcmp(next->source.conninfo, (*live)->source.conninfo) != 0)
+        fixed = "state.dir and source.conninfo";
+    if (fixed != NULL) {
+        pe_log(PE_LOG_ERROR, "SIGHUP: %s: %s cannot change while running; "
+                             "restart pinemit; keeping the running config",
+               path, fixed);
         pe_config_cleanup(next);
         free(next);
         return;
@@ -1884,7 +1882,7 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
     if ((st = replay_plan(o, senders.src[0], err)) != PE_OK)
         goto out;
     units_build(o, true, &units);
-    pass_begin(&p, o, &env, NULL, &units, &senders, false, true);
+    pass_begin(&p, o, &env, NULL, &units, &senders, true);
     send_all(&p);
     st = finish(p.worst, p.failed, dlq, 0, err);
     pass_end(&p);
@@ -2351,7 +2349,7 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
                                    sizeof(oldest), err);
             if (t == NULL && st == PE_OK)
                 st = err->status;
-            if (st == PE_OK && c->state.database)
+            if (st == PE_OK && store != NULL && pe_ckpt_shared(store))
                 st = pe_source_owner(src, sc->name, sh, owner, sizeof(owner),
                                      err);
             if (st == PE_OK)

@@ -38,6 +38,17 @@ bool pe_ckpt_shared(const struct pe_ckpt_store *s)
     return s->ops->shared;
 }
 
+const char *pe_ckpt_name(const struct pe_ckpt_store *s)
+{
+    return s->ops->name(s->impl);
+}
+
+char *pe_ckpt_where(const struct pe_ckpt_store *s, const char *stream,
+                    long shard, long nshards)
+{
+    return s->ops->where(s->impl, stream, shard, nshards);
+}
+
 enum pe_status pe_ckpt_lock(struct pe_ckpt_store *s, long wait_ms,
                             const volatile sig_atomic_t *stop,
                             struct pe_error *err)
@@ -50,16 +61,17 @@ enum pe_status pe_ckpt_load_shard(struct pe_ckpt_store *s, const char *stream,
                                   struct pe_ckpt_state *out,
                                   struct pe_error *err)
 {
-    char *text = NULL, *where = NULL;
+    char *text = NULL, *where;
     size_t len = 0;
     enum pe_status st;
 
     memset(out, 0, sizeof(*out));
-    st = s->ops->read(s->impl, stream, shard, nshards, &text, &len, &where,
-                      err);
-    if (st == PE_OK && text != NULL)
+    st = s->ops->read(s->impl, stream, shard, nshards, &text, &len, err);
+    if (st == PE_OK && text != NULL) {
+        where = s->ops->where(s->impl, stream, shard, nshards);
         st = pe_ckpt_format_parse(text, len, where, out, err);
-    free(where);
+        free(where);
+    }
     free(text);
     return st;
 }

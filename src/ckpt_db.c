@@ -137,7 +137,7 @@ static PGresult *db_exec(struct db_store *s, const char *sql, int n,
 /* The row's text into *text (caller frees); NULL when there is none. */
 static enum pe_status db_load(struct db_store *s, const char *stream,
                               long shard, char **text, size_t *len,
-                              char **where, struct pe_error *err)
+                              struct pe_error *err)
 {
     char *sql = pe_xasprintf("SELECT state::text FROM %s WHERE stream = $1"
                              " AND shard = $2::int4",
@@ -152,8 +152,6 @@ static enum pe_status db_load(struct db_store *s, const char *stream,
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         st = db_fail(s, r, "cannot read a checkpoint", err);
     } else if (PQntuples(r) == 1) {
-        *where = pe_xasprintf("%s (stream %s, shard %ld)", s->table, stream,
-                              shard);
         *len = (size_t)PQgetlength(r, 0, 0);
         *text = pe_xstrndup(PQgetvalue(r, 0, 0), *len);
     }
@@ -189,10 +187,23 @@ static enum pe_status db_save(struct db_store *s, const char *stream,
 
 static enum pe_status db_read(void *impl, const char *stream, long shard,
                               long nshards, char **text, size_t *len,
-                              char **where, struct pe_error *err)
+                              struct pe_error *err)
 {
     (void)nshards; /* rows are keyed by shard whatever their number */
-    return db_load(impl, stream, shard, text, len, where, err);
+    return db_load(impl, stream, shard, text, len, err);
+}
+
+static char *db_where(const void *impl, const char *stream, long shard,
+                      long nshards)
+{
+    (void)nshards;
+    return pe_xasprintf("%s (stream %s, shard %ld)",
+                        ((const struct db_store *)impl)->table, stream, shard);
+}
+
+static const char *db_name(const void *impl)
+{
+    return ((const struct db_store *)impl)->table;
 }
 
 static enum pe_status db_write(void *impl, const char *stream, long shard,
@@ -219,6 +230,8 @@ static enum pe_status db_lock(void *impl, long wait_ms,
 static const struct pe_ckpt_ops db_ops = {
     .shared = true,
     .read = db_read,
+    .where = db_where,
+    .name = db_name,
     .write = db_write,
     .lock = db_lock,
     .close = db_close,

@@ -264,16 +264,29 @@ out:
 
 static enum pe_status file_read(void *impl, const char *stream, long shard,
                                 long nshards, char **text, size_t *len,
-                                char **where, struct pe_error *err)
+                                struct pe_error *err)
 {
     char *name = file_name(stream, shard, nshards);
     enum pe_status st = file_load(impl, name, text, len, err);
 
-    if (st == PE_OK && *text != NULL)
-        *where = pe_xasprintf("%s/%s", ((struct file_store *)impl)->dir,
-                              name);
     free(name);
     return st;
+}
+
+static char *file_where(const void *impl, const char *stream, long shard,
+                        long nshards)
+{
+    char *name = file_name(stream, shard, nshards);
+    char *where = pe_xasprintf("%s/%s",
+                               ((const struct file_store *)impl)->dir, name);
+
+    free(name);
+    return where;
+}
+
+static const char *file_store_name(const void *impl)
+{
+    return ((const struct file_store *)impl)->dir;
 }
 
 static enum pe_status file_write(void *impl, const char *stream, long shard,
@@ -290,6 +303,8 @@ static enum pe_status file_write(void *impl, const char *stream, long shard,
 static const struct pe_ckpt_ops file_ops = {
     .shared = false,
     .read = file_read,
+    .where = file_where,
+    .name = file_store_name,
     .write = file_write,
     .lock = file_lock,
     .close = file_close,

@@ -82,7 +82,7 @@ void pe_senders_close(struct pe_senders *s);
 void pe_pass_begin(struct pe_pass *p, const struct pe_app_opts *o,
                    const struct pe_deliver_env *env,
                    struct pe_ckpt_store *store, struct pe_units *u,
-                   struct pe_senders *senders, bool shared, bool replay);
+                   struct pe_senders *senders, bool replay);
 void pe_pass_send_all(struct pe_pass *p);
 void pe_pass_end(struct pe_pass *p);
 

@@ -37,8 +37,8 @@ enum pe_status pe_app_init(const struct pe_app_opts *o, struct pe_error *err)
 
     if (store == NULL)
         return err->status;
+    printf("%s: ready\n", pe_ckpt_name(store));
     pe_ckpt_close(store);
-    printf("%s: ready\n", c->state.database ? c->state.table : c->state.dir);
     return PE_OK;
 }
 
@@ -270,7 +270,7 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
                                    sizeof(oldest), err);
             if (t == NULL && st == PE_OK)
                 st = err->status;
-            if (st == PE_OK && c->state.database)
+            if (st == PE_OK && store != NULL && pe_ckpt_shared(store))
                 st = pe_source_owner(src, sc->name, sh, owner, sizeof(owner),
                                      err);
             if (st == PE_OK)

@@ -142,7 +142,7 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
     if ((st = replay_plan(o, senders.src[0], err)) != PE_OK)
         goto out;
     pe_units_build(o, true, &units);
-    pe_pass_begin(&p, o, &env, NULL, &units, &senders, false, true);
+    pe_pass_begin(&p, o, &env, NULL, &units, &senders, true);
     pe_pass_send_all(&p);
     st = pe_pool_finish(p.worst, p.failed, dlq, 0, err);
     pe_pass_end(&p);

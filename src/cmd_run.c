@@ -74,15 +74,13 @@ static enum pe_status one_pass(const struct pe_app_opts *o,
                                struct pe_ckpt_store *store, struct pe_units *u,
                                struct pe_error *err)
 {
-    const struct pe_config *c = o->cfg;
     struct pe_source *src = senders->src[0];
     double start_s = (double)pe_now_wall_ms() / 1000.0;
     size_t dead_before = pe_dlq_count(env->dlq);
     struct pe_pass p;
     enum pe_status st = PE_OK;
 
-    pe_pass_begin(&p, o, env, store, u, senders,
-                  c->state.database && !o->dry_run, false);
+    pe_pass_begin(&p, o, env, store, u, senders, false);
     if (p.shared && o->jobs > 1)
         pe_log(PE_LOG_INFO, "--jobs %ld: with state.store = \"database\" "
                             "one sender sends the units one after another",
@@ -121,13 +119,15 @@ static void follow_sleep(long seconds)
 }
 
 /* SIGHUP: reopen the log file and re-read the config.  A config that
- * does not load, or moves state.dir, is refused and the old one kept. */
+ * does not load, moves state.dir or changes the checkpoint store (kind or
+ * table) is refused and the old one kept. */
 static void reload(const char *path, const struct pe_config **live,
                    struct pe_config **owned,
                    struct pe_config **retired)
 {
     struct pe_config *next = pe_xcalloc(1, sizeof(*next));
     struct pe_error e;
+    const char *fixed = NULL; /* settings that may not change */
 
     pe_signals_hup_clear();
     if (pe_log_reopen() != 0)
@@ -140,12 +140,16 @@ static void reload(const char *path, const struct pe_config **live,
         free(next);
         return;
     }
-    if (strcmp(next->state.dir, (*live)->state.dir) != 0 ||
-        strcmp(next->source.conninfo, (*live)->source.conninfo) != 0) {
-        pe_log(PE_LOG_ERROR, "SIGHUP: %s: state.dir and source.conninfo "
-                             "cannot change while running; restart "
-                             "pinemit; keeping the running config",
-               path);
+    if (next->state.database != (*live)->state.database ||
+        strcmp(next->state.table, (*live)->state.table) != 0)
+        fixed = "state.store and state.table";
+    else if (strcmp(next->state.dir, (*live)->state.dir) != 0 ||
+             strcmp(next->source.conninfo, (*live)->source.conninfo) != 0)
+        fixed = "state.dir and source.conninfo";
+    if (fixed != NULL) {
+        pe_log(PE_LOG_ERROR, "SIGHUP: %s: %s cannot change while running; "
+                             "restart pinemit; keeping the running config",
+               path, fixed);
         pe_config_cleanup(next);
         free(next);
         return;

@@ -199,19 +199,20 @@ void pe_senders_close(struct pe_senders *s)
 void pe_pass_begin(struct pe_pass *p, const struct pe_app_opts *o,
                    const struct pe_deliver_env *env,
                    struct pe_ckpt_store *store, struct pe_units *u,
-                   struct pe_senders *senders, bool shared, bool replay)
+                   struct pe_senders *senders, bool replay)
 {
     memset(p, 0, sizeof(*p));
     p->o = o;
     p->env = env;
     p->store = store;
     p->u = u;
-    p->shared = shared;
+    /* A dry run writes no checkpoint, so it claims nothing either. */
+    p->shared = store != NULL && pe_ckpt_shared(store) && !o->dry_run;
     p->replay = replay;
     p->reports = pe_xcalloc(o->cfg->n_streams, sizeof(*p->reports));
     p->senders = senders;
     pthread_mutex_init(&p->mu, NULL);
-    senders->jobs = jobs_for(o, u->n, shared);
+    senders->jobs = jobs_for(o, u->n, p->shared);
 }
 
 void pe_pass_end(struct pe_pass *p)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT
- * source_pg.c - libpq: connection, type mapping, keyset pages. */
+ * source_pg.c - the source: session setup, type mapping, keyset pages,
+ * ownership.  Connecting, errors and quoting are pg_conn.c's. */
 #include "source_pg.h"
 
 #include <stdbool.h>
@@ -11,7 +12,7 @@
 
 #include <libpq-fe.h>
 
-#include "conninfo.h"
+#include "pg_conn.h"
 
 /* Built-in type OIDs (pg_type.dat); stable across releases. */
 enum {
@@ -58,42 +59,6 @@ struct pe_table {
     char *range_count;
 };
 
-static void quiet_notices(void *arg, const char *msg)
-{
-    (void)arg;
-    (void)msg;
-}
-
-/* libpq messages end in newlines; messages here are one line. */
-static enum pe_status db_error(struct pe_error *err, PGconn *conn,
-                               const PGresult *res, const char *what)
-{
-    const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(conn);
-    char one[400];
-    size_t n;
-
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    bool retriable;
-
-    /* Worth another try: the connection broke, or the server said the
-     * failure was transient (connection exceptions, serialization and
-     * deadlock, resources, operator intervention such as a statement
-     * timeout or a shutdown, system errors). */
-    retriable = conn == NULL || PQstatus(conn) != CONNECTION_OK ||
-                state == NULL ||
-                strncmp(state, "08", 2) == 0 || strncmp(state, "40", 2) == 0 ||
-                strncmp(state, "53", 2) == 0 || strncmp(state, "57", 2) == 0 ||
-                strncmp(state, "58", 2) == 0 || strcmp(state, "55P03") == 0;
-    snprintf(one, sizeof(one), "%s", m && *m ? m : "unknown error");
-    for (char *p = one; *p; p++)
-        if (*p == '\n' || *p == '\t')
-            *p = ' ';
-    n = strlen(one);
-    while (n > 0 && one[n - 1] == ' ')
-        one[--n] = '\0';
-    return pe_error_set(err, PE_ERR_DB, retriable, "%s: %s", what, one);
-}
-
 /* Runs a command that returns no rows or rows we ignore. */
 static enum pe_status exec_ok(PGconn *c, const char *sql, const char *what,
                               struct pe_error *err)
@@ -103,7 +68,7 @@ static enum pe_status exec_ok(PGconn *c, const char *sql, const char *what,
 
     if (PQresultStatus(r) != PGRES_COMMAND_OK &&
         PQresultStatus(r) != PGRES_TUPLES_OK)
-        st = db_error(err, c, r, what);
+        st = pe_pg_error(err, c, r, what);
     PQclear(r);
     return st;
 }
@@ -114,14 +79,13 @@ static enum pe_status setup_session(struct pe_source *s, struct pe_error *err)
 {
     PGresult *r;
 
-    PQsetNoticeProcessor(s->conn, quiet_notices, NULL);
     snprintf(s->desc, sizeof(s->desc), "%s:%s/%s", PQhost(s->conn),
              PQport(s->conn), PQdb(s->conn));
     /* The schemas the user's search_path names, kept to resolve unqualified
      * table names; afterwards only pg_catalog is searched. */
     r = PQexec(s->conn, "SELECT pg_catalog.current_schemas(true)::text");
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        db_error(err, s->conn, r, "cannot read search_path");
+        pe_pg_error(err, s->conn, r, "cannot read search_path");
         PQclear(r);
         return PE_ERR_DB;
     }
@@ -140,19 +104,14 @@ enum pe_status pe_source_reset(struct pe_source *s, struct pe_error *err)
 {
     PQreset(s->conn);
     if (PQstatus(s->conn) != CONNECTION_OK)
-        return db_error(err, s->conn, NULL, "cannot reconnect to the database");
+        return pe_pg_error(err, s->conn, NULL, "cannot reconnect to the database");
     return setup_session(s, err);
 }
 
 struct pe_source *pe_source_open(const struct pe_source_opts *o,
                                  struct pe_error *err)
 {
-    char timeout[32];
-    const char *keys[] = {"connect_timeout", "dbname",
-                          "fallback_application_name", "client_encoding",
-                          NULL};
     char appname[128], host[64] = "?";
-    const char *vals[] = {timeout, o->conninfo, appname, "UTF8", NULL};
     struct pe_source *s;
 
     /* pinemit/<host>/<pid>: who owns what, in pg_stat_activity. */
@@ -161,22 +120,14 @@ struct pe_source *pe_source_open(const struct pe_source_opts *o,
     host[sizeof(host) - 1] = '\0';
     snprintf(appname, sizeof(appname), "pinemit/%s/%ld", host,
              (long)getpid());
-    snprintf(timeout, sizeof(timeout), "%ld", o->connect_timeout_s);
     s = pe_xcalloc(1, sizeof(*s));
-    /* expand_dbname: the conninfo's own settings override the ones before
-     * it; client_encoding after it is forced. */
-    s->conn = PQconnectdbParams(keys, vals, 1);
-    if (s->conn == NULL || PQstatus(s->conn) != CONNECTION_OK) {
-        db_error(err, s->conn, NULL, "cannot connect to the database");
-        pe_conninfo_mask_error(o->conninfo, err); /* libpq may quote it */
-        goto fail;
+    s->conn = pe_pg_connect(o->conninfo, o->connect_timeout_s, appname,
+                            "cannot connect to the database", err);
+    if (s->conn == NULL || setup_session(s, err) != PE_OK) {
+        pe_source_free(s);
+        return NULL;
     }
-    if (setup_session(s, err) != PE_OK)
-        goto fail;
     return s;
-fail:
-    pe_source_free(s);
-    return NULL;
 }
 
 void pe_source_free(struct pe_source *s)
@@ -192,21 +143,6 @@ void pe_source_free(struct pe_source *s)
 const char *pe_source_describe(struct pe_source *s)
 {
     return s->desc;
-}
-
-static char *quote_ident(const char *s)
-{
-    struct pe_buf b;
-
-    pe_buf_init(&b, 0);
-    pe_buf_append(&b, "\"", 1);
-    for (; *s; s++) {
-        if (*s == '"')
-            pe_buf_append(&b, "\"", 1); /* "" inside quotes */
-        pe_buf_append(&b, s, 1);
-    }
-    pe_buf_append(&b, "\"", 1);
-    return b.data;
 }
 
 /* Maps a type to its JSON kind as to_json does: domains by their base type,
@@ -263,7 +199,7 @@ static enum pe_status type_kind(struct pe_source *s, unsigned oid, int depth,
     snprintf(oidtxt, sizeof(oidtxt), "%u", oid);
     r = PQexecParams(s->conn, sql, 1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        st = db_error(err, s->conn, r, "cannot look up a column type");
+        st = pe_pg_error(err, s->conn, r, "cannot look up a column type");
         goto out;
     }
     typtype = PQgetvalue(r, 0, 0)[0];
@@ -360,7 +296,7 @@ static enum pe_status resolve_table(struct pe_table *t, const char *table,
     params[1] = name;
     r = PQexecParams(t->src->conn, sql, 2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        st = db_error(err, t->src->conn, r, "cannot look up the table");
+        st = pe_pg_error(err, t->src->conn, r, "cannot look up the table");
         goto out;
     }
     if (PQntuples(r) != 1) {
@@ -370,8 +306,8 @@ static enum pe_status resolve_table(struct pe_table *t, const char *table,
         goto out;
     }
     {
-        char *qs = quote_ident(PQgetvalue(r, 0, 1));
-        char *qt = quote_ident(PQgetvalue(r, 0, 2));
+        char *qs = pe_pg_quote_ident(PQgetvalue(r, 0, 1));
+        char *qt = pe_pg_quote_ident(PQgetvalue(r, 0, 2));
 
         t->qname = pe_xasprintf("%s.%s", qs, qt);
         free(qs);
@@ -401,7 +337,7 @@ static enum pe_status prepare(struct pe_table *t, char **name, const char *sql,
     *name = pe_xasprintf("pinemit_%u", ++t->src->stmt_seq);
     r = PQprepare(t->src->conn, *name, sql, nparams, NULL);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        st = db_error(err, t->src->conn, r, "cannot prepare a query");
+        st = pe_pg_error(err, t->src->conn, r, "cannot prepare a query");
     PQclear(r);
     return st;
 }
@@ -423,7 +359,7 @@ static enum pe_status load_columns(struct pe_table *t, const char *reloid,
     bool have_key = false;
 
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        st = db_error(err, t->src->conn, r, "cannot read the columns");
+        st = pe_pg_error(err, t->src->conn, r, "cannot read the columns");
         goto out;
     }
     n = (size_t)PQntuples(r);
@@ -448,7 +384,7 @@ static enum pe_status load_columns(struct pe_table *t, const char *reloid,
             t->key_type_name = pe_xstrdup(PQgetvalue(r, (int)i, 2));
             have_key = true;
         }
-        q = quote_ident(c->name);
+        q = pe_pg_quote_ident(c->name);
         pe_buf_printf(select, "%s%s", i ? ", " : "", q);
         free(q);
     }
@@ -486,7 +422,7 @@ static enum pe_status key_unique(struct pe_table *t, const char *reloid,
         return PE_OK;
     r = PQexecParams(t->src->conn, sql, 2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        st = db_error(err, t->src->conn, r, "cannot look up the key's indexes");
+        st = pe_pg_error(err, t->src->conn, r, "cannot look up the key's indexes");
     else if (strchr("vf", PQgetvalue(r, 0, 0)[0]) != NULL)
         st = pe_error_set(err, PE_ERR_CONFIG, false,
                           "\"%s\" is a %s: no index can show that key \"%s\" "
@@ -526,7 +462,7 @@ static struct pe_table *open_table(struct pe_source *s, const char *table,
     struct pe_table *t = pe_xcalloc(1, sizeof(*t));
     struct pe_buf cols;
     char *reloid = NULL;
-    char *qkey = quote_ident(key);
+    char *qkey = pe_pg_quote_ident(key);
     char *sql[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
     char *pred = NULL;
     enum pe_status st;
@@ -669,7 +605,7 @@ enum pe_status pe_table_key_compare(struct pe_table *t, const char *a,
 
         st = pe_error_set(err, PE_ERR_DATA, false, "%s", m ? m : "invalid");
     } else {
-        st = db_error(err, t->src->conn, r, "cannot compare keys");
+        st = pe_pg_error(err, t->src->conn, r, "cannot compare keys");
     }
     PQclear(r);
     return st;
@@ -717,7 +653,7 @@ static enum pe_status sent(struct pe_table *t, int ok, struct pe_error *err)
 {
     if (!ok) {
         enum pe_status st =
-            db_error(err, t->src->conn, NULL, "cannot read rows");
+            pe_pg_error(err, t->src->conn, NULL, "cannot read rows");
 
         pe_error_prefix(err, "%s", t->qname);
         return st;
@@ -750,7 +686,7 @@ enum pe_status pe_table_recv(struct pe_table *t, const struct pe_snapshot *snap,
         PQclear(extra);
     t->inflight = false;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        enum pe_status st = db_error(err, t->src->conn, r, "cannot read rows");
+        enum pe_status st = pe_pg_error(err, t->src->conn, r, "cannot read rows");
 
         pe_error_prefix(err, "%s", t->qname);
         PQclear(r);
@@ -851,7 +787,7 @@ static enum pe_status count_result(struct pe_table *t, PGresult *r,
     enum pe_status st = PE_OK;
 
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        st = db_error(err, t->src->conn, r, "cannot count rows");
+        st = pe_pg_error(err, t->src->conn, r, "cannot count rows");
         pe_error_prefix(err, "%s", t->qname);
     } else {
         *count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -954,7 +890,7 @@ enum pe_status pe_table_begin(struct pe_table *t, struct pe_snapshot *snap,
         return st;
     r = PQexec(c, "SELECT pg_catalog.pg_current_snapshot()::text");
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        st = db_error(err, c, r, "cannot read the snapshot");
+        st = pe_pg_error(err, c, r, "cannot read the snapshot");
     } else if (!parse_snapshot(PQgetvalue(r, 0, 0), snap)) {
         pe_snapshot_cleanup(snap);
         st = pe_error_set(err, PE_ERR_DB, false, "unexpected snapshot \"%s\"",
@@ -998,7 +934,7 @@ enum pe_status pe_source_xact_info(struct pe_source *s, int64_t xid,
              (unsigned long long)((uint64_t)xid & 0xffffffffu));
     r = PQexecParams(s->conn, sql, 1, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        st = db_error(err, s->conn, r, "cannot look up a transaction");
+        st = pe_pg_error(err, s->conn, r, "cannot look up a transaction");
     } else if (PQntuples(r) == 1) {
         info->pid = atoi(PQgetvalue(r, 0, 0));
         info->other_database = PQgetvalue(r, 0, 1)[0] == 't';
@@ -1062,7 +998,7 @@ enum pe_status pe_source_try_own(struct pe_source *s, const char *stream,
                      "pg_catalog.hashtext('pinemit:' || $1), $2::int4)",
                      2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        st = db_error(err, s->conn, r, "cannot take an advisory lock");
+        st = pe_pg_error(err, s->conn, r, "cannot take an advisory lock");
     else
         *got = PQgetvalue(r, 0, 0)[0] == 't';
     PQclear(r);
@@ -1102,7 +1038,7 @@ enum pe_status pe_source_owner(struct pe_source *s, const char *stream,
         " AND l.objid = $2::int4::oid AND l.objsubid = 2 LIMIT 1",
         2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        st = db_error(err, s->conn, r, "cannot look up owners");
+        st = pe_pg_error(err, s->conn, r, "cannot look up owners");
     else
         snprintf(owner, len, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "-");
     PQclear(r);
@@ -1120,7 +1056,7 @@ enum pe_status pe_source_instances(struct pe_source *s, long *n,
     enum pe_status st = PE_OK;
 
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
-        st = db_error(err, s->conn, r, "cannot count instances");
+        st = pe_pg_error(err, s->conn, r, "cannot count instances");
     else
         *n = atol(PQgetvalue(r, 0, 0));
     PQclear(r);

@@ -506,10 +506,9 @@ static enum pe_status pump(struct stream_run *r, struct pe_error *err)
 static enum pe_status ckpt_keys_fit(struct stream_run *r, struct pe_error *err)
 {
     const struct pe_ckpt_state *c = &r->state;
-    const struct pe_config *cfg = r->o->cfg;
     const char *fixed[3] = {c->key, c->low, c->late_key};
     size_t n = 3 + c->n_history;
-    char where[512], why[sizeof(err->msg)];
+    char *where, why[sizeof(err->msg)];
     int cmp;
 
     for (size_t i = 0; i < n; i++) {
@@ -522,20 +521,14 @@ static enum pe_status ckpt_keys_fit(struct stream_run *r, struct pe_error *err)
             continue;
         if (st != PE_ERR_DATA)
             return st;
-        if (cfg->state.database)
-            snprintf(where, sizeof(where), "%s (stream %s, shard %ld)",
-                     cfg->state.table, r->sc->name, r->shard);
-        else if (r->nshards > 1)
-            snprintf(where, sizeof(where), "%s/%s.%ld.checkpoint",
-                     cfg->state.dir, r->sc->name, r->shard);
-        else
-            snprintf(where, sizeof(where), "%s/%s.checkpoint",
-                     cfg->state.dir, r->sc->name);
+        where = pe_ckpt_where(r->store, r->sc->name, r->shard, r->nshards);
         snprintf(why, sizeof(why), "%s", err->msg);
-        return pe_error_set(err, PE_ERR_CONFIG, false,
-                            "%s: damaged checkpoint (key \"%s\" is not a "
-                            "valid %s: %s); fix or remove it by hand",
-                            where, k, pe_table_key_type(r->table), why);
+        pe_error_set(err, PE_ERR_CONFIG, false,
+                     "%s: damaged checkpoint (key \"%s\" is not a valid %s: "
+                     "%s); fix or remove it by hand",
+                     where, k, pe_table_key_type(r->table), why);
+        free(where);
+        return PE_ERR_CONFIG;
     }
     return PE_OK;
 }

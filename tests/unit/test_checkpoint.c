@@ -78,6 +78,39 @@ static struct pe_ckpt_store *open_store(const char *dir)
     return s;
 }
 
+/* A stream's key alone, through the shard API (nshards 1). */
+static enum pe_status load_key(struct pe_ckpt_store *s, const char *stream,
+                               char **key, struct pe_error *err)
+{
+    struct pe_ckpt_state c;
+    enum pe_status st = pe_ckpt_load_shard(s, stream, 0, 1, &c, err);
+
+    *key = c.key;
+    c.key = NULL;
+    pe_ckpt_state_cleanup(&c);
+    return st;
+}
+
+static enum pe_status save_key(struct pe_ckpt_store *s, const char *stream,
+                               const char *key, struct pe_error *err)
+{
+    struct pe_ckpt_state c;
+    char *k = pe_xstrdup(key);
+    enum pe_status st;
+
+    memset(&c, 0, sizeof(c));
+    c.key = k;
+    st = pe_ckpt_save_shard(s, stream, 0, 1, &c, err);
+    free(k);
+    return st;
+}
+
+/* The file store's file for an unsharded stream. */
+static char *ckpt_path(const char *dir, const char *stream)
+{
+    return pe_xasprintf("%s/%s.checkpoint", dir, stream);
+}
+
 static void write_file(const char *path, const char *text)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -111,7 +144,7 @@ static void load_absent_gives_null(void **state)
     char *key = sentinel;
 
     pe_error_clear(&err);
-    assert_int_equal(pe_ckpt_load(s, "never_saved", &key, &err), PE_OK);
+    assert_int_equal(load_key(s, "never_saved", &key, &err), PE_OK);
     assert_null(key);
     pe_ckpt_close(s);
 }
@@ -135,8 +168,8 @@ static void save_load_round_trip(void **state)
         char *key = NULL;
 
         pe_error_clear(&err);
-        assert_int_equal(pe_ckpt_save(s, "orders", keys[i], &err), PE_OK);
-        assert_int_equal(pe_ckpt_load(s, "orders", &key, &err), PE_OK);
+        assert_int_equal(save_key(s, "orders", keys[i], &err), PE_OK);
+        assert_int_equal(load_key(s, "orders", &key, &err), PE_OK);
         assert_non_null(key);
         assert_string_equal(key, keys[i]);
         free(key);
@@ -150,12 +183,12 @@ static void streams_are_independent(void **state)
     struct pe_error err;
     char *a = NULL, *b = NULL, *c = NULL;
 
-    assert_int_equal(pe_ckpt_save(s, "a", "1", &err), PE_OK);
-    assert_int_equal(pe_ckpt_save(s, "b", "2", &err), PE_OK);
-    assert_int_equal(pe_ckpt_save(s, "a", "3", &err), PE_OK);
-    assert_int_equal(pe_ckpt_load(s, "a", &a, &err), PE_OK);
-    assert_int_equal(pe_ckpt_load(s, "b", &b, &err), PE_OK);
-    assert_int_equal(pe_ckpt_load(s, "c", &c, &err), PE_OK);
+    assert_int_equal(save_key(s, "a", "1", &err), PE_OK);
+    assert_int_equal(save_key(s, "b", "2", &err), PE_OK);
+    assert_int_equal(save_key(s, "a", "3", &err), PE_OK);
+    assert_int_equal(load_key(s, "a", &a, &err), PE_OK);
+    assert_int_equal(load_key(s, "b", &b, &err), PE_OK);
+    assert_int_equal(load_key(s, "c", &c, &err), PE_OK);
     assert_string_equal(a, "3");
     assert_string_equal(b, "2");
     assert_null(c);
@@ -165,7 +198,7 @@ static void streams_are_independent(void **state)
 
     /* A new store on the same dir sees the saved keys. */
     s = open_store(*state);
-    assert_int_equal(pe_ckpt_load(s, "a", &a, &err), PE_OK);
+    assert_int_equal(load_key(s, "a", &a, &err), PE_OK);
     assert_string_equal(a, "3");
     free(a);
     pe_ckpt_close(s);
@@ -176,14 +209,14 @@ static void path_and_file_format(void **state)
     const char *dir = *state;
     struct pe_ckpt_store *s = open_store(dir);
     struct pe_error err;
-    char *path = pe_ckpt_path(s, "orders");
+    char *path = ckpt_path(dir, "orders");
     char *want = pe_xasprintf("%s/orders.checkpoint", dir);
     char *text;
     cJSON *doc;
     const cJSON *k, *name;
 
     assert_string_equal(path, want);
-    assert_int_equal(pe_ckpt_save(s, "orders", "k \"1\"\n", &err), PE_OK);
+    assert_int_equal(save_key(s, "orders", "k \"1\"\n", &err), PE_OK);
     text = read_file(path);
     doc = cJSON_Parse(text);
     assert_non_null(doc);
@@ -205,11 +238,11 @@ static void unknown_members_are_ignored(void **state)
 {
     struct pe_ckpt_store *s = open_store(*state);
     struct pe_error err;
-    char *path = pe_ckpt_path(s, "x");
+    char *path = ckpt_path(*state, "x");
     char *key = NULL;
 
     write_file(path, "{\"version\":9,\"future\":[1,2],\"key\":\"77\"}\n");
-    assert_int_equal(pe_ckpt_load(s, "x", &key, &err), PE_OK);
+    assert_int_equal(load_key(s, "x", &key, &err), PE_OK);
     assert_string_equal(key, "77");
     free(key);
     free(path);
@@ -230,7 +263,7 @@ static void damaged_files_are_data_errors(void **state)
         "\"42\"",
     };
     struct pe_ckpt_store *s = open_store(*state);
-    char *path = pe_ckpt_path(s, "bad");
+    char *path = ckpt_path(*state, "bad");
 
     for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
         struct pe_error err;
@@ -238,7 +271,7 @@ static void damaged_files_are_data_errors(void **state)
 
         write_file(path, bodies[i]);
         pe_error_clear(&err);
-        if (pe_ckpt_load(s, "bad", &key, &err) != PE_ERR_CONFIG)
+        if (load_key(s, "bad", &key, &err) != PE_ERR_CONFIG)
             fail_msg("checkpoint [%s] was not PE_ERR_CONFIG", bodies[i]);
         assert_int_equal(err.status, PE_ERR_CONFIG);
         assert_null(key);
@@ -253,7 +286,7 @@ static void damaged_files_are_data_errors(void **state)
 static void oversized_file_is_refused(void **state)
 {
     struct pe_ckpt_store *s = open_store(*state);
-    char *path = pe_ckpt_path(s, "huge");
+    char *path = ckpt_path(*state, "huge");
     struct pe_error err;
     char *key = NULL;
     size_t n = (1u << 20) + 100;
@@ -263,7 +296,7 @@ static void oversized_file_is_refused(void **state)
     memcpy(big, "{\"key\":\"1\"}", 11);
     big[n] = '\0';
     write_file(path, big);
-    assert_int_not_equal(pe_ckpt_load(s, "huge", &key, &err), PE_OK);
+    assert_int_not_equal(load_key(s, "huge", &key, &err), PE_OK);
     assert_null(key);
     assert_non_null(strstr(err.msg, "huge.checkpoint"));
     free(big);
@@ -280,8 +313,8 @@ static void no_temp_file_left(void **state)
     struct dirent *e;
     int n = 0;
 
-    assert_int_equal(pe_ckpt_save(s, "s", "1", &err), PE_OK);
-    assert_int_equal(pe_ckpt_save(s, "s", "2", &err), PE_OK);
+    assert_int_equal(save_key(s, "s", "1", &err), PE_OK);
+    assert_int_equal(save_key(s, "s", "2", &err), PE_OK);
     d = opendir(dir);
     assert_non_null(d);
     while ((e = readdir(d)) != NULL) {
@@ -307,9 +340,9 @@ static void save_replaces_stale_temp_file(void **state)
 
     /* Left over by a crash between write and rename. */
     write_file(tmp, "{\"key\":\"stale and much longer than the new one\"}");
-    assert_int_equal(pe_ckpt_save(s, "s", "new", &err), PE_OK);
+    assert_int_equal(save_key(s, "s", "new", &err), PE_OK);
     assert_int_equal(access(tmp, F_OK), -1);
-    assert_int_equal(pe_ckpt_load(s, "s", &key, &err), PE_OK);
+    assert_int_equal(load_key(s, "s", &key, &err), PE_OK);
     assert_string_equal(key, "new");
     free(key);
     free(tmp);
@@ -375,9 +408,9 @@ static void lock_does_not_block_checkpoints(void **state)
     char *key = NULL;
 
     assert_int_equal(pe_ckpt_lock(a, 0, NULL, &err), PE_OK);
-    assert_int_equal(pe_ckpt_save(a, "s", "5", &err), PE_OK);
+    assert_int_equal(save_key(a, "s", "5", &err), PE_OK);
     /* status reads checkpoints without the lock. */
-    assert_int_equal(pe_ckpt_load(b, "s", &key, &err), PE_OK);
+    assert_int_equal(load_key(b, "s", &key, &err), PE_OK);
     assert_string_equal(key, "5");
     free(key);
     pe_ckpt_close(a);
@@ -407,7 +440,7 @@ static void open_missing_dir(void **state)
     assert_int_equal(stat(sub, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     assert_int_equal(st.st_mode & 0777, 0750 & ~mask);
-    assert_int_equal(pe_ckpt_save(s, "x", "1", &err), PE_OK);
+    assert_int_equal(save_key(s, "x", "1", &err), PE_OK);
     pe_ckpt_close(s);
 
     /* create on an existing dir is fine too. */
@@ -483,7 +516,7 @@ static void saver_saves_in_order(void **state)
     }
     strcpy(buf, "changed after the hand-over");
     assert_int_equal(pe_ckpt_saver_finish(sv, &err), PE_OK);
-    assert_int_equal(pe_ckpt_load(s, "bg", &key, &err), PE_OK);
+    assert_int_equal(load_key(s, "bg", &key, &err), PE_OK);
     assert_string_equal(key, "40");
     free(key);
     pe_ckpt_close(s);

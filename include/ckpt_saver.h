@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT
+ * ckpt_saver.h - saves one unit's checkpoints in the background, in order,
+ * so the next batch is read, encoded and posted while the last
+ * acknowledged one is being made durable. */
+#ifndef PINEMIT_CKPT_SAVER_H
+#define PINEMIT_CKPT_SAVER_H
+
+#include "ckpt_format.h"
+#include "util.h"
+
+struct pe_ckpt_store;
+struct pe_ckpt_saver; /* opaque */
+
+/* Starts the saver thread for (stream, shard of nshards); NULL when no
+ * thread could be started (the caller then saves in its own thread).
+ * Threading contract: the saver's thread is the only user of `s` until
+ * pe_ckpt_saver_finish returns; the calls below come from one thread (the
+ * unit's).  A save waits for the one before it: at most one state is
+ * acknowledged but not yet durable when the next batch goes out. */
+struct pe_ckpt_saver *pe_ckpt_saver_start(struct pe_ckpt_store *s,
+                                          const char *stream, long shard,
+                                          long nshards);
+/* Hands a copy of c over (the caller may change c at once).  Returns the
+ * error of an earlier save if one failed, once; c is then not handed
+ * over (a later state holds it). */
+enum pe_status pe_ckpt_saver_save(struct pe_ckpt_saver *sv,
+                                  const struct pe_ckpt_state *c,
+                                  struct pe_error *err);
+/* Waits for the last save, stops the saver and frees it: PE_OK unless a
+ * save failed that was not reported yet.  NULL is fine. */
+enum pe_status pe_ckpt_saver_finish(struct pe_ckpt_saver *sv,
+                                    struct pe_error *err);
+
+#endif

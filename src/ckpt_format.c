@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT
+ * ckpt_format.c - the checkpoint's JSON text: parse and print, pure.
+ * Owns the format (members, versions, xids as strings); must not touch a
+ * file, a database or a lock: the stores hand it text and take text back.
+ * A checkpoint is a JSON object; unknown members are ignored so that later
+ * versions can add state without breaking older readers. */
+#include "ckpt_format.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cJSON.h>
+
+void pe_ckpt_state_cleanup(struct pe_ckpt_state *c)
+{
+    if (c == NULL)
+        return;
+    free(c->key);
+    free(c->low);
+    free(c->sent);
+    free(c->late_key);
+    free(c->late_sent);
+    for (size_t i = 0; i < c->n_history; i++)
+        free(c->history[i].key);
+    free(c->history);
+    memset(c, 0, sizeof(*c));
+}
+
+/* Transaction ids are written as strings: JSON numbers go through a double
+ * in most readers, and an xid8 may not fit one exactly. */
+static bool parse_xid(const cJSON *v, int64_t *out)
+{
+    char *end;
+    long long x;
+
+    if (!cJSON_IsString(v) || v->valuestring[0] < '0' ||
+        v->valuestring[0] > '9')
+        return false;
+    errno = 0;
+    x = strtoll(v->valuestring, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return false;
+    *out = x;
+    return true;
+}
+
+static cJSON *xid_string(int64_t x)
+{
+    char buf[24];
+
+    snprintf(buf, sizeof(buf), "%lld", (long long)x);
+    return cJSON_CreateString(buf);
+}
+
+/* A nullable string member: absent or null -> NULL. */
+static bool opt_string(const cJSON *obj, const char *name, char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+    *out = NULL;
+    if (v == NULL || cJSON_IsNull(v))
+        return true;
+    if (!cJSON_IsString(v))
+        return false;
+    *out = pe_xstrdup(v->valuestring);
+    return true;
+}
+
+/* An array of xid strings into a new array. */
+static bool parse_xids(const cJSON *arr, int64_t **out, size_t *n)
+{
+    const cJSON *e;
+
+    *out = pe_xcalloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(int64_t));
+    *n = 0;
+    cJSON_ArrayForEach(e, arr)
+    {
+        if (!parse_xid(e, &(*out)[*n]))
+            return false;
+        (*n)++;
+    }
+    return true;
+}
+
+static bool parse_tracking(const cJSON *t, struct pe_ckpt_state *c)
+{
+    const cJSON *sent = cJSON_GetObjectItemCaseSensitive(t, "sent_xids");
+    const cJSON *hist = cJSON_GetObjectItemCaseSensitive(t, "history");
+    const cJSON *late = cJSON_GetObjectItemCaseSensitive(t, "late_sent_xids");
+    const cJSON *e;
+    size_t i = 0;
+
+    if (!parse_xid(cJSON_GetObjectItemCaseSensitive(t, "floor"), &c->floor) ||
+        !opt_string(t, "low", &c->low) || !cJSON_IsArray(sent) ||
+        !cJSON_IsArray(hist) || !parse_xids(sent, &c->sent, &c->n_sent) ||
+        !opt_string(t, "late_key", &c->late_key) ||
+        (late != NULL && (!cJSON_IsArray(late) ||
+                          !parse_xids(late, &c->late_sent, &c->n_late_sent))))
+        return false;
+    c->history = pe_xcalloc((size_t)cJSON_GetArraySize(hist) + 1,
+                            sizeof(*c->history));
+    cJSON_ArrayForEach(e, hist)
+    {
+        struct pe_ckpt_history *h = &c->history[i];
+
+        c->n_history = ++i;
+        if (!parse_xid(cJSON_GetObjectItemCaseSensitive(e, "xmax"), &h->xmax) ||
+            !opt_string(e, "key", &h->key))
+            return false;
+    }
+    c->tracked = true;
+    return true;
+}
+
+enum pe_status pe_ckpt_format_parse(const char *text, size_t len,
+                                    const char *where,
+                                    struct pe_ckpt_state *out,
+                                    struct pe_error *err)
+{
+    cJSON *doc = cJSON_ParseWithLength(text, len);
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(doc, "key");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "tracking");
+    enum pe_status st = PE_OK;
+
+    memset(out, 0, sizeof(*out));
+    /* A null key: a tracked stream that has sent nothing yet. */
+    if (!(cJSON_IsString(k) || (cJSON_IsNull(k) && t != NULL)) ||
+        (t != NULL && !cJSON_IsNull(t) && !parse_tracking(t, out))) {
+        pe_ckpt_state_cleanup(out);
+        st = pe_error_set(err, PE_ERR_CONFIG, false,
+                          "%s: damaged checkpoint (%s); fix or remove it "
+                          "by hand",
+                          where,
+                          cJSON_IsString(k) ? "bad \"tracking\""
+                                            : "no \"key\" string");
+    } else {
+        out->key = cJSON_IsString(k) ? pe_xstrdup(k->valuestring) : NULL;
+    }
+    cJSON_Delete(doc);
+    return st;
+}
+
+static cJSON *tracking_json(const struct pe_ckpt_state *c)
+{
+    cJSON *t = cJSON_CreateObject();
+    cJSON *sent = cJSON_AddArrayToObject(t, "sent_xids");
+    cJSON *hist = cJSON_AddArrayToObject(t, "history");
+
+    cJSON_AddItemToObject(t, "floor", xid_string(c->floor));
+    if (c->late_key != NULL) {
+        cJSON *late = cJSON_AddArrayToObject(t, "late_sent_xids");
+
+        cJSON_AddStringToObject(t, "late_key", c->late_key);
+        for (size_t i = 0; i < c->n_late_sent; i++)
+            cJSON_AddItemToArray(late, xid_string(c->late_sent[i]));
+    }
+    if (c->low)
+        cJSON_AddStringToObject(t, "low", c->low);
+    else
+        cJSON_AddNullToObject(t, "low");
+    for (size_t i = 0; i < c->n_sent; i++)
+        cJSON_AddItemToArray(sent, xid_string(c->sent[i]));
+    for (size_t i = 0; i < c->n_history; i++) {
+        cJSON *h = cJSON_CreateObject();
+
+        cJSON_AddItemToObject(h, "xmax", xid_string(c->history[i].xmax));
+        if (c->history[i].key)
+            cJSON_AddStringToObject(h, "key", c->history[i].key);
+        else
+            cJSON_AddNullToObject(h, "key");
+        cJSON_AddItemToArray(hist, h);
+    }
+    return t;
+}
+
+char *pe_ckpt_format_print(const char *stream, const struct pe_ckpt_state *c)
+{
+    cJSON *doc = cJSON_CreateObject();
+    char when[32], *text;
+    time_t now = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON_AddNumberToObject(doc, "version", c->tracked ? 2 : 1);
+    cJSON_AddStringToObject(doc, "stream", stream);
+    if (c->key != NULL)
+        cJSON_AddStringToObject(doc, "key", c->key);
+    else
+        cJSON_AddNullToObject(doc, "key");
+    cJSON_AddStringToObject(doc, "updated_at", when);
+    if (c->tracked)
+        cJSON_AddItemToObject(doc, "tracking", tracking_json(c));
+    text = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    return text;
+}

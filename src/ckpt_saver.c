@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT
+ * ckpt_saver.c - the background checkpoint saver: one thread per unit,
+ * one state in flight.  Owns its thread, mutex and the text in flight;
+ * must not know which kind of store it writes to (it writes printed text
+ * through checkpoint.c) nor read checkpoints. */
+#include "ckpt_saver.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "ckpt_backend.h"
+
+/* mu guards text, busy, quit, st and err. */
+struct pe_ckpt_saver {
+    struct pe_ckpt_store *store;
+    char *stream;
+    long shard, nshards;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *text; /* the state being saved (owned) */
+    bool busy;  /* text is being written */
+    bool quit;
+    enum pe_status st; /* the first failure */
+    struct pe_error err;
+};
+
+static void *saver_main(void *arg)
+{
+    struct pe_ckpt_saver *sv = arg;
+
+    pthread_mutex_lock(&sv->mu);
+    for (;;) {
+        struct pe_error e;
+        enum pe_status st;
+
+        while (!sv->busy && !sv->quit)
+            pthread_cond_wait(&sv->cv, &sv->mu);
+        if (!sv->busy)
+            break; /* quit, nothing left */
+        pthread_mutex_unlock(&sv->mu);
+        pe_error_clear(&e);
+        st = pe_ckpt_write_text(sv->store, sv->stream, sv->shard,
+                                sv->nshards, sv->text, &e);
+        pthread_mutex_lock(&sv->mu);
+        if (st != PE_OK && sv->st == PE_OK) {
+            sv->st = st;
+            sv->err = e;
+        }
+        free(sv->text);
+        sv->text = NULL;
+        sv->busy = false;
+        pthread_cond_broadcast(&sv->cv);
+    }
+    pthread_mutex_unlock(&sv->mu);
+    return NULL;
+}
+
+struct pe_ckpt_saver *pe_ckpt_saver_start(struct pe_ckpt_store *s,
+                                          const char *stream, long shard,
+                                          long nshards)
+{
+    struct pe_ckpt_saver *sv = pe_xcalloc(1, sizeof(*sv));
+
+    sv->store = s;
+    sv->stream = pe_xstrdup(stream);
+    sv->shard = shard;
+    sv->nshards = nshards;
+    pthread_mutex_init(&sv->mu, NULL);
+    pthread_cond_init(&sv->cv, NULL);
+    if (pthread_create(&sv->thread, NULL, saver_main, sv) != 0) {
+        pthread_cond_destroy(&sv->cv);
+        pthread_mutex_destroy(&sv->mu);
+        free(sv->stream);
+        free(sv);
+        return NULL; /* the caller saves in its own thread */
+    }
+    return sv;
+}
+
+/* Waits until the saver is idle; mu held. */
+static void saver_wait(struct pe_ckpt_saver *sv)
+{
+    while (sv->busy)
+        pthread_cond_wait(&sv->cv, &sv->mu);
+}
+
+enum pe_status pe_ckpt_saver_save(struct pe_ckpt_saver *sv,
+                                  const struct pe_ckpt_state *c,
+                                  struct pe_error *err)
+{
+    char *text = pe_ckpt_format_print(sv->stream, c);
+    enum pe_status st;
+
+    pthread_mutex_lock(&sv->mu);
+    saver_wait(sv);
+    st = sv->st;
+    if (st == PE_OK) {
+        sv->text = text;
+        sv->busy = true;
+        pthread_cond_broadcast(&sv->cv);
+    } else {
+        /* Reported once: the caller may recover (a database store
+         * reconnects) and hand over a later state, which holds this one. */
+        *err = sv->err;
+        sv->st = PE_OK;
+        free(text);
+    }
+    pthread_mutex_unlock(&sv->mu);
+    return st;
+}
+
+enum pe_status pe_ckpt_saver_finish(struct pe_ckpt_saver *sv,
+                                    struct pe_error *err)
+{
+    enum pe_status st;
+
+    if (sv == NULL)
+        return PE_OK;
+    pthread_mutex_lock(&sv->mu);
+    saver_wait(sv);
+    sv->quit = true;
+    pthread_cond_broadcast(&sv->cv);
+    st = sv->st;
+    if (st != PE_OK && err != NULL)
+        *err = sv->err;
+    pthread_mutex_unlock(&sv->mu);
+    pthread_join(sv->thread, NULL);
+    pthread_cond_destroy(&sv->cv);
+    pthread_mutex_destroy(&sv->mu);
+    free(sv->stream);
+    free(sv);
+    return st;
+}

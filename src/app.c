@@ -21,7 +21,7 @@
 #include "jsonarena.h"
 #include "log.h"
 #include "metrics.h"
-#include "sink_http.h"
+#include "sink.h"
 #include "source_pg.h"
 
 /* Set by SIGINT/SIGTERM: 1 = stop after the request in flight, 2 = now. */
@@ -92,13 +92,12 @@ struct stream_run {
     const struct pe_deliver_env *env;
     struct pe_source *src;
     struct pe_table *table;
-    struct pe_sink *sink; /* NULL in dry-run */
+    struct pe_sink *sink; /* the dry run's prints to stdout */
     struct pe_ckpt_store *store;
     struct pe_ckpt_saver *saver; /* saves in the background; NULL: here */
     struct pe_batch batch;
     int64_t *batch_xids; /* inserting transaction of each batch record */
     struct pe_buf rec;
-    struct pe_buf value; /* Kinesis: the value before base64 */
     struct pe_ckpt_state state; /* as last saved (the checkpoint) */
     bool tracked;               /* not an ordered_writer stream */
     bool late_phase;            /* sending rows below the checkpoint */
@@ -114,74 +113,6 @@ struct stream_run {
     long long shown_done, shown_retries; /* already counted there */
     struct pe_send_stats stats;
 };
-
-/* A secret from the environment variable `var`, named by config key
- * `key`; the value itself is never printed.  It ends up in a header, so a
- * line break in it would start a header of its own. */
-static enum pe_status secret_env(const char *key, const char *var,
-                                 const char **out, struct pe_error *err)
-{
-    const char *v = getenv(var);
-
-    if (v == NULL || *v == '\0')
-        return pe_error_set(err, PE_ERR_CONFIG, false,
-                            "%s: environment variable %s is not set", key,
-                            var);
-    if (strpbrk(v, "\r\n") != NULL)
-        return pe_error_set(err, PE_ERR_CONFIG, false,
-                            "%s: environment variable %s holds a line break "
-                            "(CR or LF)",
-                            key, var);
-    *out = v;
-    return PE_OK;
-}
-
-/* The sink's options: the config, plus secrets from the environment. */
-static enum pe_status sink_opts(const struct pe_config *c,
-                                struct pe_sink_opts *so, struct pe_error *err)
-{
-    enum pe_status st = PE_OK;
-
-    memset(so, 0, sizeof(*so));
-    so->invoke_url = c->sink.invoke_url;
-    so->timeout_ms = c->sink.timeout_ms;
-    so->connect_timeout_ms = c->sink.connect_timeout_ms;
-    so->ca_file = c->sink.ca_file;
-    so->client_cert = c->sink.client_cert;
-    so->client_key = c->sink.client_key;
-    so->insecure = c->sink.insecure;
-    so->headers = (const char *const *)c->sink.headers;
-    so->n_headers = c->sink.n_headers;
-    so->abort_flag = &stop_requested;
-    if (c->sink.api_key_env != NULL)
-        st = secret_env("sink.api_key_env", c->sink.api_key_env, &so->api_key,
-                        err);
-    if (st == PE_OK && c->sink.basic_auth_env != NULL) {
-        st = secret_env("sink.basic_auth_env", c->sink.basic_auth_env,
-                        &so->basic_auth, err);
-        if (st == PE_OK && strchr(so->basic_auth, ':') == NULL)
-            st = pe_error_set(err, PE_ERR_CONFIG, false,
-                              "sink.basic_auth_env: %s must hold "
-                              "user:password",
-                              c->sink.basic_auth_env);
-    }
-    so->kinesis = c->sink.kind == PE_SINK_KINESIS;
-    if (st == PE_OK && (so->kinesis || c->sink.sigv4_region != NULL)) {
-        so->sigv4_region = so->kinesis ? c->sink.region : c->sink.sigv4_region;
-        so->sigv4_service = so->kinesis ? "kinesis" : c->sink.sigv4_service;
-        const char *who = so->kinesis ? "sink.kind = kinesis" : "sink.aws_sigv4";
-
-        st = secret_env(who, "AWS_ACCESS_KEY_ID", &so->aws_access_key_id, err);
-        if (st == PE_OK)
-            st = secret_env(who, "AWS_SECRET_ACCESS_KEY",
-                            &so->aws_secret_access_key, err);
-        if (st == PE_OK && getenv("AWS_SESSION_TOKEN") != NULL &&
-            *getenv("AWS_SESSION_TOKEN") != '\0')
-            st = secret_env(who, "AWS_SESSION_TOKEN", &so->aws_session_token,
-                            err);
-    }
-    return st;
-}
 
 static bool selected(const struct pe_app_opts *o, const char *name)
 {
@@ -430,7 +361,7 @@ static enum pe_status advance(struct stream_run *r, const char *key,
         free(c->key);
         c->key = pe_xstrdup(key);
     }
-    if (r->o->dry_run)
+    if (!pe_sink_delivers(r->sink))
         return PE_OK;
     return save_state(r, err);
 }
@@ -444,27 +375,16 @@ static enum pe_status flush(struct stream_run *r, struct pe_error *err)
     if (r->batch.n == 0)
         return PE_OK;
     last = pe_batch_key(&r->batch, r->batch.n - 1);
-    if (r->o->dry_run) {
-        size_t len;
-        const char *body = pe_batch_finish(&r->batch, &len);
-
-        if (fwrite(body, 1, len, stdout) != len || fputc('\n', stdout) == EOF)
-            return pe_error_set(err, PE_ERR_IO, false, "stdout: %s",
-                                strerror(errno));
-        r->stats.records += (long long)r->batch.n;
-        r->stats.requests++;
-        r->stats.bytes += (long long)len;
-    } else {
-        if ((st = rate_take(r->env, r->batch.n, err)) != PE_OK)
-            return st;
-        st = pe_deliver(r->env, r->sink, r->sc->name, r->topic, &r->batch,
-                        NULL, r->batch.n, &r->stats, err);
-        if (st != PE_OK) {
-            if (st != PE_ERR_INTERRUPTED)
-                pe_error_prefix(err, "keys %s to %s",
-                                pe_batch_key(&r->batch, 0), last);
-            return st;
-        }
+    if (pe_sink_delivers(r->sink) &&
+        (st = rate_take(r->env, r->batch.n, err)) != PE_OK)
+        return st;
+    st = pe_deliver(r->env, r->sink, r->sc->name, r->topic, &r->batch, NULL,
+                    r->batch.n, &r->stats, err);
+    if (st != PE_OK) {
+        if (st != PE_ERR_INTERRUPTED)
+            pe_error_prefix(err, "keys %s to %s", pe_batch_key(&r->batch, 0),
+                            last);
+        return st;
     }
     if ((st = advance(r, last, r->batch_xids, r->batch.n, err)) != PE_OK)
         return st;
@@ -487,7 +407,7 @@ static enum pe_status dead_row(struct stream_run *r, const char *key,
 
     if ((st = flush(r, err)) != PE_OK)
         return st;
-    if (r->o->dry_run) {
+    if (!pe_sink_delivers(r->sink)) {
         pe_log(PE_LOG_WARN, "stream %s: key %s: %s; a run would dead-letter it",
                r->unit, key, msg);
         return PE_OK;
@@ -517,74 +437,6 @@ static enum pe_status oversized(struct stream_run *r, const char *key,
     return dead_row(r, key, xid, msg, err);
 }
 
-/* A PutRecords body: {"StreamName":"<stream>","Records":[ ... ]}, whose
- * batch.max_bytes counts what Kinesis counts: data before base64, plus
- * the partition keys. */
-static void kinesis_frame(struct pe_batch *b, const char *stream)
-{
-    struct pe_buf head;
-
-    pe_batch_count_sizes(b);
-    pe_buf_init(&head, 0);
-    pe_buf_puts(&head, "{\"StreamName\":");
-    pe_buf_json_string(&head, stream);
-    pe_buf_puts(&head, ",\"Records\":[");
-    pe_batch_set_frame(b, head.data, "]}");
-    pe_buf_cleanup(&head);
-}
-
-/* One Kinesis entry in r->rec: {"Data":"<base64 of the value>",
- * "PartitionKey":"<message_key column, else the row key>"}.  *data_len
- * gets the size Kinesis counts (data plus partition key). */
-static enum pe_status kinesis_entry(struct stream_run *r, struct pe_rows *rows,
-                                    size_t i, const char *key,
-                                    size_t *data_len, char *why, size_t why_len,
-                                    struct pe_error *err)
-{
-    const char *const *values = pe_rows_values(rows, i);
-    const char *pk = r->key_col >= 0 && values[r->key_col] != NULL &&
-                             values[r->key_col][0] != '\0'
-                         ? values[r->key_col]
-                         : key;
-    size_t chars = 0;
-    enum pe_status st;
-
-    pe_buf_reset(&r->value);
-    pe_buf_reset(&r->rec);
-    why[0] = '\0';
-    if ((st = pe_encode_value(rows->cols, rows->n_cols, values, &r->value,
-                              err)) != PE_OK)
-        return st;
-    pe_buf_puts(&r->rec, "{\"Data\":\"");
-    pe_buf_base64(&r->rec, r->value.data, r->value.len);
-    pe_buf_puts(&r->rec, "\",\"PartitionKey\":");
-    pe_buf_json_string(&r->rec, pk);
-    pe_buf_puts(&r->rec, "}");
-    *data_len = r->value.len + strlen(pk);
-    /* Kinesis wants 1 to 256 Unicode characters. */
-    for (const unsigned char *p = (const unsigned char *)pk; *p; p++)
-        chars += (*p & 0xc0) != 0x80;
-    if (chars == 0 || chars > 256)
-        snprintf(why, why_len,
-                 "partition key of %zu characters: Kinesis takes 1 to 256",
-                 chars);
-    return PE_OK;
-}
-
-/* The largest record the sink takes (REST: sink.max_record_bytes;
- * Kinesis: also at most 1 MiB of data plus partition key) and its name. */
-static size_t record_limit(const struct pe_config *c, const char **what)
-{
-    size_t limit = (size_t)c->sink.max_record_bytes;
-
-    *what = "sink.max_record_bytes";
-    if (c->sink.kind == PE_SINK_KINESIS && limit > 1048576) {
-        *what = "Kinesis' record limit";
-        limit = 1048576;
-    }
-    return limit;
-}
-
 /* Encodes one row and adds it, sending the batch first when it is full. */
 static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
                               size_t i, struct pe_error *err)
@@ -595,19 +447,13 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     enum pe_status st;
 
     const char *what;
-    size_t record_len = 0, limit = record_limit(c, &what);
+    size_t record_len = 0, limit = pe_sink_record_limit(r->sink, &what);
     char why[128] = "";
+    struct pe_sink_row row = {rows->cols, rows->n_cols,
+                              pe_rows_values(rows, i), r->key_col, key};
 
-    if (c->sink.kind == PE_SINK_KINESIS) {
-        st = kinesis_entry(r, rows, i, key, &record_len, why, sizeof(why),
-                           err);
-    } else {
-        pe_buf_reset(&r->rec);
-        st = pe_encode_record_keyed(rows->cols, rows->n_cols,
-                                    pe_rows_values(rows, i), r->key_col,
-                                    &r->rec, err);
-        record_len = r->rec.len;
-    }
+    st = pe_sink_encode(r->sink, &row, &r->rec, &record_len, why, sizeof(why),
+                        err);
     if (st != PE_OK) {
         pe_error_prefix(err, "key %s", key);
         return st;
@@ -871,7 +717,7 @@ static enum pe_status settle(struct stream_run *r, struct pe_error *err)
     c->n_sent = keep;
     c->floor = floor;
     c->tracked = true;
-    if (r->o->dry_run)
+    if (!pe_sink_delivers(r->sink))
         return PE_OK;
     return save_state(r, err);
 }
@@ -947,7 +793,8 @@ static void log_summary(const struct stream_run *r, double secs)
                       ",\"dry_run\":%s,\"rows\":%lld,\"requests\":%lld,"
                       "\"bytes\":%lld,\"retries\":%lld,\"dead_letters\":%lld,"
                       "\"elapsed_s\":%.3f,\"rows_per_s\":%.1f,\"checkpoint\":",
-                      r->o->dry_run ? "true" : "false", r->stats.records,
+                      pe_sink_delivers(r->sink) ? "false" : "true",
+                      r->stats.records,
                       r->stats.requests, r->stats.bytes, r->stats.retries,
                       r->stats.dead, secs, rate);
         if (r->state.key != NULL && !r->replay)
@@ -963,9 +810,9 @@ static void log_summary(const struct stream_run *r, double secs)
                       "to topic %s; %lld %s; %lld %s; checkpoint %s; %.2f s, "
                       "%.0f rows/s\n",
                       r->unit,
-                      r->o->dry_run ? "would send"
-                      : r->replay   ? "replayed"
-                                    : "sent",
+                      !pe_sink_delivers(r->sink) ? "would send"
+                      : r->replay                ? "replayed"
+                                                 : "sent",
                       t->records, plural(t->records, "row", "rows"),
                       t->requests, plural(t->requests, "request", "requests"),
                       t->bytes, plural(t->bytes, "byte", "bytes"), r->topic,
@@ -1066,11 +913,8 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
             max = bucket.rate < 1 ? 1 : (long)bucket.rate;
         pe_batch_init(&r.batch, (size_t)max, (size_t)o->cfg->batch.max_bytes);
         r.batch_xids = pe_xcalloc((size_t)max, sizeof(int64_t));
-        if (o->cfg->sink.kind == PE_SINK_KINESIS)
-            kinesis_frame(&r.batch, r.topic);
     }
     pe_buf_init(&r.rec, 0);
-    pe_buf_init(&r.value, 0);
     if (store != NULL && !replay &&
         (st = pe_ckpt_load_shard(store, sc->name, r.shard, r.nshards,
                                  &r.state, err)) != PE_OK)
@@ -1081,17 +925,12 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
         goto out;
     if (!replay && (st = ckpt_keys_fit(&r, err)) != PE_OK)
         goto out;
-    if (!o->dry_run) {
-        struct pe_sink_opts so;
-
-        if ((st = sink_opts(o->cfg, &so, err)) != PE_OK)
-            goto out;
-        r.sink = pe_sink_new(&so, err);
-        if (r.sink == NULL) {
-            st = err->status;
-            goto out;
-        }
+    r.sink = pe_sink_open(o->cfg, o->dry_run, &stop_requested, err);
+    if (r.sink == NULL) {
+        st = err->status;
+        goto out;
     }
+    pe_sink_frame(r.sink, &r.batch, r.topic);
     pe_log(PE_LOG_DEBUG, "stream %s: %s from key %s", r.unit,
            pe_table_name(r.table), r.state.key ? r.state.key : "(start)");
     if (r.progress) {
@@ -1108,7 +947,7 @@ static enum pe_status run_stream(const struct pe_app_opts *o,
         meter_total(total, true);
         counted = true;
     }
-    if (store != NULL && !replay && !o->dry_run)
+    if (store != NULL && !replay && pe_sink_delivers(r.sink))
         r.saver = pe_ckpt_saver_start(store, sc->name, r.shard, r.nshards);
     st = pump(&r, err);
     if (r.saver != NULL) {
@@ -1139,12 +978,11 @@ out:
     report->checkpoint = r.nshards == 1 && r.state.key != NULL
                              ? pe_xstrdup(r.state.key)
                              : NULL;
-    pe_sink_free(r.sink);
+    pe_sink_close(r.sink);
     pe_table_free(r.table);
     pe_batch_cleanup(&r.batch);
     free(r.batch_xids);
     pe_buf_cleanup(&r.rec);
-    pe_buf_cleanup(&r.value);
     pe_ckpt_state_cleanup(&r.state);
     return st;
 }
@@ -1910,12 +1748,13 @@ static bool same_file(const char *a, const char *b)
  * within the limits; *size gets what max_bytes counts for it.  The reason
  * goes to err. */
 static enum pe_status check_letter(const struct pe_config *c,
+                                   const struct pe_sink *sink,
                                    const struct pe_batch *b, char *line,
                                    struct pe_dead_letter *d, size_t *size,
                                    struct pe_error *err)
 {
     const char *what;
-    size_t limit = record_limit(c, &what);
+    size_t limit = pe_sink_record_limit(sink, &what);
     enum pe_status st;
 
     if ((st = pe_dlq_parse_line(line, d, err)) != PE_OK)
@@ -1923,10 +1762,7 @@ static enum pe_status check_letter(const struct pe_config *c,
     if (!pe_topic_valid(d->topic))
         return pe_error_set(err, PE_ERR_DATA, false, "invalid topic \"%s\"",
                             d->topic);
-    if ((st = pe_dlq_check_record(d, c->sink.kind == PE_SINK_KINESIS
-                                         ? PE_DLQ_KINESIS
-                                         : PE_DLQ_REST,
-                                  size, err)) != PE_OK)
+    if ((st = pe_sink_check_letter(sink, d, size, err)) != PE_OK)
         return st;
     if (!pe_batch_fits_alone(b, *size))
         return pe_error_set(err, PE_ERR_DATA, false,
@@ -1944,6 +1780,7 @@ static enum pe_status check_letter(const struct pe_config *c,
  * one a dead letter whose record the sink takes.  A refusal names
  * FILE:LINE and why (exit 2). */
 static enum pe_status check_dead_letters(const struct pe_config *c,
+                                         const struct pe_sink *sink,
                                          const struct pe_batch *b, FILE *f,
                                          const char *path, size_t *count,
                                          struct pe_error *err)
@@ -1961,7 +1798,7 @@ static enum pe_status check_dead_letters(const struct pe_config *c,
         lineno++;
         if (line[0] == '\n' || line[0] == '\0')
             continue;
-        if (check_letter(c, b, line, &d, &size, err) != PE_OK) {
+        if (check_letter(c, sink, b, line, &d, &size, err) != PE_OK) {
             pe_error_prefix(err, "%s:%ld", path, lineno);
             st = err->status = PE_ERR_USAGE;
             break;
@@ -1984,21 +1821,13 @@ static enum pe_status replay_send(const struct pe_app_opts *o,
                                   struct pe_send_stats *stats,
                                   struct pe_error *err)
 {
-    enum pe_status st = PE_OK;
+    enum pe_status st;
 
-    if (o->dry_run) {
-        size_t len;
-        const char *body = pe_batch_finish(b, &len);
-
-        if (fwrite(body, 1, len, stdout) != len || fputc('\n', stdout) == EOF)
-            st = pe_error_set(err, PE_ERR_IO, false, "stdout: %s",
-                              strerror(errno));
-        stats->records += (long long)b->n;
-    } else if ((st = pe_deliver(env, sink, stream, topic, b, NULL, b->n,
-                                stats, err)) != PE_OK &&
-               st != PE_ERR_INTERRUPTED) {
+    (void)o;
+    if ((st = pe_deliver(env, sink, stream, topic, b, NULL, b->n, stats,
+                         err)) != PE_OK &&
+        st != PE_ERR_INTERRUPTED)
         pe_error_prefix(err, "replay to topic %s", topic);
-    }
     pe_batch_reset(b);
     return st;
 }
@@ -2009,7 +1838,6 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
                                           struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
-    struct pe_sink_opts ko;
     struct pe_dlq *dlq = pe_dlq_new(c->dead_letter.path);
     struct pe_deliver_env env;
     struct pe_send_stats stats;
@@ -2042,17 +1870,15 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
                           o->dead_letters);
         goto out;
     }
-    if (c->sink.kind == PE_SINK_KINESIS)
-        pe_batch_count_sizes(&b);
     install_signals();
-    if ((st = check_dead_letters(c, &b, f, o->dead_letters, &count, err)) !=
-        PE_OK)
-        goto out;
-    if (!o->dry_run && ((st = sink_opts(c, &ko, err)) != PE_OK ||
-                        (sink = pe_sink_new(&ko, err)) == NULL)) {
+    if ((sink = pe_sink_open(c, o->dry_run, &stop_requested, err)) == NULL) {
         st = err->status;
         goto out;
     }
+    pe_sink_frame(sink, &b, NULL); /* sizes as the sink counts them */
+    if ((st = check_dead_letters(c, sink, &b, f, o->dead_letters, &count,
+                                 err)) != PE_OK)
+        goto out;
     while (st == PE_OK) {
         struct pe_dead_letter d;
         bool eof = getline(&line, &cap, f) < 0;
@@ -2060,7 +1886,7 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
         if (!eof && (line[0] == '\n' || line[0] == '\0'))
             continue;
         /* Checked above; again in case the file changed since. */
-        if (!eof && check_letter(c, &b, line, &d, &size, err) != PE_OK) {
+        if (!eof && check_letter(c, sink, &b, line, &d, &size, err) != PE_OK) {
             pe_error_prefix(err, "%s changed during the replay",
                             o->dead_letters);
             st = err->status;
@@ -2077,8 +1903,7 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
             free(stream);
             topic = pe_xstrdup(d.topic);
             stream = pe_xstrdup(d.stream);
-            if (c->sink.kind == PE_SINK_KINESIS)
-                kinesis_frame(&b, topic);
+            pe_sink_frame(sink, &b, topic);
         }
         if (pe_batch_add_sized(&b, d.record, d.record_len, size, d.key) ==
             PE_OK)
@@ -2097,7 +1922,8 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
         pe_log(PE_LOG_INFO,
                "replay: %lld of %zu records %s from %s; %lld dead-lettered "
                "again",
-               stats.records, count, o->dry_run ? "would be sent" : "delivered",
+               stats.records, count,
+               pe_sink_delivers(sink) ? "delivered" : "would be sent",
                o->dead_letters, stats.dead);
         st = finish(PE_OK, 0, dlq, 0, err);
     }
@@ -2109,7 +1935,7 @@ out:
     free(topic);
     free(stream);
     pe_batch_cleanup(&b);
-    pe_sink_free(sink);
+    pe_sink_close(sink);
     pe_dlq_free(dlq);
     return st;
 }
@@ -2191,7 +2017,6 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     const struct pe_config *c = o->cfg;
     struct pe_source_opts so = {c->source.conninfo,
                                 c->source.connect_timeout_s};
-    struct pe_sink_opts ko;
     struct pe_source *src;
     struct pe_sink *sink;
     bool exists;
@@ -2232,7 +2057,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
         pe_source_free(src);
     }
     pe_buf_init(&names, 0);
-    sink = sink_opts(c, &ko, &e) == PE_OK ? pe_sink_new(&ko, &e) : NULL;
+    sink = pe_sink_open(c, false, &stop_requested, &e);
     if (sink == NULL || pe_sink_list_topics(sink, &names, &e) != PE_OK) {
         printf("proxy: FAILED: %s\n", e.msg);
         bad++;
@@ -2250,7 +2075,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
                        " (it must exist, or the brokers must create it)\n",
                        c->streams[i].topic);
     }
-    pe_sink_free(sink);
+    pe_sink_close(sink);
     pe_buf_cleanup(&names);
     /* main.c flushes stdout and reports a failed write.  A config
      * problem exits 2; an unreachable database or proxy 1. */

@@ -1814,8 +1814,7 @@ static enum pe_status check_dead_letters(const struct pe_config *c,
 }
 
 /* Sends (or in dry-run prints) one replay batch and empties it. */
-static enum pe_status replay_send(const struct pe_app_opts *o,
-                                  const struct pe_deliver_env *env,
+static enum pe_status replay_send(const struct pe_deliver_env *env,
                                   struct pe_sink *sink, const char *stream,
                                   const char *topic, struct pe_batch *b,
                                   struct pe_send_stats *stats,
@@ -1823,7 +1822,6 @@ static enum pe_status replay_send(const struct pe_app_opts *o,
 {
     enum pe_status st;
 
-    (void)o;
     if ((st = pe_deliver(env, sink, stream, topic, b, NULL, b->n, stats,
                          err)) != PE_OK &&
         st != PE_ERR_INTERRUPTED)
@@ -1893,7 +1891,7 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
             break;
         }
         if (b.n > 0 && (eof || strcmp(d.topic, topic) != 0) &&
-            (st = replay_send(o, &env, sink, stream, topic, &b, &stats,
+            (st = replay_send(&env, sink, stream, topic, &b, &stats,
                               err)) != PE_OK)
             break;
         if (eof || stop_level())
@@ -1908,7 +1906,7 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
         if (pe_batch_add_sized(&b, d.record, d.record_len, size, d.key) ==
             PE_OK)
             continue;
-        if (b.n > 0 && (st = replay_send(o, &env, sink, stream, topic, &b,
+        if (b.n > 0 && (st = replay_send(&env, sink, stream, topic, &b,
                                          &stats, err)) != PE_OK)
             break;
         if (pe_batch_add_sized(&b, d.record, d.record_len, size, d.key) !=

@@ -14,7 +14,7 @@
 #include "batch.h"
 #include "deadletter.h"
 #include "retry.h"
-#include "sink_http.h"
+#include "sink.h"
 #include "util.h"
 
 /* What every sender of one run shares. */

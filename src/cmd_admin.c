@@ -23,8 +23,7 @@
 #include "progress.h"
 #include "ratelimit.h"
 #include "signals.h"
-#include "sink_http.h"
-#include "sinkcfg.h"
+#include "sink.h"
 #include "source_opts.h"
 #include "source_pg.h"
 #include "stream.h"
@@ -111,7 +110,6 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
     struct pe_source_opts so = pe_source_opts_from_config(c);
-    struct pe_sink_opts ko;
     struct pe_source *src;
     struct pe_sink *sink;
     bool exists;
@@ -152,7 +150,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
         pe_source_free(src);
     }
     pe_buf_init(&names, 0);
-    sink = pe_sinkcfg_opts(c, &ko, &e) == PE_OK ? pe_sink_new(&ko, &e) : NULL;
+    sink = pe_sink_open(c, false, pe_signals_stop_flag(), &e);
     if (sink == NULL || pe_sink_list_topics(sink, &names, &e) != PE_OK) {
         printf("proxy: FAILED: %s\n", e.msg);
         bad++;
@@ -170,7 +168,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
                        " (it must exist, or the brokers must create it)\n",
                        c->streams[i].topic);
     }
-    pe_sink_free(sink);
+    pe_sink_close(sink);
     pe_buf_cleanup(&names);
     /* main.c flushes stdout and reports a failed write.  A config
      * problem exits 2; an unreachable database or proxy 1. */

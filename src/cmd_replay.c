@@ -23,8 +23,7 @@
 #include "progress.h"
 #include "ratelimit.h"
 #include "signals.h"
-#include "sink_http.h"
-#include "sinkcfg.h"
+#include "sink.h"
 #include "source_opts.h"
 #include "source_pg.h"
 #include "stream.h"
@@ -168,12 +167,13 @@ static bool same_file(const char *a, const char *b)
  * within the limits; *size gets what max_bytes counts for it.  The reason
  * goes to err. */
 static enum pe_status check_letter(const struct pe_config *c,
+                                   const struct pe_sink *sink,
                                    const struct pe_batch *b, char *line,
                                    struct pe_dead_letter *d, size_t *size,
                                    struct pe_error *err)
 {
     const char *what;
-    size_t limit = pe_sinkcfg_record_limit(c, &what);
+    size_t limit = pe_sink_record_limit(sink, &what);
     enum pe_status st;
 
     if ((st = pe_dlq_parse_line(line, d, err)) != PE_OK)
@@ -181,10 +181,7 @@ static enum pe_status check_letter(const struct pe_config *c,
     if (!pe_topic_valid(d->topic))
         return pe_error_set(err, PE_ERR_DATA, false, "invalid topic \"%s\"",
                             d->topic);
-    if ((st = pe_dlq_check_record(d, c->sink.kind == PE_SINK_KINESIS
-                                         ? PE_DLQ_KINESIS
-                                         : PE_DLQ_REST,
-                                  size, err)) != PE_OK)
+    if ((st = pe_sink_check_letter(sink, d, size, err)) != PE_OK)
         return st;
     if (!pe_batch_fits_alone(b, *size))
         return pe_error_set(err, PE_ERR_DATA, false,
@@ -202,6 +199,7 @@ static enum pe_status check_letter(const struct pe_config *c,
  * one a dead letter whose record the sink takes.  A refusal names
  * FILE:LINE and why (exit 2). */
 static enum pe_status check_dead_letters(const struct pe_config *c,
+                                         const struct pe_sink *sink,
                                          const struct pe_batch *b, FILE *f,
                                          const char *path, size_t *count,
                                          struct pe_error *err)
@@ -219,7 +217,7 @@ static enum pe_status check_dead_letters(const struct pe_config *c,
         lineno++;
         if (line[0] == '\n' || line[0] == '\0')
             continue;
-        if (check_letter(c, b, line, &d, &size, err) != PE_OK) {
+        if (check_letter(c, sink, b, line, &d, &size, err) != PE_OK) {
             pe_error_prefix(err, "%s:%ld", path, lineno);
             st = err->status = PE_ERR_USAGE;
             break;
@@ -235,28 +233,18 @@ static enum pe_status check_dead_letters(const struct pe_config *c,
 }
 
 /* Sends (or in dry-run prints) one replay batch and empties it. */
-static enum pe_status replay_send(const struct pe_app_opts *o,
-                                  const struct pe_deliver_env *env,
+static enum pe_status replay_send(const struct pe_deliver_env *env,
                                   struct pe_sink *sink, const char *stream,
                                   const char *topic, struct pe_batch *b,
                                   struct pe_send_stats *stats,
                                   struct pe_error *err)
 {
-    enum pe_status st = PE_OK;
+    enum pe_status st;
 
-    if (o->dry_run) {
-        size_t len;
-        const char *body = pe_batch_finish(b, &len);
-
-        if (fwrite(body, 1, len, stdout) != len || fputc('\n', stdout) == EOF)
-            st = pe_error_set(err, PE_ERR_IO, false, "stdout: %s",
-                              strerror(errno));
-        stats->records += (long long)b->n;
-    } else if ((st = pe_deliver(env, sink, stream, topic, b, NULL, b->n,
-                                stats, err)) != PE_OK &&
-               st != PE_ERR_INTERRUPTED) {
+    if ((st = pe_deliver(env, sink, stream, topic, b, NULL, b->n, stats,
+                         err)) != PE_OK &&
+        st != PE_ERR_INTERRUPTED)
         pe_error_prefix(err, "replay to topic %s", topic);
-    }
     pe_batch_reset(b);
     return st;
 }
@@ -281,15 +269,15 @@ static enum pe_status resend_letters(const struct pe_app_opts *o,
         if (!eof && (line[0] == '\n' || line[0] == '\0'))
             continue;
         /* Checked above; again in case the file changed since. */
-        if (!eof && check_letter(c, b, line, &d, &size, err) != PE_OK) {
+        if (!eof && check_letter(c, sink, b, line, &d, &size, err) != PE_OK) {
             pe_error_prefix(err, "%s changed during the replay",
                             o->dead_letters);
             st = err->status;
             break;
         }
         if (b->n > 0 && (eof || strcmp(d.topic, topic) != 0) &&
-            (st = replay_send(o, env, sink, stream, topic, b, stats,
-                              err)) != PE_OK)
+            (st = replay_send(env, sink, stream, topic, b, stats, err)) !=
+                PE_OK)
             break;
         if (eof || pe_signals_stop_level())
             break;
@@ -298,14 +286,13 @@ static enum pe_status resend_letters(const struct pe_app_opts *o,
             free(stream);
             topic = pe_xstrdup(d.topic);
             stream = pe_xstrdup(d.stream);
-            if (c->sink.kind == PE_SINK_KINESIS)
-                pe_sinkcfg_kinesis_frame(b, topic);
+            pe_sink_frame(sink, b, topic);
         }
         if (pe_batch_add_sized(b, d.record, d.record_len, size, d.key) ==
             PE_OK)
             continue;
-        if (b->n > 0 && (st = replay_send(o, env, sink, stream, topic, b,
-                                         stats, err)) != PE_OK)
+        if (b->n > 0 && (st = replay_send(env, sink, stream, topic, b, stats,
+                                         err)) != PE_OK)
             break;
         if (pe_batch_add_sized(b, d.record, d.record_len, size, d.key) !=
             PE_OK)
@@ -326,7 +313,6 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
                                           struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
-    struct pe_sink_opts ko;
     struct pe_dlq *dlq = pe_dlq_new(c->dead_letter.path);
     struct pe_deliver_env env;
     struct pe_send_stats stats;
@@ -358,23 +344,23 @@ static enum pe_status replay_dead_letters(const struct pe_app_opts *o,
                           o->dead_letters);
         goto out;
     }
-    if (c->sink.kind == PE_SINK_KINESIS)
-        pe_batch_count_sizes(&b);
     pe_signals_install();
-    if ((st = check_dead_letters(c, &b, f, o->dead_letters, &count, err)) !=
-        PE_OK)
-        goto out;
-    if (!o->dry_run && ((st = pe_sinkcfg_opts(c, &ko, err)) != PE_OK ||
-                        (sink = pe_sink_new(&ko, err)) == NULL)) {
+    if ((sink = pe_sink_open(c, o->dry_run, pe_signals_stop_flag(), err)) ==
+        NULL) {
         st = err->status;
         goto out;
     }
+    pe_sink_frame(sink, &b, NULL); /* sizes as the sink counts them */
+    if ((st = check_dead_letters(c, sink, &b, f, o->dead_letters, &count,
+                                 err)) != PE_OK)
+        goto out;
     st = resend_letters(o, &env, sink, &b, f, &stats, err);
     if (st == PE_OK) {
         pe_log(PE_LOG_INFO,
                "replay: %lld of %zu records %s from %s; %lld dead-lettered "
                "again",
-               stats.records, count, o->dry_run ? "would be sent" : "delivered",
+               stats.records, count,
+               pe_sink_delivers(sink) ? "delivered" : "would be sent",
                o->dead_letters, stats.dead);
         st = pe_pool_finish(PE_OK, 0, dlq, 0, err);
     }
@@ -383,7 +369,7 @@ out:
         fclose(f);
     fflush(stdout);
     pe_batch_cleanup(&b);
-    pe_sink_free(sink);
+    pe_sink_close(sink);
     pe_dlq_free(dlq);
     return st;
 }

@@ -23,8 +23,6 @@
 #include "progress.h"
 #include "ratelimit.h"
 #include "signals.h"
-#include "sink_http.h"
-#include "sinkcfg.h"
 #include "source_opts.h"
 #include "source_pg.h"
 #include "stream.h"

@@ -12,7 +12,7 @@
 #include "config.h"
 #include "jsonarena.h"
 #include "log.h"
-#include "sink_http.h"
+#include "sink.h"
 
 int main(int argc, char **argv)
 {

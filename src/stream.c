@@ -5,7 +5,6 @@
  * tracking rules are tracking.c's, the pool is pool.c's. */
 #include "stream.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +15,7 @@
 #include "progress.h"
 #include "ratelimit.h"
 #include "signals.h"
-#include "sink_http.h"
-#include "sinkcfg.h"
+#include "sink.h"
 #include "tracking.h"
 
 /* What one stream's run needs; all borrowed but the batch and buffers. */
@@ -27,13 +25,12 @@ struct stream_run {
     const struct pe_deliver_env *env;
     struct pe_source *src;
     struct pe_table *table;
-    struct pe_sink *sink; /* NULL in dry-run */
+    struct pe_sink *sink; /* the dry run's prints to stdout */
     struct pe_ckpt_store *store;
     struct pe_ckpt_saver *saver; /* saves in the background; NULL: here */
     struct pe_batch batch;
     int64_t *batch_xids; /* inserting transaction of each batch record */
     struct pe_buf rec;
-    struct pe_buf value; /* Kinesis: the value before base64 */
     struct pe_ckpt_state state; /* as last saved (the checkpoint) */
     bool tracked;               /* not an ordered_writer stream */
     bool late_phase;            /* sending rows below the checkpoint */
@@ -79,7 +76,7 @@ static enum pe_status advance(struct stream_run *r, const char *key,
     if (r->replay)
         return PE_OK; /* a replay moves no checkpoint */
     pe_tracking_advance(&r->state, r->late_phase, r->tracked, key, xids, n);
-    if (r->o->dry_run)
+    if (!pe_sink_delivers(r->sink))
         return PE_OK;
     return save_state(r, err);
 }
@@ -93,27 +90,16 @@ static enum pe_status flush(struct stream_run *r, struct pe_error *err)
     if (r->batch.n == 0)
         return PE_OK;
     last = pe_batch_key(&r->batch, r->batch.n - 1);
-    if (r->o->dry_run) {
-        size_t len;
-        const char *body = pe_batch_finish(&r->batch, &len);
-
-        if (fwrite(body, 1, len, stdout) != len || fputc('\n', stdout) == EOF)
-            return pe_error_set(err, PE_ERR_IO, false, "stdout: %s",
-                                strerror(errno));
-        r->stats.records += (long long)r->batch.n;
-        r->stats.requests++;
-        r->stats.bytes += (long long)len;
-    } else {
-        if ((st = pe_rate_take(r->env, r->batch.n, err)) != PE_OK)
-            return st;
-        st = pe_deliver(r->env, r->sink, r->sc->name, r->topic, &r->batch,
-                        NULL, r->batch.n, &r->stats, err);
-        if (st != PE_OK) {
-            if (st != PE_ERR_INTERRUPTED)
-                pe_error_prefix(err, "keys %s to %s",
-                                pe_batch_key(&r->batch, 0), last);
-            return st;
-        }
+    if (pe_sink_delivers(r->sink) &&
+        (st = pe_rate_take(r->env, r->batch.n, err)) != PE_OK)
+        return st;
+    st = pe_deliver(r->env, r->sink, r->sc->name, r->topic, &r->batch, NULL,
+                    r->batch.n, &r->stats, err);
+    if (st != PE_OK) {
+        if (st != PE_ERR_INTERRUPTED)
+            pe_error_prefix(err, "keys %s to %s", pe_batch_key(&r->batch, 0),
+                            last);
+        return st;
     }
     if ((st = advance(r, last, r->batch_xids, r->batch.n, err)) != PE_OK)
         return st;
@@ -136,7 +122,7 @@ static enum pe_status dead_row(struct stream_run *r, const char *key,
 
     if ((st = flush(r, err)) != PE_OK)
         return st;
-    if (r->o->dry_run) {
+    if (!pe_sink_delivers(r->sink)) {
         pe_log(PE_LOG_WARN, "stream %s: key %s: %s; a run would dead-letter it",
                r->unit, key, msg);
         return PE_OK;
@@ -166,44 +152,6 @@ static enum pe_status oversized(struct stream_run *r, const char *key,
     return dead_row(r, key, xid, msg, err);
 }
 
-/* One Kinesis entry in r->rec: {"Data":"<base64 of the value>",
- * "PartitionKey":"<message_key column, else the row key>"}.  *data_len
- * gets the size Kinesis counts (data plus partition key). */
-static enum pe_status kinesis_entry(struct stream_run *r, struct pe_rows *rows,
-                                    size_t i, const char *key,
-                                    size_t *data_len, char *why, size_t why_len,
-                                    struct pe_error *err)
-{
-    const char *const *values = pe_rows_values(rows, i);
-    const char *pk = r->key_col >= 0 && values[r->key_col] != NULL &&
-                             values[r->key_col][0] != '\0'
-                         ? values[r->key_col]
-                         : key;
-    size_t chars = 0;
-    enum pe_status st;
-
-    pe_buf_reset(&r->value);
-    pe_buf_reset(&r->rec);
-    why[0] = '\0';
-    if ((st = pe_encode_value(rows->cols, rows->n_cols, values, &r->value,
-                              err)) != PE_OK)
-        return st;
-    pe_buf_puts(&r->rec, "{\"Data\":\"");
-    pe_buf_base64(&r->rec, r->value.data, r->value.len);
-    pe_buf_puts(&r->rec, "\",\"PartitionKey\":");
-    pe_buf_json_string(&r->rec, pk);
-    pe_buf_puts(&r->rec, "}");
-    *data_len = r->value.len + strlen(pk);
-    /* Kinesis wants 1 to 256 Unicode characters. */
-    for (const unsigned char *p = (const unsigned char *)pk; *p; p++)
-        chars += (*p & 0xc0) != 0x80;
-    if (chars == 0 || chars > 256)
-        snprintf(why, why_len,
-                 "partition key of %zu characters: Kinesis takes 1 to 256",
-                 chars);
-    return PE_OK;
-}
-
 /* Encodes one row and adds it, sending the batch first when it is full. */
 static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
                               size_t i, struct pe_error *err)
@@ -214,19 +162,13 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     enum pe_status st;
 
     const char *what;
-    size_t record_len = 0, limit = pe_sinkcfg_record_limit(c, &what);
+    size_t record_len = 0, limit = pe_sink_record_limit(r->sink, &what);
     char why[128] = "";
+    struct pe_sink_row row = {rows->cols, rows->n_cols,
+                              pe_rows_values(rows, i), r->key_col, key};
 
-    if (c->sink.kind == PE_SINK_KINESIS) {
-        st = kinesis_entry(r, rows, i, key, &record_len, why, sizeof(why),
-                           err);
-    } else {
-        pe_buf_reset(&r->rec);
-        st = pe_encode_record_keyed(rows->cols, rows->n_cols,
-                                    pe_rows_values(rows, i), r->key_col,
-                                    &r->rec, err);
-        record_len = r->rec.len;
-    }
+    st = pe_sink_encode(r->sink, &row, &r->rec, &record_len, why, sizeof(why),
+                        err);
     if (st != PE_OK) {
         pe_error_prefix(err, "key %s", key);
         return st;
@@ -455,7 +397,7 @@ static enum pe_status settle(struct stream_run *r, struct pe_error *err)
     if ((st = new_floor(r, &floor, err)) != PE_OK)
         return st;
     pe_tracking_settle(&r->state, r->snap.xmax, floor);
-    if (r->o->dry_run)
+    if (!pe_sink_delivers(r->sink))
         return PE_OK;
     return save_state(r, err);
 }
@@ -563,11 +505,8 @@ static void unit_init(struct stream_run *r, const struct pe_app_opts *o,
         pe_batch_init(&r->batch, (size_t)max,
                       (size_t)o->cfg->batch.max_bytes);
         r->batch_xids = pe_xcalloc((size_t)max, sizeof(int64_t));
-        if (o->cfg->sink.kind == PE_SINK_KINESIS)
-            pe_sinkcfg_kinesis_frame(&r->batch, r->topic);
     }
     pe_buf_init(&r->rec, 0);
-    pe_buf_init(&r->value, 0);
 }
 
 /* Adds the unit's rows to send to the progress line's total. */
@@ -618,12 +557,11 @@ static void unit_cleanup(struct stream_run *r,
     report->checkpoint = r->nshards == 1 && r->state.key != NULL
                              ? pe_xstrdup(r->state.key)
                              : NULL;
-    pe_sink_free(r->sink);
+    pe_sink_close(r->sink);
     pe_table_free(r->table);
     pe_batch_cleanup(&r->batch);
     free(r->batch_xids);
     pe_buf_cleanup(&r->rec);
-    pe_buf_cleanup(&r->value);
     pe_ckpt_state_cleanup(&r->state);
 }
 
@@ -652,32 +590,31 @@ enum pe_status pe_stream_run(const struct pe_app_opts *o,
         goto out;
     if (!replay && (st = ckpt_keys_fit(&r, err)) != PE_OK)
         goto out;
-    if (!o->dry_run) {
-        struct pe_sink_opts so;
-
-        if ((st = pe_sinkcfg_opts(o->cfg, &so, err)) != PE_OK)
-                                  goto out;
-        r.sink = pe_sink_new(&so, err);
-        if (r.sink == NULL) {
-            st = err->status;
-            goto out;
-        }
+    r.sink = pe_sink_open(o->cfg, o->dry_run, pe_signals_stop_flag(), err);
+    if (r.sink == NULL) {
+        st = err->status;
+        goto out;
     }
+    pe_sink_frame(r.sink, &r.batch, r.topic);
     pe_log(PE_LOG_DEBUG, "stream %s: %s from key %s", r.unit,
            pe_table_name(r.table), r.state.key ? r.state.key : "(start)");
     if (r.progress) {
         unit_count(&r, err);
         counted = true;
     }
-    if (store != NULL && !replay && !o->dry_run)
+    if (store != NULL && !replay && pe_sink_delivers(r.sink))
         r.saver = pe_ckpt_saver_start(store, sc->name, r.shard, r.nshards);
     st = pump(&r, err);
     if (r.saver != NULL)
         st = unit_finish_saver(&r, st, err);
     draw_progress(&r);
     {
-        struct pe_summary sum = {r.unit,   r.topic, r.replay,
-                                 o->dry_run, o->quiet, r.stats,
+        struct pe_summary sum = {r.unit,
+                                 r.topic,
+                                 r.replay,
+                                 !pe_sink_delivers(r.sink),
+                                 o->quiet,
+                                 r.stats,
                                  r.state.key};
 
         pe_summary_log(&sum, (double)(pe_now_mono_ms() - t0) / 1000.0);

@@ -16,6 +16,7 @@
 #include "deadletter.h"
 #include "metrics.h"
 #include "response.h"
+#include "sink.h"
 #include "util.h"
 
 static void base64_rfc4648_vectors(void **state)
@@ -218,6 +219,89 @@ static void metrics_counters_carry_on(void **state)
     assert_non_null(strstr(text, "# TYPE pinemit_rows_total counter\n"));
 }
 
+/* A config with only what the sinks read. */
+static void sink_config(struct pe_config *c, enum pe_sink_kind kind)
+{
+    memset(c, 0, sizeof(*c));
+    c->sink.kind = kind;
+    c->sink.invoke_url = (char *)"http://127.0.0.1:1";
+    c->sink.region = (char *)"eu-west-1";
+    c->sink.timeout_ms = 1000;
+    c->sink.connect_timeout_ms = 1000;
+    c->sink.max_record_bytes = 2000000;
+}
+
+static void dry_run_takes_the_configured_format(void **state)
+{
+    static const struct pe_column cols[] = {{"n", PE_J_NUMBER, PE_J_NUMBER,
+                                             ','}};
+    const char *values[] = {"7"};
+    struct pe_sink_row row = {cols, 1, values, -1, "k1"};
+    struct pe_config c;
+    struct pe_error err;
+    struct pe_sink *s;
+    struct pe_batch b;
+    struct pe_buf rec;
+    const char *what;
+    char why[128];
+    size_t counted, len;
+
+    (void)state;
+    sink_config(&c, PE_SINK_KINESIS);
+    s = pe_sink_open(&c, true, NULL, &err); /* no AWS secrets needed */
+    assert_non_null(s);
+    assert_false(pe_sink_delivers(s));
+    assert_int_equal(pe_sink_record_limit(s, &what), 1048576);
+    assert_string_equal(what, "Kinesis' record limit");
+    pe_buf_init(&rec, 0);
+    assert_int_equal(pe_sink_encode(s, &row, &rec, &counted, why, sizeof(why),
+                                    &err),
+                     PE_OK);
+    /* {"n":7} is 7 bytes of data, plus the 2 of the partition key. */
+    assert_string_equal(rec.data, "{\"Data\":\"eyJuIjo3fQ==\","
+                                  "\"PartitionKey\":\"k1\"}");
+    assert_int_equal(counted, 9);
+    assert_string_equal(why, "");
+    row.key = "";
+    assert_int_equal(pe_sink_encode(s, &row, &rec, &counted, why, sizeof(why),
+                                    &err),
+                     PE_OK);
+    assert_non_null(strstr(why, "Kinesis takes 1 to 256"));
+    pe_batch_init(&b, 10, 1000);
+    pe_sink_frame(s, &b, "s1");
+    assert_int_equal(pe_batch_add(&b, "{}", 2, "1"), PE_OK);
+    assert_string_equal(pe_batch_finish(&b, &len),
+                        "{\"StreamName\":\"s1\",\"Records\":[{}]}");
+    pe_batch_cleanup(&b);
+    pe_buf_cleanup(&rec);
+    pe_sink_close(s);
+}
+
+static void rest_sink_reads_its_secrets(void **state)
+{
+    struct pe_config c;
+    struct pe_error err;
+    struct pe_sink *s;
+    const char *what;
+
+    (void)state;
+    sink_config(&c, PE_SINK_REST_PROXY);
+    c.sink.api_key_env = (char *)"PINEMIT_TEST_NO_SUCH_VARIABLE";
+    unsetenv("PINEMIT_TEST_NO_SUCH_VARIABLE");
+    assert_null(pe_sink_open(&c, false, NULL, &err));
+    assert_int_equal(err.status, PE_ERR_CONFIG);
+    assert_string_equal(err.msg, "sink.api_key_env: environment variable "
+                                 "PINEMIT_TEST_NO_SUCH_VARIABLE is not set");
+    c.sink.api_key_env = NULL;
+    s = pe_sink_open(&c, false, NULL, &err);
+    assert_non_null(s);
+    assert_true(pe_sink_delivers(s));
+    assert_int_equal(pe_sink_record_limit(s, &what), 2000000);
+    assert_string_equal(what, "sink.max_record_bytes");
+    pe_sink_close(s);
+    pe_sink_close(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +312,8 @@ int main(void)
         cmocka_unit_test(batch_frame_kinesis),
         cmocka_unit_test(dead_letter_round_trip),
         cmocka_unit_test(metrics_counters_carry_on),
+        cmocka_unit_test(dry_run_takes_the_configured_format),
+        cmocka_unit_test(rest_sink_reads_its_secrets),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -137,12 +137,19 @@ expect_no_match "check: password printed" "pw0rd" "$out"
 URL="http://bob:Tr0ub/dor3x@127.0.0.1:9/test" SINK='retry = { max_attempts = 1; };' \
     conf 'postgresql://pinemit:Tr0ub/dor3x@127.0.0.1:1/x'
 chmod 644 "$c"
-out_of 1 -c "$c" check
+out_of 2 -c "$c" check # libpq reads "Tr0ub" as the port: a config error
 expect_no_match "slash: password printed" "Tr0ub|dor3x" "$out"
 expect_match "slash: conninfo warned" "warning: $c holds a password in source.conninfo" "$out"
 expect_match "slash: URL warned" "warning: $c holds a password in sink.invoke_url" "$out"
-out_of 1 -c "$c" run
+out_of 2 -c "$c" run
 expect_no_match "slash: run: password printed" "Tr0ub|dor3x" "$out"
+
+# --- a value libpq refuses only when it connects is a config error (2) ---
+URL=http://127.0.0.1:9/test conf "$db sslmode=bogus"
+out_of 2 -c "$c" run
+expect_eq "sslmode: one line" "pinemit: source.conninfo: invalid sslmode value: \"bogus\"" "$out"
+out_of 2 -c "$c" check
+expect_match "check: sslmode" "^database: FAILED: source.conninfo: invalid sslmode value" "$out"
 
 # --- item 13: integers beyond libconfig's range do not wrap silently ---
 for v in 4294967396 99999999999999999999; do

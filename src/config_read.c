@@ -93,28 +93,41 @@ enum pe_status pe_cfg_string(struct pe_cfg_reader *r,
 /* libconfig 1.5 reads an integer with atoi() (a hex one with strtoul())
  * into an int, so a value beyond int wraps without a word: 4294967396
  * reads as 100, 99999999999999999999 as -1.  The literal as written on
- * the setting's line tells: true, with that literal in lit, when `name`
- * is set there and no literal for it has the value v. */
+ * the setting's lines tells: true, with that literal in lit, when `name`
+ * is set there and no literal for it has the value v.  The key, the '='
+ * and the number may stand on lines of their own, so the lines around the
+ * one libconfig names are read as one (a neighbour of the same name whose
+ * literal equals v can hide a wrap; none can invent one). */
+#define WRAP_LINES 3
 static bool wrapped(const char *path, int line, const char *name, long long v,
                     char *lit, size_t n)
 {
     FILE *f = line > 0 ? fopen(path, "r") : NULL;
+    struct pe_buf text;
     char *buf = NULL;
     size_t cap = 0, nl = strlen(name);
+    ssize_t got;
     int at = 0;
     bool found = false, same = false;
 
     if (f == NULL)
         return false;
-    while (at < line && getline(&buf, &cap, f) >= 0)
-        at++;
-    for (const char *p = at == line ? strstr(buf, name) : NULL; p != NULL;
-         p = strstr(p + 1, name)) {
+    pe_buf_init(&text, 0);
+    pe_buf_puts(&text, "");
+    while (at < line + WRAP_LINES && (got = getline(&buf, &cap, f)) >= 0)
+        if (++at >= line - WRAP_LINES) {
+            for (ssize_t i = 0; i < got; i++)
+                if (buf[i] == '\n' || buf[i] == '\r')
+                    buf[i] = ' ';
+            pe_buf_append(&text, buf, (size_t)got);
+        }
+    for (const char *p = at >= line ? strstr(text.data, name) : NULL;
+         p != NULL; p = strstr(p + 1, name)) {
         const char *q = p + nl, *d;
         char *end;
         long long x;
 
-        if (p > buf && (isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
+        if (p > text.data && (isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
                         p[-1] == '-' || p[-1] == '*'))
             continue;
         q += strspn(q, " \t");
@@ -138,6 +151,7 @@ static bool wrapped(const char *path, int line, const char *name, long long v,
         }
     }
     free(buf);
+    pe_buf_cleanup(&text);
     fclose(f);
     return found && !same;
 }

@@ -96,10 +96,11 @@ static void hide_keyvalue(struct marks *m)
 /* Marks every character of a URI that could belong to a password.  The
  * ranges may overlap:
  *  - each password= parameter's value, up to '&' or the end;
- *  - the user info's password, from the first ':' to the last '@'
- *    before any '/': libpq ends it at the first '@', but an unencoded '@'
- *    may be part of it (or of the user name), so no reading leaks a
- *    piece of it. */
+ *  - the user info's password, from the first ':' to the last '@' in the
+ *    text: libpq ends it at the first '@', but an unencoded '@' may be
+ *    part of it (or of the user name), and so may an unencoded '/' (which
+ *    a URL reader would take for the path), so no reading leaks a piece
+ *    of it.  An '@' in a path makes the mask longer, never shorter. */
 static void hide_uri(struct marks *m)
 {
     const char *s = m->s, *auth = strstr(s, "://");
@@ -108,7 +109,7 @@ static void hide_uri(struct marks *m)
     if (auth == NULL)
         return;
     auth += 3;
-    end = auth + strcspn(auth, "/");
+    end = auth + strlen(auth);
     for (const char *q = auth; q < end; q++)
         if (*q == '@')
             last_at = q;

@@ -127,21 +127,62 @@ static int whole_end(int fd, off_t size, off_t *end)
     return 0;
 }
 
+/* The largest tail whole_letter reads: beyond any record a sink takes. */
+#define TAIL_MAX ((off_t)128 << 20)
+
+/* Is the text from end to size (no newline in it) one whole dead-letter
+ * line that only lacks its '\n' (a file edited by hand, or written by a
+ * tool that ends without one)?  Such a line is kept, not cut.  A tail
+ * too large to be a line is not. */
+static bool whole_letter(int fd, off_t end, off_t size)
+{
+    size_t n = (size_t)(size - end);
+    struct pe_dead_letter d;
+    struct pe_error e;
+    char *text;
+    bool ok;
+
+    if (size - end > TAIL_MAX)
+        return false;
+    text = pe_xmalloc(n + 1);
+    ok = pread(fd, text, n, end) == (ssize_t)n;
+    text[n] = '\0';
+    ok = ok && pe_dlq_parse_line(text, &d, &e) == PE_OK;
+    free(text);
+    return ok;
+}
+
 /* Opens the file and cuts a torn last line (see deadletter.h); the caller
- * holds the flock. */
+ * holds the flock.  A symbolic link is refused (O_NOFOLLOW), as for the
+ * files in state.dir: the repair must never cut the file a link points
+ * to. */
 static enum pe_status dlq_open(struct pe_dlq *q, struct pe_error *err)
 {
     struct stat st;
     off_t end;
 
-    q->fd = open(q->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    q->fd = open(q->path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC,
+                 0640);
+    if (q->fd < 0 && errno == ELOOP)
+        return pe_error_set(err, PE_ERR_IO, false,
+                            "dead-letter file %s is a symbolic link; "
+                            "pinemit does not follow it (remove it, or set "
+                            "dead_letter.path to the real file)",
+                            q->path);
     if (q->fd < 0)
         return io_error(q, "", err);
     if (flock(q->fd, LOCK_EX) != 0 || fstat(q->fd, &st) != 0)
         return io_error(q, "", err);
+    if (!S_ISREG(st.st_mode))
+        return pe_error_set(err, PE_ERR_IO, false,
+                            "dead-letter file %s is not a regular file",
+                            q->path);
     if (whole_end(q->fd, st.st_size, &end) != 0)
         return io_error(q, "reading its end: ", err);
-    if (end < st.st_size) {
+    if (end < st.st_size && whole_letter(q->fd, end, st.st_size)) {
+        if (pe_write_all(q->fd, "\n", 1) != 0)
+            return io_error(q, "ending its last line: ", err);
+    } else if (end < st.st_size) {
         if (ftruncate(q->fd, end) != 0)
             return io_error(q, "cutting a torn last line: ", err);
         q->repaired = (size_t)(st.st_size - end);

@@ -17,6 +17,21 @@ static void quiet_notices(void *arg, const char *msg)
     (void)msg;
 }
 
+/* A value libpq parses but refuses only when it connects (sslmode=bogus,
+ * port=abc): a config problem, not the database being away.  libpq words
+ * these as "invalid <option> value..." or "invalid port number...". */
+static bool bad_option(const char *msg, char *line, size_t size)
+{
+    const char *eol = msg ? strchr(msg, '\n') : NULL;
+    size_t n = eol ? (size_t)(eol - msg) : (msg ? strlen(msg) : 0);
+
+    if (msg == NULL || strncmp(msg, "invalid ", 8) != 0)
+        return false;
+    snprintf(line, size, "%.*s", (int)n, msg);
+    return strstr(line, " value") != NULL ||
+           strncmp(line, "invalid port number", 19) == 0;
+}
+
 PGconn *pe_pg_connect(const char *conninfo, long timeout_s,
                       const char *appname, const char *what,
                       struct pe_error *err)
@@ -27,6 +42,7 @@ PGconn *pe_pg_connect(const char *conninfo, long timeout_s,
                           NULL};
     const char *vals[] = {timeout, conninfo, appname, "UTF8", NULL};
     PGconn *conn;
+    char line[256];
 
     snprintf(timeout, sizeof(timeout), "%ld", timeout_s);
     /* expand_dbname: the conninfo's own settings override the ones before
@@ -34,6 +50,10 @@ PGconn *pe_pg_connect(const char *conninfo, long timeout_s,
     conn = PQconnectdbParams(keys, vals, 1);
     if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
         pe_pg_error(err, conn, NULL, what);
+        if (conn != NULL &&
+            bad_option(PQerrorMessage(conn), line, sizeof(line)))
+            pe_error_set(err, PE_ERR_CONFIG, false, "source.conninfo: %s",
+                         line);
         pe_conninfo_mask_error(conninfo, err); /* libpq may quote it */
         PQfinish(conn);
         return NULL;

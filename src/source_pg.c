@@ -433,7 +433,9 @@ static enum pe_status key_unique(struct pe_table *t, const char *reloid,
                           PQgetvalue(r, 0, 0)[0] == 'v' ? "view"
                                                          : "foreign table",
                           key);
-    else if (PQgetvalue(r, 0, 1)[0] != 't')
+    else if (PQgetvalue(r, 0, 1)[0] != 't') {
+        char *qkey = pe_pg_quote_ident(key);
+
         st = pe_error_set(err, PE_ERR_CONFIG, false,
                           "key \"%s\" is not unique: no primary key, unique "
                           "constraint or unique index covers exactly that "
@@ -441,7 +443,9 @@ static enum pe_status key_unique(struct pe_table *t, const char *reloid,
                           "skipped; add one (CREATE UNIQUE INDEX ON %s "
                           "(%s)), or choose a unique key column (composite "
                           "keys are not supported yet)",
-                          key, t->qname, key);
+                          key, t->qname, qkey);
+        free(qkey);
+    }
     PQclear(r);
     return st;
 }

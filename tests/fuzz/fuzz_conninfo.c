@@ -17,8 +17,8 @@
 
 /* The password, by a rule of its own: for a conninfo, what libpq reads;
  * for a URL (or a postgres URI libpq refuses), the user info's text
- * after its first ':', the user info ending at the last '@' before the
- * first '/'.  NULL when there is none. */
+ * after its first ':', the user info ending at the last '@' of the text
+ * (a password may hold an unencoded '/').  NULL when there is none. */
 static char *password_of(const char *src, int url)
 {
     const char *auth, *at = NULL, *colon;
@@ -40,7 +40,7 @@ static char *password_of(const char *src, int url)
     if (auth == NULL)
         return NULL;
     auth += 3;
-    n = strcspn(auth, "/");
+    n = strlen(auth);
     for (size_t i = 0; i < n; i++)
         if (auth[i] == '@')
             at = auth + i;

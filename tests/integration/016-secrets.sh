@@ -132,6 +132,25 @@ out_of 1 -c "$c" check  # proxy unreachable: exit 1 (item 9)
 expect_match "check: transport error" "^proxy: FAILED: http://bob:$mask@127.0.0.1:9/test/topics: " "$(printf '%s\n' "$out" | grep '^proxy:')"
 expect_no_match "check: password printed" "pw0rd" "$out"
 
+# --- an unencoded '/' in a password (review): libpq and libcurl take what
+# follows for a port or a path, and quote the piece before it ---
+URL="http://bob:Tr0ub/dor3x@127.0.0.1:9/test" SINK='retry = { max_attempts = 1; };' \
+    conf 'postgresql://pinemit:Tr0ub/dor3x@127.0.0.1:1/x'
+chmod 644 "$c"
+out_of 2 -c "$c" check # libpq reads "Tr0ub" as the port: a config error
+expect_no_match "slash: password printed" "Tr0ub|dor3x" "$out"
+expect_match "slash: conninfo warned" "warning: $c holds a password in source.conninfo" "$out"
+expect_match "slash: URL warned" "warning: $c holds a password in sink.invoke_url" "$out"
+out_of 2 -c "$c" run
+expect_no_match "slash: run: password printed" "Tr0ub|dor3x" "$out"
+
+# --- a value libpq refuses only when it connects is a config error (2) ---
+URL=http://127.0.0.1:9/test conf "$db sslmode=bogus"
+out_of 2 -c "$c" run
+expect_eq "sslmode: one line" "pinemit: source.conninfo: invalid sslmode value: \"bogus\"" "$out"
+out_of 2 -c "$c" check
+expect_match "check: sslmode" "^database: FAILED: source.conninfo: invalid sslmode value" "$out"
+
 # --- item 13: integers beyond libconfig's range do not wrap silently ---
 for v in 4294967396 99999999999999999999; do
     conf "$db" "batch = { max_records = $v; };"

@@ -109,6 +109,27 @@ keys = [json.loads(l)["key"] for l in data.splitlines()]
 assert keys == ["1"] + [str(k) for k in range(1, 41)], keys
 PY
 
+# --- a whole last letter that only lacks its newline is kept, not cut ---
+printf '%s' "$good1" >"$dl"
+rm -f "$WORK/state/fat.checkpoint" # send the 40 fat rows again
+run_expect 3 run --stream fat
+expect_no_match "no repair warned" "torn line" "$OUT"
+python3 - "$dl" <<'PY' || fail "dead-letter file after a missing newline"
+import json, sys
+data = open(sys.argv[1], encoding="utf-8").read()
+keys = [json.loads(l)["key"] for l in data.splitlines()]
+assert keys[0] == "1" and len(keys) == 1 + 40, keys[:3]
+PY
+
+# --- the dead-letter file is never followed through a link (item 3) ---
+printf 'line1\nimportant tail' >"$WORK/victim"
+rm -f "$dl" "$WORK/state/fat.checkpoint"
+ln -s "$WORK/victim" "$dl"
+run_expect 1 run --stream fat
+expect_match "link refused" "dead-letter file $dl is a symbolic link" "$OUT"
+expect_eq "link target untouched" "$(printf 'line1\nimportant tail')" "$(cat "$WORK/victim")"
+rm -f "$dl"
+
 # --- item 6: a full disk leaves whole lines only ---
 mkdir -p "$MNT"
 if [ "$(id -u)" -ne 0 ]; then

@@ -37,7 +37,7 @@ before=$(mock_requests)
 run_expect 2 run --stream tsdup
 expect_match "run names stream and key" \
     'stream tsdup: table ts_ev: key "at" is not unique: no primary key, unique constraint or unique index covers exactly that column' "$OUT"
-expect_match "run says what to do" 'CREATE UNIQUE INDEX ON "public"."ts_ev" \(at\)' "$OUT"
+expect_match "run says what to do" 'CREATE UNIQUE INDEX ON "public"."ts_ev" \("at"\)' "$OUT"
 expect_eq "nothing sent" "$before" "$(mock_requests)"
 check_expect 2 --metrics-file "$WORK/m.prom"
 expect_match "check refuses it" 'stream tsdup: FAILED: table ts_ev: key "at" is not unique' "$OUT"

@@ -562,6 +562,13 @@ static void integer_wrap_reported_as_written(void **state)
                  4,
                  "batch.max_bytes: 4294968320 is out of range (1024 to "
                  "10000000)");
+    /* The key, the '=' and the number on lines of their own (review). */
+    expect_error(SRC SNK STR "batch = { max_records =\n 4294967396; };\n", 4,
+                 "batch.max_records: 4294967396 is out of range (1 to "
+                 "100000)");
+    expect_error(SRC SNK STR "batch = { max_records\n = 4294967396; };\n", 4,
+                 "batch.max_records: 4294967396 is out of range (1 to "
+                 "100000)");
 }
 
 static void integer_in_range_as_written(void **state)

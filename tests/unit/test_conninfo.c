@@ -75,7 +75,12 @@ static void url_mask(void **state)
     expect_url_mask("http://bob:p@ss@127.0.0.1:9/test",
                     "http://bob:********@127.0.0.1:9/test");
     expect_url_mask("https://bob@host/prod", "https://bob@host/prod");
-    expect_url_mask("https://host/a:b@c", "https://host/a:b@c");
+    /* An unencoded '/' in a password: libcurl would read a path, so the
+     * user info runs to the last '@' of the text.  A path holding ':' and
+     * '@' is masked too: the mask errs on the long side. */
+    expect_url_mask("http://bob:Tr0ub/dor3x@127.0.0.1:1/x",
+                    "http://bob:********@127.0.0.1:1/x");
+    expect_url_mask("https://host/a:b@c", "https://host/a:********@c");
     expect_url_mask("https://host:8443", "https://host:8443");
     expect_url_mask("not a url", "not a url");
 }

@@ -9,6 +9,7 @@
 #include <cJSON.h>
 
 #include "response.h"
+#include "util.h"
 #include "fuzz.h"
 
 
@@ -86,12 +87,14 @@ static void check_result(const struct pe_produce_result *r, long status,
     CHECK(pe_outcome_name(r->outcome) != NULL);
 }
 
-/* The excerpt written out again: control bytes become spaces, at most
- * max - 1 bytes, "(empty)" for nothing when it fits. */
+/* The excerpt written out again: valid UTF-8 (invalid bytes become
+ * U+FFFD, a character is never cut), control bytes become spaces, at most
+ * max - 1 bytes, "(empty)" for nothing when it fits; a valid body that
+ * fits comes out byte for byte but for its control bytes. */
 static void check_excerpt(const char *body, size_t len, size_t max)
 {
     char *out = malloc(max ? max : 1);
-    size_t want = len < (max ? max - 1 : 0) ? len : (max ? max - 1 : 0);
+    size_t n;
 
     CHECK(out != NULL);
     if (max == 0) {
@@ -102,11 +105,17 @@ static void check_excerpt(const char *body, size_t len, size_t max)
         return;
     }
     pe_response_excerpt(body, len, out, max);
-    if (want == 0) {
+    n = strlen(out);
+    CHECK(n < max);
+    CHECK(pe_utf8_valid(out, n));
+    for (size_t i = 0; i < n; i++)
+        CHECK((unsigned char)out[i] >= 0x20 && (unsigned char)out[i] != 0x7f);
+    if (len == 0) {
         CHECK(strcmp(out, max > 8 ? "(empty)" : "") == 0);
-    } else {
-        CHECK(strlen(out) == want);
-        for (size_t i = 0; i < want; i++) {
+    } else if (len < max && memchr(body, '\0', len) == NULL &&
+               pe_utf8_valid(body, len)) {
+        CHECK(n == len);
+        for (size_t i = 0; i < len; i++) {
             unsigned char c = (unsigned char)body[i];
             char exp = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
 

@@ -23,7 +23,29 @@
 #include "ckpt_saver.h"
 #include "util.h"
 
-struct pe_ckpt_store; /* opaque; opened by pe_ckpt_open or pe_ckpt_open_db */
+struct pe_ckpt_store; /* opaque; opened by pe_ckpt_open_config */
+struct pe_config;
+
+/* Opens the store the config names (state.store: files under state.dir,
+ * or state.table in the source database); create: make it when missing.
+ * NULL with err set when it cannot. */
+struct pe_ckpt_store *pe_ckpt_open_config(const struct pe_config *c,
+                                          bool create, struct pe_error *err);
+/* For readers (status): *store as above, or NULL with PE_OK when the
+ * store is not made yet and that means "no checkpoint yet" (a state
+ * directory before the first run).  A missing checkpoint table is an
+ * error (PE_ERR_CONFIG). */
+enum pe_status pe_ckpt_open_existing(const struct pe_config *c,
+                                     struct pe_ckpt_store **store,
+                                     struct pe_error *err);
+/* For check: could a run use the store the config names?  Creates and
+ * keeps nothing.  `what` gets its directory or table, with " (created by
+ * the first run)" when it is not there yet.  PE_ERR_CONFIG when a run
+ * could not use it (a table it may not create, read or write, or of other
+ * columns); PE_ERR_DB when the database is unreachable; PE_ERR_IO for a
+ * directory it cannot write. */
+enum pe_status pe_ckpt_check(const struct pe_config *c, char *what,
+                             size_t len, struct pe_error *err);
 
 void pe_ckpt_close(struct pe_ckpt_store *s); /* releases the lock; NULL ok */
 

@@ -13,9 +13,30 @@
 
 struct pe_ckpt_store;
 
+/* What a backend needs to open or probe its store; checkpoint.c's factory
+ * fills it from the config, each backend reads its own fields. */
+struct pe_ckpt_opts {
+    const char *dir;      /* file store: state.dir */
+    const char *conninfo; /* database store: the source's conninfo */
+    long timeout_s;       /* and its connect timeout */
+    const char *table;    /* database store: "schema.table" */
+};
+
 /* A backend stores text (ckpt_format.h) per (stream, shard); it never
  * parses or prints the state itself.  impl belongs to the backend. */
 struct pe_ckpt_ops {
+    /* Opens the store; create: make what is missing. */
+    struct pe_ckpt_store *(*open)(const struct pe_ckpt_opts *o, bool create,
+                                  struct pe_error *err);
+    /* For `check`, without side effects: could a run use the store?
+     * *exists: is it there yet (a run creates it otherwise); `what` gets
+     * its directory or table.  PE_ERR_CONFIG when a run could not use it
+     * (not theirs to fix by waiting); PE_ERR_DB or PE_ERR_IO otherwise. */
+    enum pe_status (*probe)(const struct pe_ckpt_opts *o, bool *exists,
+                            char *what, size_t len, struct pe_error *err);
+    /* A store not made yet reads as "no checkpoint yet" (status shows
+     * '-'), not as an error. */
+    bool missing_is_empty;
     /* Shared between instances (scale-out): ownership is by advisory
      * locks in the source database, not by the store's own lock. */
     bool shared;
@@ -39,6 +60,10 @@ struct pe_ckpt_ops {
                            struct pe_error *err);
     void (*close)(void *impl); /* releases the lock too */
 };
+
+/* The backends, for checkpoint.c's factory. */
+extern const struct pe_ckpt_ops pe_ckpt_file_ops; /* ckpt_file.c */
+extern const struct pe_ckpt_ops pe_ckpt_db_ops;   /* ckpt_db.c */
 
 /* Wraps a backend's impl (owned from now on; ops->close frees it). */
 struct pe_ckpt_store *pe_ckpt_store_new(const struct pe_ckpt_ops *ops,

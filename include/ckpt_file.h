@@ -17,12 +17,10 @@ struct pe_ckpt_store;
  * replaced by temp file, fsync, rename, fsync of the directory, so readers
  * see the old or the new one.  The lock waits up to wait_ms (0: not at
  * all) unless *stop becomes set; PE_ERR_LOCKED names the holder's pid.
- * The kernel releases the lock when the holder dies. */
+ * The kernel releases the lock when the holder dies.  `check` probes the
+ * directory through pe_ckpt_check (checkpoint.h): it exists and is
+ * writable, or its parent is. */
 struct pe_ckpt_store *pe_ckpt_open(const char *dir, bool create,
                                    struct pe_error *err);
-/* For `check`: can a run use `dir`?  *exists tells whether it is there yet
- * (a run creates it when its parent is writable). */
-enum pe_status pe_ckpt_probe(const char *dir, bool *exists,
-                             struct pe_error *err);
 
 #endif

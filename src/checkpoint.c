@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT
- * checkpoint.c - the checkpoint store interface: dispatches to the backend
- * that opened the store (ckpt_file.c, ckpt_db.c) and turns states into text
- * and back with ckpt_format.c.  Knows no kind of store: no paths, no SQL,
- * no locks of its own. */
+ * checkpoint.c - the checkpoint store interface: the factory that picks the
+ * backend the config names (ckpt_file.c, ckpt_db.c; the one place that
+ * reads state.store), dispatch to the backend that opened the store, and
+ * states turned into text and back with ckpt_format.c.  Beyond the
+ * factory it knows no kind of store: no paths, no SQL, no locks of its
+ * own. */
 #include "checkpoint.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ckpt_backend.h"
+#include "config.h"
 
 struct pe_ckpt_store {
     const struct pe_ckpt_ops *ops;
@@ -23,6 +27,58 @@ struct pe_ckpt_store *pe_ckpt_store_new(const struct pe_ckpt_ops *ops,
     s->ops = ops;
     s->impl = impl;
     return s;
+}
+
+/* The backend state.store names, and its options from the config. */
+static const struct pe_ckpt_ops *backend(const struct pe_config *c,
+                                         struct pe_ckpt_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->dir = c->state.dir;
+    o->conninfo = c->source.conninfo;
+    o->timeout_s = c->source.connect_timeout_s;
+    o->table = c->state.table;
+    return c->state.database ? &pe_ckpt_db_ops : &pe_ckpt_file_ops;
+}
+
+struct pe_ckpt_store *pe_ckpt_open_config(const struct pe_config *c,
+                                          bool create, struct pe_error *err)
+{
+    struct pe_ckpt_opts o;
+
+    return backend(c, &o)->open(&o, create, err);
+}
+
+enum pe_status pe_ckpt_open_existing(const struct pe_config *c,
+                                     struct pe_ckpt_store **store,
+                                     struct pe_error *err)
+{
+    struct pe_ckpt_opts o;
+    const struct pe_ckpt_ops *ops = backend(c, &o);
+    char unused[1];
+    bool exists = true;
+
+    *store = NULL;
+    /* Only whether it is there: whether a run may make it is check's. */
+    if (ops->missing_is_empty)
+        (void)ops->probe(&o, &exists, unused, sizeof(unused), NULL);
+    if (exists && (*store = ops->open(&o, false, err)) == NULL)
+        return err->status;
+    return PE_OK;
+}
+
+enum pe_status pe_ckpt_check(const struct pe_config *c, char *what,
+                             size_t len, struct pe_error *err)
+{
+    struct pe_ckpt_opts o;
+    char name[512];
+    bool exists = false;
+    enum pe_status st;
+
+    st = backend(c, &o)->probe(&o, &exists, name, sizeof(name), err);
+    snprintf(what, len, "%s%s", name,
+             exists ? "" : " (created by the first run)");
+    return st;
 }
 
 void pe_ckpt_close(struct pe_ckpt_store *s)

@@ -20,8 +20,6 @@ struct db_store {
     char *table;  /* as configured, for messages */
 };
 
-static const struct pe_ckpt_ops db_ops;
-
 static enum pe_status db_fail(struct db_store *s, const PGresult *r,
                               const char *what, struct pe_error *err);
 
@@ -36,24 +34,38 @@ static void db_close(void *impl)
     free(s);
 }
 
-struct pe_ckpt_store *pe_ckpt_open_db(const char *conninfo, long timeout_s,
-                                      const char *table, bool create,
-                                      struct pe_error *err)
+/* A store with its connection; NULL (freed) when it cannot connect. */
+static struct db_store *db_new(const char *conninfo, long timeout_s,
+                               const char *table, struct pe_error *err)
 {
     struct db_store *s = pe_xcalloc(1, sizeof(*s));
-    const char *params[1] = {NULL};
-    char *schema = pe_xstrndup(table, strcspn(table, "."));
-    char *qschema = pe_pg_quote_ident(schema);
-    char *sql = NULL, *what;
-    PGresult *r = NULL;
+    char *what;
 
     s->table = pe_xstrdup(table);
     s->qtable = pe_pg_quote_qualified(table);
     what = pe_xasprintf("checkpoint table %s: cannot connect", table);
     s->conn = pe_pg_connect(conninfo, timeout_s, "pinemit-state", what, err);
     free(what);
-    if (s->conn == NULL)
-        goto fail;
+    if (s->conn == NULL) {
+        db_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+struct pe_ckpt_store *pe_ckpt_open_db(const char *conninfo, long timeout_s,
+                                      const char *table, bool create,
+                                      struct pe_error *err)
+{
+    struct db_store *s = db_new(conninfo, timeout_s, table, err);
+    const char *params[1] = {NULL};
+    char *schema, *qschema, *sql = NULL;
+    PGresult *r = NULL;
+
+    if (s == NULL)
+        return NULL;
+    schema = pe_xstrndup(table, strcspn(table, "."));
+    qschema = pe_pg_quote_ident(schema);
     /* Is it there?  Only create it (and its schema) when it is not, so a
      * role without CREATE can use a table made by someone else. */
     params[0] = s->qtable;
@@ -98,7 +110,7 @@ struct pe_ckpt_store *pe_ckpt_open_db(const char *conninfo, long timeout_s,
     free(sql);
     free(schema);
     free(qschema);
-    return pe_ckpt_store_new(&db_ops, s);
+    return pe_ckpt_store_new(&pe_ckpt_db_ops, s);
 fail:
     PQclear(r);
     free(sql);
@@ -227,7 +239,110 @@ static enum pe_status db_lock(void *impl, long wait_ms,
     return PE_OK;
 }
 
-static const struct pe_ckpt_ops db_ops = {
+/* For check: what a run would find, looked up by name ($1 schema, $2
+ * table) so that a schema without USAGE is an answer, not an error.  One
+ * row: the table exists, its schema exists, this role may create the
+ * table (in the schema, or the schema in the database), may read and
+ * write it, and which of the columns the store writes it lacks (NULL:
+ * none, or no table). */
+static const char probe_sql[] =
+    "SELECT c.oid IS NOT NULL, n.oid IS NOT NULL,"
+    " CASE WHEN n.oid IS NULL THEN pg_catalog.has_database_privilege("
+    "  pg_catalog.current_database(), 'CREATE')"
+    "  ELSE pg_catalog.has_schema_privilege(n.oid, 'USAGE')"
+    "  AND pg_catalog.has_schema_privilege(n.oid, 'CREATE') END,"
+    " c.oid IS NULL OR (pg_catalog.has_schema_privilege(n.oid, 'USAGE')"
+    "  AND pg_catalog.has_table_privilege(c.oid, 'SELECT')"
+    "  AND pg_catalog.has_table_privilege(c.oid, 'INSERT')"
+    "  AND pg_catalog.has_table_privilege(c.oid, 'UPDATE')),"
+    " (SELECT pg_catalog.string_agg(w.col || ' ' || w.typ, ', '"
+    "   ORDER BY w.ord) FROM (VALUES (1, 'stream', 'text'),"
+    "   (2, 'shard', 'integer'), (3, 'state', 'jsonb'),"
+    "   (4, 'updated_at', 'timestamp with time zone')) AS w(ord, col, typ)"
+    "  WHERE c.oid IS NOT NULL AND NOT EXISTS (SELECT 1"
+    "   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid"
+    "   AND a.attname = w.col AND a.attnum > 0 AND NOT a.attisdropped"
+    "   AND pg_catalog.format_type(a.atttypid, NULL) = w.typ))"
+    " FROM (SELECT 1) one"
+    " LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $1"
+    " LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid"
+    "  AND c.relname = $2 AND c.relkind IN ('r', 'p')";
+
+/* The probe's row as a verdict; see pe_ckpt_ops.probe. */
+static enum pe_status probe_verdict(const struct db_store *s,
+                                    const PGresult *r, const char *schema,
+                                    bool *exists, struct pe_error *err)
+{
+    bool have_schema = PQgetvalue(r, 0, 1)[0] == 't';
+
+    *exists = PQgetvalue(r, 0, 0)[0] == 't';
+    if (!*exists && PQgetvalue(r, 0, 2)[0] != 't' && have_schema)
+        return pe_error_set(err, PE_ERR_CONFIG, false,
+                            "checkpoint table %s does not exist and this "
+                            "role may not create it in schema %s; run "
+                            "`pinemit init` as a role that may, or GRANT "
+                            "CREATE ON SCHEMA",
+                            s->table, schema);
+    if (!*exists && PQgetvalue(r, 0, 2)[0] != 't')
+        return pe_error_set(err, PE_ERR_CONFIG, false,
+                            "checkpoint table %s does not exist, nor its "
+                            "schema %s, and this role may not create them; "
+                            "run `pinemit init` as a role that may, or GRANT "
+                            "CREATE ON DATABASE",
+                            s->table, schema);
+    if (*exists && !PQgetisnull(r, 0, 4))
+        return pe_error_set(err, PE_ERR_CONFIG, false,
+                            "checkpoint table %s is not a pinemit checkpoint "
+                            "table: it lacks %s",
+                            s->table, PQgetvalue(r, 0, 4));
+    if (*exists && PQgetvalue(r, 0, 3)[0] != 't')
+        return pe_error_set(err, PE_ERR_CONFIG, false,
+                            "checkpoint table %s: this role may not read and "
+                            "write it; GRANT SELECT, INSERT, UPDATE on it",
+                            s->table);
+    return PE_OK;
+}
+
+/* Connects and looks, creating nothing. */
+static enum pe_status db_probe(const struct pe_ckpt_opts *o, bool *exists,
+                               char *what, size_t len, struct pe_error *err)
+{
+    struct db_store *s;
+    char *schema = pe_xstrndup(o->table, strcspn(o->table, "."));
+    const char *params[2];
+    PGresult *r;
+    enum pe_status st;
+
+    snprintf(what, len, "%s", o->table);
+    *exists = false;
+    s = db_new(o->conninfo, o->timeout_s, o->table, err);
+    if (s == NULL) {
+        free(schema);
+        return err != NULL ? err->status : PE_ERR_DB;
+    }
+    params[0] = schema;
+    params[1] = o->table + strlen(schema) + 1; /* config: one dot */
+    r = PQexecParams(s->conn, probe_sql, 2, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        st = db_fail(s, r, "cannot look it up", err);
+    else
+        st = probe_verdict(s, r, schema, exists, err);
+    PQclear(r);
+    free(schema);
+    db_close(s);
+    return st;
+}
+
+static struct pe_ckpt_store *db_open(const struct pe_ckpt_opts *o,
+                                     bool create, struct pe_error *err)
+{
+    return pe_ckpt_open_db(o->conninfo, o->timeout_s, o->table, create, err);
+}
+
+const struct pe_ckpt_ops pe_ckpt_db_ops = {
+    .open = db_open,
+    .probe = db_probe,
+    .missing_is_empty = false, /* status says the table is missing */
     .shared = true,
     .read = db_read,
     .where = db_where,

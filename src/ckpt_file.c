@@ -25,8 +25,6 @@ struct file_store {
     int lock_fd;
 };
 
-static const struct pe_ckpt_ops file_ops;
-
 struct pe_ckpt_store *pe_ckpt_open(const char *dir, bool create,
                                    struct pe_error *err)
 {
@@ -49,11 +47,13 @@ struct pe_ckpt_store *pe_ckpt_open(const char *dir, bool create,
     s->dir = pe_xstrdup(dir);
     s->dir_fd = fd;
     s->lock_fd = -1;
-    return pe_ckpt_store_new(&file_ops, s);
+    return pe_ckpt_store_new(&pe_ckpt_file_ops, s);
 }
 
-enum pe_status pe_ckpt_probe(const char *dir, bool *exists,
-                             struct pe_error *err)
+/* Can a run use `dir`?  *exists tells whether it is there yet (a run
+ * creates it when its parent is writable). */
+static enum pe_status probe_dir(const char *dir, bool *exists,
+                                struct pe_error *err)
 {
     struct stat sb;
     char *parent;
@@ -300,7 +300,23 @@ static enum pe_status file_write(void *impl, const char *stream, long shard,
     return st;
 }
 
-static const struct pe_ckpt_ops file_ops = {
+static struct pe_ckpt_store *file_open(const struct pe_ckpt_opts *o,
+                                       bool create, struct pe_error *err)
+{
+    return pe_ckpt_open(o->dir, create, err);
+}
+
+static enum pe_status file_probe(const struct pe_ckpt_opts *o, bool *exists,
+                                 char *what, size_t len, struct pe_error *err)
+{
+    snprintf(what, len, "%s", o->dir);
+    return probe_dir(o->dir, exists, err);
+}
+
+const struct pe_ckpt_ops pe_ckpt_file_ops = {
+    .open = file_open,
+    .probe = file_probe,
+    .missing_is_empty = true, /* the directory comes with the first run */
     .shared = false,
     .read = file_read,
     .where = file_where,

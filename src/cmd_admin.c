@@ -112,7 +112,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     struct pe_source_opts so = pe_source_opts_from_config(c);
     struct pe_source *src;
     struct pe_sink *sink;
-    bool exists;
+    char state[600];
     struct pe_buf names;
     struct pe_error e;
     size_t bad = 0;
@@ -124,13 +124,12 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     printf("config: ok: %s, %zu stream%s\n", c->path, c->n_streams,
            c->n_streams == 1 ? "" : "s");
     pe_error_clear(&e);
-    if (pe_ckpt_probe(c->state.dir, &exists, &e) != PE_OK) {
+    if (pe_ckpt_check(c, state, sizeof(state), &e) != PE_OK) {
         printf("state: FAILED: %s\n", e.msg);
         bad++;
         worst = pe_pool_worse(worst, e.status);
     } else {
-        printf("state: ok: %s%s\n", c->state.dir,
-               exists ? "" : " (created by the first run)");
+        printf("state: ok: %s\n", state);
     }
     if (metrics != NULL && check_metrics(metrics, &e) != PE_OK) {
         printf("metrics: FAILED: %s\n", e.msg);
@@ -220,7 +219,6 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
     struct pe_source_opts so = pe_source_opts_from_config(c);
     struct pe_ckpt_store *store = NULL;
     struct pe_source *src = NULL;
-    bool exists = true;
     enum pe_status st;
 
     if ((st = pe_opts_check_selection(o, err)) != PE_OK)
@@ -228,10 +226,8 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
     /* Before the first run there is no state directory, so no checkpoint
      * yet: every stream shows "-" (whether a run may create it is for
      * check to say). */
-    if (!c->state.database)
-        (void)pe_ckpt_probe(c->state.dir, &exists, NULL);
-    if (exists && (store = pe_pool_open_store(c, false, err)) == NULL)
-                                              return err->status;
+    if ((st = pe_ckpt_open_existing(c, &store, err)) != PE_OK)
+        return st;
     src = pe_source_open(&so, err);
     if (src == NULL) {
         st = err->status;

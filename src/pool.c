@@ -80,10 +80,7 @@ enum pe_status pe_pool_worse(enum pe_status a, enum pe_status b)
 struct pe_ckpt_store *pe_pool_open_store(const struct pe_config *c,
                                          bool create, struct pe_error *err)
 {
-    if (c->state.database)
-        return pe_ckpt_open_db(c->source.conninfo, c->source.connect_timeout_s,
-                               c->state.table, create, err);
-    return pe_ckpt_open(c->state.dir, create, err);
+    return pe_ckpt_open_config(c, create, err);
 }
 
 /* A replay takes each stream whole: one unit per stream. */

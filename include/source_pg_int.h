@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT
+ * source_pg_int.h - private to the source files (source_pg.c, pg_table.c,
+ * pg_pages.c, pg_own.c): the structs behind source_pg.h's opaque handles
+ * and the helpers they share.  Nothing else includes it; callers use
+ * source_pg.h. */
+#ifndef PINEMIT_SOURCE_PG_INT_H
+#define PINEMIT_SOURCE_PG_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "encode.h"
+#include "util.h"
+
+struct pe_source {
+    PGconn *conn;
+    char *schemas; /* current_schemas(true) at connect, as array text */
+    char desc[256];
+    unsigned stmt_seq;
+};
+
+struct pe_table {
+    struct pe_source *src;
+    char *qname;     /* "schema"."table" */
+    char *page_first; /* prepared statement names */
+    char *page_after;
+    char *count_all;
+    char *count_after;
+    char *late_first; /* tracked tables: late rows, no lower bound */
+    char *late_after; /* and with one */
+    struct pe_column *cols;
+    size_t n_cols;
+    size_t key_col;
+    const char **values;
+    bool tracked;
+    unsigned key_type; /* the key column's type OID */
+    char *key_type_name; /* as format_type prints it: "integer" */
+    bool inflight;     /* a page was sent and not received yet */
+    char *range_sql;   /* replay: keys in [from, to] after a cursor */
+    char *range_count;
+};
+
+/* source_pg.c: runs a command that returns no rows or rows we ignore;
+ * err may be NULL. */
+enum pe_status pe_src_exec(PGconn *c, const char *sql, const char *what,
+                           struct pe_error *err);
+
+/* pg_pages.c: prepares t's page, count, range (and, tracked, late)
+ * statements over the select list `cols` (t->qname and t->src set).  Shard
+ * `shard` of nshards filters by a hash of the key. */
+enum pe_status pe_pages_prepare(struct pe_table *t, const char *cols,
+                                const char *key, long shard, long nshards,
+                                struct pe_error *err);
+
+#endif

@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: MIT
+ * pg_pages.c - reading a table: the page, count, range and late-row
+ * statements, keyset pages sent and received apart, snapshots and the
+ * transactions in them, the rows of a page.  Must not resolve tables or
+ * map types (pg_table.c does) nor know checkpoints or sinks. */
+#include "source_pg.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "pg_conn.h"
+#include "source_pg_int.h"
+
+static enum pe_status prepare(struct pe_table *t, char **name, const char *sql,
+                              int nparams, struct pe_error *err)
+{
+    PGresult *r;
+    enum pe_status st = PE_OK;
+
+    *name = pe_xasprintf("pinemit_%u", ++t->src->stmt_seq);
+    r = PQprepare(t->src->conn, *name, sql, nparams, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        st = pe_pg_error(err, t->src->conn, r, "cannot prepare a query");
+    PQclear(r);
+    return st;
+}
+
+/* xmin widened to an xid8 with the epoch of the snapshot's xmax ($E is
+ * that epoch << 32, $X the xmax): rows in the late range are younger than
+ * 2^31 transactions, so one epoch back at most. */
+#define WIDE_XMIN(E, X)                                                       \
+    "(" E "::int8 + xmin::text::int8 - CASE WHEN " E "::int8 + "              \
+    "xmin::text::int8 > " X "::int8 THEN 4294967296 ELSE 0 END)"
+
+/* Keyset pages, counts and replay ranges: each one an index range scan
+ * on the key, `pred` (the shard filter) ahead of it. */
+static enum pe_status page_statements(struct pe_table *t, const char *cols,
+                                      const char *qkey, const char *pred,
+                                      struct pe_error *err)
+{
+    char *sql[4];
+    enum pe_status st;
+
+    sql[0] = pe_xasprintf("SELECT %s FROM %s WHERE %s%s IS NOT NULL"
+                          " ORDER BY %s LIMIT $1",
+                          cols, t->qname, pred, qkey, qkey);
+    sql[1] = pe_xasprintf("SELECT %s FROM %s WHERE %s%s > $1 ORDER BY %s"
+                          " LIMIT $2",
+                          cols, t->qname, pred, qkey, qkey);
+    sql[2] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s IS NOT NULL",
+                          t->qname, pred, qkey);
+    sql[3] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s > $1", t->qname,
+                          pred, qkey);
+    /* Replays bind every bound with the key's own type, so NULL means "no
+     * bound" and the planner still sees an index range per call. */
+    t->range_sql = pe_xasprintf(
+        "SELECT %s FROM %s WHERE %s($1::text IS NULL OR %s >= $4)"
+        " AND ($2::text IS NULL OR %s <= $5) AND ($3::text IS NULL OR %s > $6)"
+        " ORDER BY %s LIMIT $7",
+        cols, t->qname, pred, qkey, qkey, qkey, qkey);
+    t->range_count = pe_xasprintf(
+        "SELECT count(*) FROM %s WHERE %s($1::text IS NULL OR %s >= $3)"
+        " AND ($2::text IS NULL OR %s <= $4)",
+        t->qname, pred, qkey, qkey);
+    if ((st = prepare(t, &t->page_first, sql[0], 1, err)) == PE_OK &&
+        (st = prepare(t, &t->page_after, sql[1], 2, err)) == PE_OK &&
+        (st = prepare(t, &t->count_all, sql[2], 0, err)) == PE_OK)
+        st = prepare(t, &t->count_after, sql[3], 1, err);
+    for (size_t i = 0; i < 4; i++)
+        free(sql[i]);
+    return st;
+}
+
+/* Late rows: a key range below the checkpoint, filtered by the inserting
+ * transaction; still an index range scan on the key.  $7/$8 (after:
+ * $8/$9): rows up to a key from transactions already sent by an
+ * interrupted late scan. */
+static enum pe_status late_statements(struct pe_table *t, const char *cols,
+                                      const char *qkey, const char *pred,
+                                      struct pe_error *err)
+{
+    char *first, *after;
+    enum pe_status st;
+
+    first = pe_xasprintf(
+        "SELECT %s FROM %s WHERE %s%s <= $1 AND " WIDE_XMIN("$3", "$4")
+        " >= $2 AND " WIDE_XMIN("$3", "$4") " <> ALL($5::int8[])"
+        " AND NOT (%s <= $7 AND " WIDE_XMIN("$3", "$4")
+        " = ANY($8::int8[])) ORDER BY %s LIMIT $6",
+        cols, t->qname, pred, qkey, qkey, qkey);
+    after = pe_xasprintf(
+        "SELECT %s FROM %s WHERE %s%s > $9 AND %s <= $1 AND "
+        WIDE_XMIN("$3", "$4") " >= $2 AND " WIDE_XMIN("$3", "$4")
+        " <> ALL($5::int8[]) AND NOT (%s <= $7 AND "
+        WIDE_XMIN("$3", "$4") " = ANY($8::int8[])) ORDER BY %s LIMIT $6",
+        cols, t->qname, pred, qkey, qkey, qkey, qkey);
+    if ((st = prepare(t, &t->late_first, first, 8, err)) == PE_OK)
+        st = prepare(t, &t->late_after, after, 9, err);
+    free(first);
+    free(after);
+    return st;
+}
+
+enum pe_status pe_pages_prepare(struct pe_table *t, const char *cols,
+                                const char *key, long shard, long nshards,
+                                struct pe_error *err)
+{
+    char *qkey = pe_pg_quote_ident(key);
+    char *pred;
+    enum pe_status st;
+
+    /* Shard s of n: a hash of the key's text, the same on every instance
+     * (documented); a filter on the key's index range scan. */
+    pred = nshards > 1
+               ? pe_xasprintf("(pg_catalog.hashtextextended(%s::text, 0)"
+                              " & 9223372036854775807) %% %ld = %ld AND ",
+                              qkey, nshards, shard)
+               : pe_xstrdup("");
+    st = page_statements(t, cols, qkey, pred, err);
+    if (st == PE_OK && t->tracked)
+        st = late_statements(t, cols, qkey, pred, err);
+    free(qkey);
+    free(pred);
+    return st;
+}
+
+/* Pages are sent and received apart, so the next page can be on its way
+ * while the current one is encoded and posted.  libpq builds the whole
+ * message in the send call, so params may go right after it. */
+static enum pe_status sent(struct pe_table *t, int ok, struct pe_error *err)
+{
+    if (!ok) {
+        enum pe_status st =
+            pe_pg_error(err, t->src->conn, NULL, "cannot read rows");
+
+        pe_error_prefix(err, "%s", t->qname);
+        return st;
+    }
+    t->inflight = true;
+    return PE_OK;
+}
+
+static enum pe_status send_prepared(struct pe_table *t, const char *stmt,
+                                    int nparams, const char *const *params,
+                                    struct pe_error *err)
+{
+    return sent(t,
+                PQsendQueryPrepared(t->src->conn, stmt, nparams, params, NULL,
+                                    NULL, 0),
+                err);
+}
+
+enum pe_status pe_table_recv(struct pe_table *t, const struct pe_snapshot *snap,
+                             struct pe_rows *rows, struct pe_error *err)
+{
+    PGresult *r, *extra;
+
+    pe_rows_cleanup(rows);
+    if (!t->inflight)
+        return pe_error_set(err, PE_ERR_DB, false, "%s: no page requested",
+                            t->qname);
+    r = PQgetResult(t->src->conn);
+    while ((extra = PQgetResult(t->src->conn)) != NULL)
+        PQclear(extra);
+    t->inflight = false;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        enum pe_status st = pe_pg_error(err, t->src->conn, r, "cannot read rows");
+
+        pe_error_prefix(err, "%s", t->qname);
+        PQclear(r);
+        return st;
+    }
+    rows->res = r;
+    rows->n_rows = (size_t)PQntuples(r);
+    rows->n_cols = t->n_cols;
+    rows->cols = t->cols;
+    rows->values = t->values;
+    rows->key_col = t->key_col;
+    rows->has_xmin = t->tracked;
+    rows->epoch_base = snap ? (int64_t)((uint64_t)snap->xmax >> 32 << 32) : 0;
+    rows->xmax = snap ? snap->xmax : INT64_MAX;
+    return PE_OK;
+}
+
+void pe_table_drain(struct pe_table *t)
+{
+    PGresult *r;
+
+    if (t == NULL || !t->inflight)
+        return;
+    while ((r = PQgetResult(t->src->conn)) != NULL)
+        PQclear(r);
+    t->inflight = false;
+}
+
+enum pe_status pe_table_send_page(struct pe_table *t, const char *after,
+                                  long limit, struct pe_error *err)
+{
+    char lim[24];
+    const char *params[2];
+
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    if (after == NULL) {
+        params[0] = lim;
+        return send_prepared(t, t->page_first, 1, params, err);
+    }
+    params[0] = after;
+    params[1] = lim;
+    return send_prepared(t, t->page_after, 2, params, err);
+}
+
+/* {1,2,3} */
+static char *int8_array(const int64_t *v, size_t n)
+{
+    struct pe_buf arr;
+
+    pe_buf_init(&arr, 0);
+    pe_buf_puts(&arr, "{");
+    for (size_t i = 0; i < n; i++)
+        pe_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)v[i]);
+    pe_buf_puts(&arr, "}");
+    return arr.data;
+}
+
+enum pe_status pe_table_send_late(struct pe_table *t, const char *after,
+                                  const struct pe_late_filter *f,
+                                  const struct pe_snapshot *snap, long limit,
+                                  struct pe_error *err)
+{
+    char floor_s[24], epoch_s[24], xmax_s[24], lim[24];
+    char *sent_arr, *late_arr;
+    const char *params[9];
+    enum pe_status st;
+
+    if (!t->tracked)
+        return pe_error_set(err, PE_ERR_CONFIG, false,
+                            "%s: not opened for tracking", t->qname);
+    snprintf(floor_s, sizeof(floor_s), "%lld", (long long)f->floor);
+    snprintf(epoch_s, sizeof(epoch_s), "%lld",
+             (long long)((uint64_t)snap->xmax >> 32 << 32));
+    snprintf(xmax_s, sizeof(xmax_s), "%lld", (long long)snap->xmax);
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    sent_arr = int8_array(f->sent, f->n_sent);
+    late_arr = int8_array(f->late_sent, f->n_late_sent);
+    params[0] = f->high;
+    params[1] = floor_s;
+    params[2] = epoch_s;
+    params[3] = xmax_s;
+    params[4] = sent_arr;
+    params[5] = lim;
+    params[6] = f->late_key;
+    params[7] = late_arr;
+    params[8] = after;
+    st = send_prepared(t, after ? t->late_after : t->late_first, after ? 9 : 8,
+                       params, err);
+    free(sent_arr);
+    free(late_arr);
+    return st;
+}
+
+/* A count(*) result into *count; clears r. */
+static enum pe_status count_result(struct pe_table *t, PGresult *r,
+                                   int64_t *count, struct pe_error *err)
+{
+    enum pe_status st = PE_OK;
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        st = pe_pg_error(err, t->src->conn, r, "cannot count rows");
+        pe_error_prefix(err, "%s", t->qname);
+    } else {
+        *count = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    }
+    PQclear(r);
+    return st;
+}
+
+/* Parameter types for the range statements: text flags, then the key's
+ * own type for the bounds. */
+static void range_types(const struct pe_table *t, Oid *types, int n_flags,
+                        int n)
+{
+    for (int i = 0; i < n; i++)
+        types[i] = i < n_flags ? 25 /* text */ : t->key_type;
+}
+
+enum pe_status pe_table_send_range(struct pe_table *t, const char *from,
+                                   const char *to, const char *after,
+                                   long limit, struct pe_error *err)
+{
+    char lim[24];
+    const char *params[7] = {from, to, after, from, to, after, lim};
+    Oid types[7];
+
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    range_types(t, types, 3, 6);
+    types[6] = 20; /* int8 */
+    return sent(t,
+                PQsendQueryParams(t->src->conn, t->range_sql, 7, types, params,
+                                  NULL, NULL, 0),
+                err);
+}
+
+enum pe_status pe_table_count_range(struct pe_table *t, const char *from,
+                                    const char *to, int64_t *count,
+                                    struct pe_error *err)
+{
+    const char *params[4] = {from, to, from, to};
+    Oid types[4];
+    PGresult *r;
+
+    range_types(t, types, 2, 4);
+    r = PQexecParams(t->src->conn, t->range_count, 4, types, params, NULL,
+                     NULL, 0);
+    return count_result(t, r, count, err);
+}
+
+int64_t pe_rows_xid(const struct pe_rows *rows, size_t i)
+{
+    int64_t x = strtoll(PQgetvalue(rows->res, (int)i, (int)rows->n_cols), NULL,
+                        10);
+    int64_t w = rows->epoch_base + x;
+
+    return w > rows->xmax ? w - ((int64_t)1 << 32) : w;
+}
+
+void pe_snapshot_cleanup(struct pe_snapshot *snap)
+{
+    if (snap == NULL)
+        return;
+    free(snap->xip);
+    memset(snap, 0, sizeof(*snap));
+}
+
+/* "xmin:xmax:xip,xip,..." */
+static bool parse_snapshot(const char *text, struct pe_snapshot *snap)
+{
+    char *end;
+    const char *p = text;
+
+    memset(snap, 0, sizeof(*snap));
+    snap->xmin = strtoll(p, &end, 10);
+    if (*end != ':')
+        return false;
+    snap->xmax = strtoll(end + 1, &end, 10);
+    if (*end != ':')
+        return false;
+    p = end + 1;
+    snap->xip = pe_xcalloc(strlen(p) / 2 + 1, sizeof(int64_t));
+    while (*p != '\0') {
+        snap->xip[snap->n_xip++] = strtoll(p, &end, 10);
+        if (end == p || (*end != ',' && *end != '\0'))
+            return false;
+        p = *end == ',' ? end + 1 : end;
+    }
+    return true;
+}
+
+enum pe_status pe_table_begin(struct pe_table *t, struct pe_snapshot *snap,
+                              struct pe_error *err)
+{
+    PGconn *c = t->src->conn;
+    PGresult *r;
+    enum pe_status st;
+
+    memset(snap, 0, sizeof(*snap));
+    if ((st = pe_src_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                      "cannot start a transaction", err)) != PE_OK)
+        return st;
+    r = PQexec(c, "SELECT pg_catalog.pg_current_snapshot()::text");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        st = pe_pg_error(err, c, r, "cannot read the snapshot");
+    } else if (!parse_snapshot(PQgetvalue(r, 0, 0), snap)) {
+        pe_snapshot_cleanup(snap);
+        st = pe_error_set(err, PE_ERR_DB, false, "unexpected snapshot \"%s\"",
+                          PQgetvalue(r, 0, 0));
+    }
+    PQclear(r);
+    if (st != PE_OK)
+        pe_table_end(t);
+    return st;
+}
+
+void pe_table_end(struct pe_table *t)
+{
+    pe_table_drain(t);
+    if (t != NULL && t->src->conn != NULL &&
+        PQtransactionStatus(t->src->conn) != PQTRANS_IDLE &&
+        PQtransactionStatus(t->src->conn) != PQTRANS_UNKNOWN)
+        (void)pe_src_exec(t->src->conn, "COMMIT", "commit", NULL);
+}
+
+enum pe_status pe_source_xact_info(struct pe_source *s, int64_t xid,
+                                   struct pe_xact_info *info,
+                                   struct pe_error *err)
+{
+    static const char sql[] =
+        "SELECT pid, datname IS DISTINCT FROM pg_catalog.current_database(),"
+        " extract(epoch FROM pg_catalog.now() - xact_start)::float8"
+        " FROM pg_catalog.pg_stat_activity WHERE backend_xid::text = $1"
+        " UNION ALL"
+        " SELECT 0, database IS DISTINCT FROM pg_catalog.current_database(),"
+        " extract(epoch FROM pg_catalog.now() - prepared)::float8"
+        " FROM pg_catalog.pg_prepared_xacts WHERE transaction::text = $1"
+        " LIMIT 1";
+    char x32[16];
+    const char *params[1] = {x32};
+    PGresult *r;
+    enum pe_status st = PE_OK;
+
+    memset(info, 0, sizeof(*info));
+    snprintf(x32, sizeof(x32), "%llu",
+             (unsigned long long)((uint64_t)xid & 0xffffffffu));
+    r = PQexecParams(s->conn, sql, 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        st = pe_pg_error(err, s->conn, r, "cannot look up a transaction");
+    } else if (PQntuples(r) == 1) {
+        info->pid = atoi(PQgetvalue(r, 0, 0));
+        info->other_database = PQgetvalue(r, 0, 1)[0] == 't';
+        info->age_s = PQgetisnull(r, 0, 2) ? 0 : atof(PQgetvalue(r, 0, 2));
+    }
+    PQclear(r);
+    return st;
+}
+
+const char *const *pe_rows_values(struct pe_rows *rows, size_t i)
+{
+    PGresult *r = rows->res;
+
+    for (size_t c = 0; c < rows->n_cols; c++)
+        rows->values[c] = PQgetisnull(r, (int)i, (int)c)
+                              ? NULL
+                              : PQgetvalue(r, (int)i, (int)c);
+    return rows->values;
+}
+
+const char *pe_rows_key(const struct pe_rows *rows, size_t i)
+{
+    return PQgetvalue(rows->res, (int)i, (int)rows->key_col);
+}
+
+void pe_rows_cleanup(struct pe_rows *rows)
+{
+    if (rows == NULL)
+        return;
+    PQclear(rows->res);
+    memset(rows, 0, sizeof(*rows));
+}
+
+enum pe_status pe_table_count(struct pe_table *t, const char *after,
+                              int64_t *count, struct pe_error *err)
+{
+    const char *params[1] = {after};
+    PGresult *r;
+
+    r = after ? PQexecPrepared(t->src->conn, t->count_after, 1, params, NULL,
+                               NULL, 0)
+              : PQexecPrepared(t->src->conn, t->count_all, 0, NULL, NULL,
+                               NULL, 0);
+    return count_result(t, r, count, err);
+}

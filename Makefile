@@ -124,7 +124,9 @@ install: $(BUILD)/pinemit
 	    $(DESTDIR)$(MANDIR)/man5/pinemit.conf.5
 	install -m 0644 conf/pinemit.conf.example \
 	    $(DESTDIR)$(SYSCONFDIR)/pinemit/pinemit.conf.example
-	install -m 0644 README.md docs/records.md conf/pinemit.service \
+	install -m 0644 README.md docs/records.md docs/reference.md \
+	    docs/guarantees.md docs/several-machines.md docs/kinesis.md \
+	    docs/architecture.md conf/pinemit.service \
 	    conf/pinemit.cron $(DESTDIR)$(DOCDIR)/
 
 uninstall:

@@ -108,6 +108,14 @@ expect_match "metrics line" "metrics: FAILED: .*directory $WORK/nowhere does not
 run_expect 2 status --offline
 expect_match "--offline is check's" "option --offline does not apply" "$OUT"
 
+# --- ${VAR} in string settings, expanded at load ---
+sed -e "s/dbname=$PGDATABASE/dbname=\${OPS_DB}/" "$WORK/pinemit.conf" >"$WORK/env.conf"
+OPS_DB=$PGDATABASE conf_expect 0 "$WORK/env.conf" status --stream geo
+expect_match "database from the environment" "^geo +0e3bbd435bfb.geo " "$out"
+conf_expect 2 "$WORK/env.conf" check --offline
+expect_match "names file, line, key and variable" \
+    "$WORK/env.conf:3: source.conninfo: environment variable OPS_DB is not set" "$out"
+
 # --- status on a damaged checkpoint: exit 2 naming the file, as run ---
 printf '{"version": 1, "stream": "pin", "key": "abc"}\n' >"$WORK/state/pin.checkpoint"
 run_expect 2 run --stream pin

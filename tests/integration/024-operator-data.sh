@@ -59,6 +59,18 @@ PY
 run_expect 2 run --json
 expect_match "--json is status's" "option --json does not apply" "$OUT"
 
+# The database store: every line has an owner (null when no instance runs).
+sed 's|^state = { dir = "\(.*\)"; };|state = { dir = "\1"; store = "database"; };|' \
+    "$WORK/pinemit.conf" >"$WORK/db.conf"
+"$PINEMIT" -c "$WORK/db.conf" run --stream geo --limit 10 2>/dev/null || fail "database store run"
+json=$("$PINEMIT" -c "$WORK/db.conf" status --json --stream geo) || fail "database store status --json: $json"
+python3 - "$((geo_total - 10))" <<PY || fail "database store status --json: $json"
+import json, sys
+u = json.loads("""$json""")
+assert "owner" in u and u["owner"] is None, u
+assert u["rows_pending"] == int(sys.argv[1]) and u["last_success"], u
+PY
+
 # --- the metrics file: rows pending and checkpoint age per stream ---
 write_conf "$WORK/pinemit.conf"
 run_expect 0 --metrics-file "$WORK/m.prom" run --stream geo --limit 30

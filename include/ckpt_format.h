@@ -32,6 +32,8 @@ struct pe_ckpt_state {
     size_t n_late_sent;
     struct pe_ckpt_history *history;
     size_t n_history;
+    int64_t updated_s; /* when it was saved (its "updated_at"), Unix time;
+                          0 = unknown.  Read only: printing stamps now. */
 };
 
 /* Frees what c owns and zeroes it; NULL or a cleaned state is fine. */

@@ -39,7 +39,11 @@ enum pe_status pe_cfg_section(struct pe_cfg_reader *r,
                               const char *const *allowed,
                               const config_setting_t **out);
 /* A non-empty string; absent: an error when required, else a copy of def
- * (NULL stays NULL).  grp may be NULL (an absent group). */
+ * (NULL stays NULL).  grp may be NULL (an absent group).  In the value as
+ * written, ${NAME} is the environment variable NAME (an error naming it
+ * when unset), ${NAME:-default} the default when NAME is unset or empty,
+ * $$ a literal $; any other $ stays.  The default is not expanded; nor
+ * is def. */
 enum pe_status pe_cfg_string(struct pe_cfg_reader *r,
                              const config_setting_t *grp, const char *prefix,
                              const char *name, bool required, const char *def,

@@ -30,6 +30,8 @@ struct pe_app_opts {
     const char *topic;        /* replay: topic override */
     const char *metrics_file; /* NULL: none (cfg->metrics.file applies) */
     bool quiet;               /* -q: no progress bar, no summary */
+    bool json;                /* status --json: JSON Lines on stdout */
+    bool offline;             /* check --offline: the config alone */
 };
 
 /* Is stream `name` selected (--stream; none given: every stream)? */

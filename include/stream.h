@@ -27,6 +27,28 @@ struct pe_table *pe_stream_open_table(struct pe_source *src,
                                       const struct pe_stream_config *sc,
                                       bool tracked, long shard, long nshards,
                                       long *key_col, struct pe_error *err);
+/* Every key checkpoint c holds must read as table t's key type; one that
+ * does not (the file edited by hand, the key column changed) is a damaged
+ * checkpoint: PE_ERR_CONFIG naming it as store names it (run and status
+ * alike).  PE_ERR_DB when the query fails otherwise. */
+enum pe_status pe_stream_ckpt_fits(struct pe_table *t,
+                                   const struct pe_ckpt_store *store,
+                                   const char *stream, long shard,
+                                   long nshards,
+                                   const struct pe_ckpt_state *c,
+                                   struct pe_error *err);
+/* Where shard `shard` of stream sc stands, for status and the metrics
+ * file: its checkpoint in *ck (all zero when store is NULL or it has none
+ * yet; proved to fit the key, as run does), its table opened read-only in
+ * *table (the caller frees it, NULL on error) and the rows past the
+ * checkpoint in *pending (-1 until counted).  The caller cleans up *ck in
+ * every case. */
+enum pe_status pe_stream_standing(struct pe_source *src,
+                                  struct pe_ckpt_store *store,
+                                  const struct pe_stream_config *sc,
+                                  long shard, struct pe_ckpt_state *ck,
+                                  struct pe_table **table, int64_t *pending,
+                                  struct pe_error *err);
 /* Sends one unit: stream sc's shard `shard` (replay: the whole stream,
  * the key range of o, no checkpoint), on connection src, its checkpoint
  * in store (NULL: none).  owned: it holds the unit's advisory lock.

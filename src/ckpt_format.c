@@ -115,6 +115,26 @@ static bool parse_tracking(const cJSON *t, struct pe_ckpt_state *c)
     return true;
 }
 
+/* "updated_at" (YYYY-MM-DDTHH:MM:SSZ, as printed below) as Unix time; 0
+ * when absent or not in that form: it is for the operator's eyes only. */
+static int64_t parse_updated(const cJSON *doc)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "updated_at");
+    struct tm tm;
+    char z = 0;
+
+    memset(&tm, 0, sizeof(tm));
+    if (!cJSON_IsString(v) ||
+        sscanf(v->valuestring, "%4d-%2d-%2dT%2d:%2d:%2d%c", &tm.tm_year,
+               &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
+               &z) != 7 ||
+        z != 'Z')
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm);
+}
+
 enum pe_status pe_ckpt_format_parse(const char *text, size_t len,
                                     const char *where,
                                     struct pe_ckpt_state *out,
@@ -138,6 +158,7 @@ enum pe_status pe_ckpt_format_parse(const char *text, size_t len,
                                             : "no \"key\" string");
     } else {
         out->key = cJSON_IsString(k) ? pe_xstrdup(k->valuestring) : NULL;
+        out->updated_s = parse_updated(doc);
     }
     cJSON_Delete(doc);
     return st;

@@ -32,6 +32,11 @@
     I "--jobs N        send up to N streams at once\n"                       \
     I "--dead-letters FILE   resend a dead-letter file instead\n"            \
     I "                      (not the live one: move it aside)\n"
+#define CHECK_OPTS(I)                                                        \
+    I "--offline       the config alone: no database, no proxy\n"
+#define STATUS_OPTS(I)                                                       \
+    STREAM_OPT(I)                                                            \
+    I "--json          one JSON object per stream (or shard) a line\n"
 #define CMD_HELP "\n  -h, --help      show this help and exit\n"
 #define IN_LIST "             "
 #define IN_CMD "  "
@@ -53,8 +58,9 @@ static const char usage_text[] =
     "           state.store = \"database\")\n"
     "  check    validate the config, connect to the database, reach the\n"
     "           proxy (GET <invoke_url>/topics) or Kinesis (ListStreams)\n"
+    CHECK_OPTS(IN_LIST)
     "  status   show each stream's checkpoint and how many rows wait past it\n"
-    STREAM_OPT(IN_LIST)
+    STATUS_OPTS(IN_LIST)
     "\n"
     "Options:\n"
     "  -c, --config FILE     config file (default: $PINEMIT_CONFIG, else\n"
@@ -102,17 +108,18 @@ static const char *const command_usage[] = {
                     "Create the checkpoint store: state.dir, or the table "
                     "of\nstate.store = \"database\".\n" CMD_HELP,
     [PE_CMD_CHECK] =
-        "Usage: pinemit [OPTIONS] check\n"
+        "Usage: pinemit [OPTIONS] check [--offline]\n"
         "\n"
         "Validate the config, connect to the database, open every stream's\n"
         "table and reach the sink (GET <invoke_url>/topics, or Kinesis\n"
-        "ListStreams); one line per check on stdout.\n" CMD_HELP,
+        "ListStreams); one line per check on stdout.\n"
+        "\n" CHECK_OPTS(IN_CMD) CMD_HELP,
     [PE_CMD_STATUS] =
-        "Usage: pinemit [OPTIONS] status [--stream NAME]...\n"
+        "Usage: pinemit [OPTIONS] status [--stream NAME]... [--json]\n"
         "\n"
         "Show each stream's checkpoint (- before its first run) and how\n"
         "many rows wait past it, on stdout.\n"
-        "\n" STREAM_OPT(IN_CMD) CMD_HELP,
+        "\n" STATUS_OPTS(IN_CMD) CMD_HELP,
 };
 
 const char *pe_cli_usage(void)
@@ -231,6 +238,8 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
         {"from", required_argument, NULL, 'F'},
         {"to", required_argument, NULL, 'T'},
         {"topic", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'J'},
+        {"offline", no_argument, NULL, 'O'},
         {NULL, 0, NULL, 0},
     };
     /* Which command takes which option. */
@@ -251,6 +260,8 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
         {'F', "from", 1u << PE_CMD_REPLAY},
         {'T', "to", 1u << PE_CMD_REPLAY},
         {'t', "topic", 1u << PE_CMD_REPLAY},
+        {'J', "json", 1u << PE_CMD_STATUS},
+        {'O', "offline", 1u << PE_CMD_CHECK},
     };
     const char *name = argv[0];
     long long v;
@@ -341,6 +352,12 @@ static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
             break;
         case 't':
             cli->opts.topic = optarg;
+            break;
+        case 'J':
+            cli->opts.json = true;
+            break;
+        case 'O':
+            cli->opts.offline = true;
             break;
         case ':':
             return pe_error_set(err, PE_ERR_USAGE, false,

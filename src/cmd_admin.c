@@ -106,54 +106,40 @@ static bool topic_listed(const char *names, const char *topic)
     return false;
 }
 
-enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
+/* check's line for the metrics file's directory, when one is set. */
+static void metrics_line(const struct pe_app_opts *o, size_t *bad,
+                         enum pe_status *worst)
 {
-    const struct pe_config *c = o->cfg;
-    struct pe_source_opts so = pe_source_opts_from_config(c);
-    struct pe_source *src;
-    struct pe_sink *sink;
-    char state[600];
-    struct pe_buf names;
+    const char *metrics =
+        o->metrics_file ? o->metrics_file : o->cfg->metrics.file;
     struct pe_error e;
-    size_t bad = 0;
-    enum pe_status st, worst = PE_OK;
-    const char *metrics = o->metrics_file ? o->metrics_file : c->metrics.file;
 
-    if ((st = pe_opts_check_selection(o, err)) != PE_OK)
-        return st;
-    printf("config: ok: %s, %zu stream%s\n", c->path, c->n_streams,
-           c->n_streams == 1 ? "" : "s");
     pe_error_clear(&e);
-    if (pe_ckpt_check(c, state, sizeof(state), &e) != PE_OK) {
-        printf("state: FAILED: %s\n", e.msg);
-        bad++;
-        worst = pe_pool_worse(worst, e.status);
-    } else {
-        printf("state: ok: %s\n", state);
-    }
     if (metrics != NULL && check_metrics(metrics, &e) != PE_OK) {
         printf("metrics: FAILED: %s\n", e.msg);
-        bad++;
-        worst = pe_pool_worse(worst, e.status);
+        (*bad)++;
+        *worst = pe_pool_worse(*worst, e.status);
     } else if (metrics != NULL) {
         printf("metrics: ok: %s\n", metrics);
     }
-    src = pe_source_open(&so, &e);
-    if (src == NULL) {
-        printf("database: FAILED: %s\n", e.msg);
-        bad++;
-        worst = pe_pool_worse(worst, e.status);
-    } else {
-        printf("database: ok: %s\n", pe_source_describe(src));
-        check_tables(o, src, &bad, &worst);
-        pe_source_free(src);
-    }
+}
+
+/* check's lines for the sink: reached, and the topics it lists. */
+static void check_proxy(const struct pe_app_opts *o, size_t *bad,
+                        enum pe_status *worst)
+{
+    const struct pe_config *c = o->cfg;
+    struct pe_buf names;
+    struct pe_sink *sink;
+    struct pe_error e;
+
+    pe_error_clear(&e);
     pe_buf_init(&names, 0);
     sink = pe_sink_open(c, false, pe_signals_stop_flag(), &e);
     if (sink == NULL || pe_sink_list_topics(sink, &names, &e) != PE_OK) {
         printf("proxy: FAILED: %s\n", e.msg);
-        bad++;
-        worst = pe_pool_worse(worst, e.status);
+        (*bad)++;
+        *worst = pe_pool_worse(*worst, e.status);
     } else {
         char *shown = pe_url_mask(c->sink.invoke_url);
 
@@ -169,29 +155,75 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     }
     pe_sink_close(sink);
     pe_buf_cleanup(&names);
-    /* main.c flushes stdout and reports a failed write.  A config
-     * problem exits 2; an unreachable database or proxy 1. */
+}
+
+/* check's verdict: main.c flushes stdout and reports a failed write.  A
+ * config problem exits 2; an unreachable database or proxy 1. */
+static enum pe_status check_result(size_t bad, enum pe_status worst,
+                                   struct pe_error *err)
+{
     if (bad > 0)
-        return pe_error_set(err, worst, false,
-                            "check: %zu problem%s found", bad,
-                            bad == 1 ? "" : "s");
+        return pe_error_set(err, worst, false, "check: %zu problem%s found",
+                            bad, bad == 1 ? "" : "s");
     return PE_OK;
+}
+
+enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
+{
+    const struct pe_config *c = o->cfg;
+    struct pe_source_opts so = pe_source_opts_from_config(c);
+    struct pe_source *src;
+    char state[600];
+    struct pe_error e;
+    size_t bad = 0;
+    enum pe_status st, worst = PE_OK;
+
+    if ((st = pe_opts_check_selection(o, err)) != PE_OK)
+        return st;
+    printf("config: ok: %s, %zu stream%s\n", c->path, c->n_streams,
+           c->n_streams == 1 ? "" : "s");
+    if (o->offline) {
+        /* The config alone: nothing that connects or needs the store. */
+        metrics_line(o, &bad, &worst);
+        return check_result(bad, worst, err);
+    }
+    pe_error_clear(&e);
+    if (pe_ckpt_check(c, state, sizeof(state), &e) != PE_OK) {
+        printf("state: FAILED: %s\n", e.msg);
+        bad++;
+        worst = pe_pool_worse(worst, e.status);
+    } else {
+        printf("state: ok: %s\n", state);
+    }
+    metrics_line(o, &bad, &worst);
+    src = pe_source_open(&so, &e);
+    if (src == NULL) {
+        printf("database: FAILED: %s\n", e.msg);
+        bad++;
+        worst = pe_pool_worse(worst, e.status);
+    } else {
+        printf("database: ok: %s\n", pe_source_describe(src));
+        check_tables(o, src, &bad, &worst);
+        pe_source_free(src);
+    }
+    check_proxy(o, &bad, &worst);
+    return check_result(bad, worst, err);
 }
 
 /* For status: transactions still open that rows below the checkpoint may
  * come from (at or above the floor, in this database), and the age of the
- * oldest. */
+ * oldest (-1: none). */
 static enum pe_status pending_xacts(struct pe_source *src, struct pe_table *t,
                                     const struct pe_ckpt_state *ck,
-                                    char *count, size_t count_len,
-                                    char *oldest, size_t oldest_len,
+                                    struct pe_unit_view *u,
                                     struct pe_error *err)
 {
     struct pe_snapshot snap;
-    double max_age = -1;
-    size_t n = 0;
     enum pe_status st = pe_table_begin(t, &snap, err);
 
+    u->tracked = true;
+    u->open_transactions = 0;
+    u->oldest_open_age_s = -1;
     for (size_t i = 0; st == PE_OK && i < snap.n_xip; i++) {
         struct pe_xact_info info;
 
@@ -201,15 +233,78 @@ static enum pe_status pending_xacts(struct pe_source *src, struct pe_table *t,
                 PE_OK ||
             info.other_database)
             continue;
-        n++;
-        if (info.age_s > max_age)
-            max_age = info.age_s;
+        u->open_transactions++;
+        if (info.age_s > u->oldest_open_age_s)
+            u->oldest_open_age_s = info.age_s;
     }
     pe_table_end(t);
     pe_snapshot_cleanup(&snap);
-    snprintf(count, count_len, "%zu", n);
-    if (max_age >= 0)
-        snprintf(oldest, oldest_len, "%.0fs", max_age);
+    return st;
+}
+
+/* One status line: the text table's, or a JSON object (--json). */
+static void print_unit(const struct pe_unit_view *u, bool json)
+{
+    char unit[96], xacts[24] = "-", oldest[32] = "-";
+    struct pe_buf b;
+
+    if (json) {
+        pe_buf_init(&b, 0);
+        pe_metrics_unit_json(u, &b);
+        fputs(b.data ? b.data : "", stdout);
+        pe_buf_cleanup(&b);
+        return;
+    }
+    if (u->shard >= 0)
+        snprintf(unit, sizeof(unit), "%s#%ld", u->stream, u->shard);
+    else
+        snprintf(unit, sizeof(unit), "%s", u->stream);
+    if (u->tracked)
+        snprintf(xacts, sizeof(xacts), "%ld", u->open_transactions);
+    if (u->oldest_open_age_s >= 0)
+        snprintf(oldest, sizeof(oldest), "%.0fs", u->oldest_open_age_s);
+    printf("%-16s %-32s %-20s %10lld %6s %-7s %s\n", unit, u->topic,
+           u->checkpoint ? u->checkpoint : "-", u->rows_pending, xacts,
+           oldest, u->owner ? u->owner : "-");
+}
+
+/* Where shard sh of stream sc stands; printed when all went well. */
+static enum pe_status status_unit(const struct pe_app_opts *o,
+                                  struct pe_source *src,
+                                  struct pe_ckpt_store *store,
+                                  const struct pe_stream_config *sc, long sh,
+                                  struct pe_error *err)
+{
+    struct pe_unit_view u;
+    struct pe_ckpt_state ck;
+    struct pe_table *t = NULL;
+    int64_t pending = -1;
+    char owner[160] = "-";
+    enum pe_status st;
+
+    memset(&u, 0, sizeof(u));
+    u.stream = sc->name;
+    u.shard = sc->shards > 1 ? sh : -1;
+    u.topic = sc->topic;
+    u.oldest_open_age_s = -1;
+    st = pe_stream_standing(src, store, sc, sh, &ck, &t, &pending, err);
+    if (st == PE_OK && ck.tracked)
+        st = pending_xacts(src, t, &ck, &u, err);
+    if (st == PE_OK && store != NULL && pe_ckpt_shared(store)) {
+        st = pe_source_owner(src, sc->name, sh, owner, sizeof(owner), err);
+        u.owner = owner;
+    }
+    if (st == PE_OK) {
+        u.checkpoint = ck.key;
+        u.rows_pending = pending;
+        u.updated_s = ck.updated_s;
+        u.now_s = pe_now_wall_ms() / 1000;
+        print_unit(&u, o->json);
+    } else {
+        pe_error_prefix(err, "stream %s", u.stream);
+    }
+    pe_table_free(t);
+    pe_ckpt_state_cleanup(&ck);
     return st;
 }
 
@@ -233,49 +328,16 @@ enum pe_status pe_app_status(const struct pe_app_opts *o, struct pe_error *err)
         st = err->status;
         goto out;
     }
-    printf("%-16s %-32s %-20s %10s %6s %-7s %s\n", "STREAM", "TOPIC",
-           "CHECKPOINT", "PENDING", "XACTS", "OLDEST", "OWNER");
+    if (!o->json)
+        printf("%-16s %-32s %-20s %10s %6s %-7s %s\n", "STREAM", "TOPIC",
+               "CHECKPOINT", "PENDING", "XACTS", "OLDEST", "OWNER");
     for (size_t i = 0; i < c->n_streams && st == PE_OK; i++) {
         const struct pe_stream_config *sc = &c->streams[i];
 
         if (!pe_opts_selected(o, sc->name))
             continue;
-        for (long sh = 0; sh < sc->shards && st == PE_OK; sh++) {
-            struct pe_table *t = NULL;
-            struct pe_ckpt_state ck;
-            int64_t pending = 0;
-            char xacts[24] = "-", oldest[32] = "-", owner[160] = "-";
-            char unit[96];
-
-            if (sc->shards > 1)
-                snprintf(unit, sizeof(unit), "%s#%ld", sc->name, sh);
-            else
-                snprintf(unit, sizeof(unit), "%s", sc->name);
-            memset(&ck, 0, sizeof(ck));
-            if ((st = store == NULL ? PE_OK
-                                    : pe_ckpt_load_shard(store, sc->name, sh,
-                                                         sc->shards, &ck,
-                                                         err)) == PE_OK &&
-                (t = pe_table_open_shard(src, sc->table, sc->key, false, sh,
-                                         sc->shards, err)) != NULL &&
-                (st = pe_table_count(t, ck.key, &pending, err)) == PE_OK &&
-                ck.tracked)
-                st = pending_xacts(src, t, &ck, xacts, sizeof(xacts), oldest,
-                                   sizeof(oldest), err);
-            if (t == NULL && st == PE_OK)
-                st = err->status;
-            if (st == PE_OK && store != NULL && pe_ckpt_shared(store))
-                st = pe_source_owner(src, sc->name, sh, owner, sizeof(owner),
-                                     err);
-            if (st == PE_OK)
-                printf("%-16s %-32s %-20s %10lld %6s %-7s %s\n", unit,
-                       sc->topic, ck.key ? ck.key : "-", (long long)pending,
-                       xacts, oldest, owner);
-            else
-                pe_error_prefix(err, "stream %s", unit);
-            pe_table_free(t);
-            pe_ckpt_state_cleanup(&ck);
-        }
+        for (long sh = 0; sh < sc->shards && st == PE_OK; sh++)
+            st = status_unit(o, src, store, sc, sh, err);
     }
 out:
     /* main.c flushes stdout and reports a failed write. */

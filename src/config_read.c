@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * config_read.c - typed getters over libconfig: a value's type, its range,
  * unknown members, and the FILE:LINE of the setting in every message.
+ * Strings get ${VAR} and ${VAR:-default} expanded from the environment.
  * Knows no section and no setting name of its own; it must not fill
  * struct pe_config (the section readers do). */
 #include "config_read.h"
@@ -66,6 +67,86 @@ enum pe_status pe_cfg_group(struct pe_cfg_reader *r,
     return PE_OK;
 }
 
+/* The characters of a variable name: [A-Za-z_][A-Za-z0-9_]*. */
+#define VAR_CHARS                                                            \
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
+
+/* One ${NAME} or ${NAME:-default} at p (p[0] == '$', p[1] == '{') of the
+ * text at start onto b; *next gets what follows it.  The default is taken
+ * as written (up to the first '}'); it applies when NAME is unset or
+ * empty, as in sh.  A bad reference is named by its place, not its text:
+ * it may sit in a password. */
+static enum pe_status expand_one(struct pe_cfg_reader *r,
+                                 const config_setting_t *s, const char *key,
+                                 const char *start, const char *p,
+                                 struct pe_buf *b, const char **next)
+{
+    const char *name = p + 2, *end, *def = NULL, *val;
+    size_t n = strspn(name, VAR_CHARS);
+    char *var;
+
+    end = name + n;
+    if (end[0] == ':' && end[1] == '-') {
+        def = end + 2;
+        end = strchr(def, '}');
+    }
+    if (n == 0 || isdigit((unsigned char)name[0]) || end == NULL ||
+        *end != '}')
+        return pe_cfg_fail(r, s, key,
+                           "bad variable reference at character %zu (write "
+                           "${NAME}, ${NAME:-default}, or $$ for a $)",
+                           (size_t)(p - start) + 1);
+    var = pe_xstrndup(name, n);
+    val = getenv(var);
+    if (def != NULL && (val == NULL || *val == '\0'))
+        pe_buf_append(b, def, (size_t)(end - def));
+    else if (val != NULL)
+        pe_buf_puts(b, val);
+    free(var);
+    if (val == NULL && def == NULL)
+        return pe_cfg_fail(r, s, key,
+                           "environment variable %.*s is not set (give a "
+                           "default with ${%.*s:-default})",
+                           (int)n, name, (int)n, name);
+    *next = end + 1;
+    return PE_OK;
+}
+
+/* The setting's text with ${NAME} and ${NAME:-default} replaced by the
+ * environment and $$ by $; any other $ stays.  Only the config's text is
+ * expanded: the values of the variables are taken as they are. */
+static enum pe_status expand(struct pe_cfg_reader *r,
+                             const config_setting_t *s, const char *key,
+                             const char *in, char **out)
+{
+    struct pe_buf b;
+    enum pe_status st = PE_OK;
+    const char *p = in;
+
+    pe_buf_init(&b, 0);
+    pe_buf_puts(&b, "");
+    while (st == PE_OK && *p != '\0') {
+        size_t lit = strcspn(p, "$");
+
+        pe_buf_append(&b, p, lit);
+        p += lit;
+        if (*p == '\0')
+            break;
+        if (p[1] == '{') {
+            st = expand_one(r, s, key, in, p, &b, &p);
+        } else {
+            pe_buf_append(&b, "$", 1);
+            p += p[1] == '$' ? 2 : 1;
+        }
+    }
+    if (st != PE_OK) {
+        pe_buf_cleanup(&b);
+        return st;
+    }
+    *out = b.data;
+    return PE_OK;
+}
+
 enum pe_status pe_cfg_string(struct pe_cfg_reader *r,
                              const config_setting_t *grp, const char *prefix,
                              const char *name, bool required, const char *def,
@@ -74,6 +155,7 @@ enum pe_status pe_cfg_string(struct pe_cfg_reader *r,
     const config_setting_t *s =
         grp ? config_setting_get_member(grp, name) : NULL;
     char full[256];
+    enum pe_status st;
 
     snprintf(full, sizeof(full), "%s%s", prefix, name);
     if (s == NULL) {
@@ -84,9 +166,14 @@ enum pe_status pe_cfg_string(struct pe_cfg_reader *r,
     }
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
         return pe_cfg_fail(r, s, full, "expected a string in double quotes");
-    if (config_setting_get_string(s)[0] == '\0')
+    if ((st = expand(r, s, full, config_setting_get_string(s), out)) !=
+        PE_OK)
+        return st;
+    if ((*out)[0] == '\0') {
+        free(*out);
+        *out = NULL;
         return pe_cfg_fail(r, s, full, "must not be empty");
-    *out = pe_xstrdup(config_setting_get_string(s));
+    }
     return PE_OK;
 }
 

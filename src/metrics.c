@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * metrics.c - the Prometheus textfile: read the old counters, add this
- * run's, write a new file, rename it over the old one. */
+ * run's and the lag gauges, write a new file, rename it over the old one;
+ * and status --json's line per unit.  Pure: it is handed the figures and
+ * must not query a database or a store. */
 #include "metrics.h"
 
 #include <errno.h>
@@ -8,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <cJSON.h>
 
 /* Per-stream counters, in output order. */
 static const struct {
@@ -97,6 +102,29 @@ static int integer_key(const char *s)
     return 1;
 }
 
+/* The lag an operator alerts on: gauges only for the streams whose
+ * figure is known. */
+static void lag_gauges(struct pe_buf *b, const struct pe_metrics_run *r)
+{
+    pe_buf_puts(b, "# HELP pinemit_rows_pending Rows past the stream's "
+                   "checkpoint when the run ended.\n"
+                   "# TYPE pinemit_rows_pending gauge\n");
+    for (size_t i = 0; i < r->n_streams; i++)
+        if (label_ok(r->streams[i].name) && r->streams[i].has_pending)
+            pe_buf_printf(b, "pinemit_rows_pending{stream=\"%s\"} %lld\n",
+                          r->streams[i].name, r->streams[i].rows_pending);
+    pe_buf_puts(b, "# HELP pinemit_checkpoint_age_seconds Seconds since the "
+                   "stream's checkpoint was last saved, when the run "
+                   "ended.\n"
+                   "# TYPE pinemit_checkpoint_age_seconds gauge\n");
+    for (size_t i = 0; i < r->n_streams; i++)
+        if (label_ok(r->streams[i].name) && r->streams[i].has_age)
+            pe_buf_printf(b,
+                          "pinemit_checkpoint_age_seconds{stream=\"%s\"} "
+                          "%.0f\n",
+                          r->streams[i].name, r->streams[i].checkpoint_age_s);
+}
+
 enum pe_status pe_metrics_write(const char *path, const struct pe_metrics_run *r,
                                 struct pe_error *err)
 {
@@ -155,6 +183,7 @@ enum pe_status pe_metrics_write(const char *path, const struct pe_metrics_run *r
             integer_key(r->streams[i].checkpoint))
             pe_buf_printf(&b, "pinemit_checkpoint_key{stream=\"%s\"} %s\n",
                           r->streams[i].name, r->streams[i].checkpoint);
+    lag_gauges(&b, r);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
               0644);
     if (fd < 0 || pe_write_all(fd, b.data, b.len) != 0 || fsync(fd) != 0 ||
@@ -169,4 +198,57 @@ enum pe_status pe_metrics_write(const char *path, const struct pe_metrics_run *r
     free(old);
     free(tmp);
     return st;
+}
+
+void pe_metrics_unit_json(const struct pe_unit_view *u, struct pe_buf *out)
+{
+    cJSON *o = cJSON_CreateObject();
+    char when[32];
+    char *text;
+
+    cJSON_AddStringToObject(o, "stream", u->stream);
+    if (u->shard >= 0)
+        cJSON_AddNumberToObject(o, "shard", (double)u->shard);
+    cJSON_AddStringToObject(o, "topic", u->topic);
+    if (u->checkpoint != NULL)
+        cJSON_AddStringToObject(o, "checkpoint", u->checkpoint);
+    else
+        cJSON_AddNullToObject(o, "checkpoint");
+    if (u->rows_pending >= 0)
+        cJSON_AddNumberToObject(o, "rows_pending", (double)u->rows_pending);
+    else
+        cJSON_AddNullToObject(o, "rows_pending");
+    if (u->tracked) {
+        cJSON_AddNumberToObject(o, "open_transactions",
+                                (double)u->open_transactions);
+        if (u->oldest_open_age_s >= 0)
+            cJSON_AddNumberToObject(o, "oldest_open_age_s",
+                                    u->oldest_open_age_s);
+        else
+            cJSON_AddNullToObject(o, "oldest_open_age_s");
+    }
+    if (u->owner != NULL && strcmp(u->owner, "-") != 0)
+        cJSON_AddStringToObject(o, "owner", u->owner);
+    else if (u->owner != NULL)
+        cJSON_AddNullToObject(o, "owner");
+    if (u->updated_s > 0) {
+        time_t t = (time_t)u->updated_s;
+        struct tm tm;
+
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        cJSON_AddStringToObject(o, "last_success", when);
+        cJSON_AddNumberToObject(o, "checkpoint_age_s",
+                                (double)(u->now_s - u->updated_s));
+    } else {
+        cJSON_AddNullToObject(o, "last_success");
+        cJSON_AddNullToObject(o, "checkpoint_age_s");
+    }
+    text = cJSON_PrintUnformatted(o);
+    if (text != NULL) {
+        pe_buf_puts(out, text);
+        pe_buf_puts(out, "\n");
+    }
+    cJSON_free(text);
+    cJSON_Delete(o);
 }

@@ -442,12 +442,13 @@ static enum pe_status pump(struct stream_run *r, struct pe_error *err)
     }
 }
 
-/* Every key the checkpoint holds must read as the key's type; one that
- * does not (the file edited by hand, the key column changed) is a damaged
- * checkpoint, named as the store names it. */
-static enum pe_status ckpt_keys_fit(struct stream_run *r, struct pe_error *err)
+enum pe_status pe_stream_ckpt_fits(struct pe_table *t,
+                                   const struct pe_ckpt_store *store,
+                                   const char *stream, long shard,
+                                   long nshards,
+                                   const struct pe_ckpt_state *c,
+                                   struct pe_error *err)
 {
-    const struct pe_ckpt_state *c = &r->state;
     const char *fixed[3] = {c->key, c->low, c->late_key};
     size_t n = 3 + c->n_history;
     char *where, why[sizeof(err->msg)];
@@ -458,21 +459,46 @@ static enum pe_status ckpt_keys_fit(struct stream_run *r, struct pe_error *err)
         enum pe_status st;
 
         if (k == NULL ||
-            (st = pe_table_key_compare(r->table, k, NULL, &cmp, err)) ==
-                PE_OK)
+            (st = pe_table_key_compare(t, k, NULL, &cmp, err)) == PE_OK)
             continue;
         if (st != PE_ERR_DATA)
             return st;
-        where = pe_ckpt_where(r->store, r->sc->name, r->shard, r->nshards);
+        where = pe_ckpt_where(store, stream, shard, nshards);
         snprintf(why, sizeof(why), "%s", err->msg);
         pe_error_set(err, PE_ERR_CONFIG, false,
                      "%s: damaged checkpoint (key \"%s\" is not a valid %s: "
                      "%s); fix or remove it by hand",
-                     where, k, pe_table_key_type(r->table), why);
+                     where, k, pe_table_key_type(t), why);
         free(where);
         return PE_ERR_CONFIG;
     }
     return PE_OK;
+}
+
+enum pe_status pe_stream_standing(struct pe_source *src,
+                                  struct pe_ckpt_store *store,
+                                  const struct pe_stream_config *sc,
+                                  long shard, struct pe_ckpt_state *ck,
+                                  struct pe_table **table, int64_t *pending,
+                                  struct pe_error *err)
+{
+    enum pe_status st = PE_OK;
+
+    memset(ck, 0, sizeof(*ck));
+    *table = NULL;
+    *pending = -1;
+    if (store != NULL && (st = pe_ckpt_load_shard(store, sc->name, shard,
+                                                  sc->shards, ck, err)) != PE_OK)
+        return st;
+    *table = pe_table_open_shard(src, sc->table, sc->key, false, shard,
+                                 sc->shards, err);
+    if (*table == NULL)
+        return err->status;
+    if (store != NULL &&
+        (st = pe_stream_ckpt_fits(*table, store, sc->name, shard, sc->shards,
+                                  ck, err)) != PE_OK)
+        return st;
+    return pe_table_count(*table, ck->key, pending, err);
 }
 
 /* Fills r for a unit of stream sc; the batch and buffers are its own. */
@@ -588,7 +614,9 @@ enum pe_status pe_stream_run(const struct pe_app_opts *o,
                                    &r.key_col, err);
     if (r.table == NULL && (st = recover_db(&r, &db_attempts, err)) != PE_OK)
         goto out;
-    if (!replay && (st = ckpt_keys_fit(&r, err)) != PE_OK)
+    if (!replay &&
+        (st = pe_stream_ckpt_fits(r.table, store, sc->name, r.shard,
+                                  r.nshards, &r.state, err)) != PE_OK)
         goto out;
     r.sink = pe_sink_open(o->cfg, o->dry_run, pe_signals_stop_flag(), err);
     if (r.sink == NULL) {

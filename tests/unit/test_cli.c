@@ -476,7 +476,7 @@ static void help_per_command(void **state)
         {"run", "pinemit [OPTIONS] run [--stream NAME]", "--wait-lock"},
         {"replay", "pinemit [OPTIONS] replay --dead-letters FILE", "--from"},
         {"init", "pinemit [OPTIONS] init\n", NULL},
-        {"check", "pinemit [OPTIONS] check\n", NULL},
+        {"check", "pinemit [OPTIONS] check [--offline]\n", "--offline"},
         {"status", "pinemit [OPTIONS] status [--stream NAME]", "--stream"},
     };
     const char *u = pe_cli_usage();

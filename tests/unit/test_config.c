@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT
- * test_config.c - pe_config_load on temporary files, topic names, masking. */
+ * test_config.c - pe_config_load on temporary files, topic names, masking,
+ * ${VAR} expansion. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -604,6 +605,75 @@ static void directory_refused(void **state)
     free(want);
 }
 
+/* Issue #16: ${VAR}, ${VAR:-default} and $$ in string settings. */
+static void env_expansion(void **state)
+{
+    char *path;
+    struct pe_config c;
+    struct pe_error err;
+
+    (void)state;
+    setenv("PE_T_DB", "orders", 1);
+    setenv("PE_T_HOST", "gw.example", 1);
+    setenv("PE_T_EMPTY", "", 1);
+    /* A variable's value is taken as it is: never expanded again. */
+    setenv("PE_T_RAW", "${PE_T_DB}$$x", 1);
+    unsetenv("PE_T_UNSET");
+    path = write_conf(
+        "source = { conninfo = \"dbname=${PE_T_DB} user=${PE_T_UNSET:-app}"
+        " password=p$$w$5d application_name=${PE_T_EMPTY:-pin}\"; };\n"
+        "sink = { invoke_url = \"https://${PE_T_HOST}/prod\";"
+        " api_key_env = \"${PE_T_UNSET:-MY_KEY}\"; };\n"
+        "state = { store = \"${PE_T_UNSET:-database}\"; };\n"
+        "streams = ( { name = \"a\"; table = \"${PE_T_RAW}\"; } );\n");
+    assert_int_equal(pe_config_load(path, &c, &err), PE_OK);
+    assert_string_equal(c.source.conninfo, "dbname=orders user=app "
+                                           "password=p$w$5d "
+                                           "application_name=pin");
+    assert_string_equal(c.sink.invoke_url, "https://gw.example/prod");
+    assert_string_equal(c.sink.api_key_env, "MY_KEY");
+    assert_true(c.state.database);
+    assert_string_equal(c.streams[0].table, "${PE_T_DB}$$x");
+    pe_config_cleanup(&c);
+    drop_conf(path);
+    unsetenv("PE_T_DB");
+    unsetenv("PE_T_HOST");
+    unsetenv("PE_T_EMPTY");
+    unsetenv("PE_T_RAW");
+}
+
+/* A missing variable without a default, a bad reference, an empty
+ * result: config errors at FILE:LINE naming the key (and the variable,
+ * never a value). */
+static void env_expansion_errors(void **state)
+{
+    (void)state;
+    unsetenv("PE_T_UNSET");
+    setenv("PE_T_EMPTY", "", 1);
+    expect_error(SRC "sink = { invoke_url = \"https://${PE_T_UNSET}/p\"; "
+                     "};\n" STR,
+                 2,
+                 "sink.invoke_url: environment variable PE_T_UNSET is not "
+                 "set (give a default with ${PE_T_UNSET:-default})");
+    expect_error(SRC SNK "streams = ( { name = \"a\";\n topic = "
+                         "\"t.${PE_T_UNSET}\"; } );\n",
+                 4,
+                 "streams.a.topic: environment variable PE_T_UNSET is not "
+                 "set (give a default with ${PE_T_UNSET:-default})");
+    expect_error("source = { conninfo = \"password=s3cret${1X}\"; };\n" SNK
+                     STR,
+                 1,
+                 "source.conninfo: bad variable reference at character 16 "
+                 "(write ${NAME}, ${NAME:-default}, or $$ for a $)");
+    expect_error("source = { conninfo = \"dbname=${PE_T_DB\"; };\n" SNK STR,
+                 1,
+                 "source.conninfo: bad variable reference at character 8 "
+                 "(write ${NAME}, ${NAME:-default}, or $$ for a $)");
+    expect_error(SRC SNK "streams = ( { name = \"${PE_T_EMPTY}\"; } );\n", 3,
+                 "streams.[0].name: must not be empty");
+    unsetenv("PE_T_EMPTY");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +705,8 @@ int main(void)
         cmocka_unit_test(integer_wrap_reported_as_written),
         cmocka_unit_test(integer_in_range_as_written),
         cmocka_unit_test(directory_refused),
+        cmocka_unit_test(env_expansion),
+        cmocka_unit_test(env_expansion_errors),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

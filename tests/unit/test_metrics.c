@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * test_metrics.c - the Prometheus textfile: the checkpoint gauge only for
- * integer keys, counters carried on. */
+ * integer keys, counters carried on, the lag gauges only when known; and
+ * status --json's line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,7 +50,9 @@ static void checkpoint_gauge_only_for_integers(void **state) {
   };
   (void)state;
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    struct pe_metrics_stream s = {"pin", "t.pin", cases[i].key, 1, 1, 10, 0, 0};
+    struct pe_metrics_stream s = {.name = "pin", .topic = "t.pin",
+                                  .checkpoint = cases[i].key, .rows = 1,
+                                  .requests = 1, .bytes = 10};
     char *text = write_and_read(&s, 1);
     char want[64];
 
@@ -67,9 +70,74 @@ static void checkpoint_gauge_only_for_integers(void **state) {
   }
 }
 
+/* Issue #16: the lag an operator alerts on, per stream, only when known
+ * (an unknown figure is no line, never a 0 that would silence an alert). */
+static void lag_gauges_when_known(void **state) {
+  struct pe_metrics_stream s[2] = {
+      {.name = "pin", .topic = "t.pin", .checkpoint = "7", .has_pending = true,
+       .rows_pending = 1234, .has_age = true, .checkpoint_age_s = 61},
+      {.name = "geo", .topic = "t.geo"},
+  };
+  char *text;
+
+  (void)state;
+  text = write_and_read(s, 2);
+  assert_non_null(strstr(text, "# TYPE pinemit_rows_pending gauge\n"));
+  assert_non_null(
+      strstr(text, "# TYPE pinemit_checkpoint_age_seconds gauge\n"));
+  assert_non_null(strstr(text, "\npinemit_rows_pending{stream=\"pin\"} 1234\n"));
+  assert_non_null(
+      strstr(text, "\npinemit_checkpoint_age_seconds{stream=\"pin\"} 61\n"));
+  assert_null(strstr(text, "pinemit_rows_pending{stream=\"geo\"}"));
+  assert_null(strstr(text, "pinemit_checkpoint_age_seconds{stream=\"geo\"}"));
+  free(text);
+}
+
+/* status --json: every member, null when unknown, shard and owner only
+ * where they apply. */
+static void unit_json_line(void **state) {
+  struct pe_unit_view u = {.stream = "pin",
+                           .shard = -1,
+                           .topic = "t.pin",
+                           .checkpoint = "42",
+                           .rows_pending = 9,
+                           .tracked = true,
+                           .open_transactions = 2,
+                           .oldest_open_age_s = 5,
+                           .updated_s = 1700000000,
+                           .now_s = 1700000030};
+  struct pe_buf b;
+
+  (void)state;
+  pe_buf_init(&b, 0);
+  pe_metrics_unit_json(&u, &b);
+  assert_string_equal(
+      b.data, "{\"stream\":\"pin\",\"topic\":\"t.pin\",\"checkpoint\":\"42\","
+              "\"rows_pending\":9,\"open_transactions\":2,"
+              "\"oldest_open_age_s\":5,\"last_success\":"
+              "\"2023-11-14T22:13:20Z\",\"checkpoint_age_s\":30}\n");
+  pe_buf_cleanup(&b);
+  u = (struct pe_unit_view){.stream = "ev",
+                            .shard = 1,
+                            .topic = "t.ev",
+                            .rows_pending = -1,
+                            .oldest_open_age_s = -1,
+                            .owner = "-"};
+  pe_buf_init(&b, 0);
+  pe_metrics_unit_json(&u, &b);
+  assert_string_equal(b.data,
+                      "{\"stream\":\"ev\",\"shard\":1,\"topic\":\"t.ev\","
+                      "\"checkpoint\":null,\"rows_pending\":null,"
+                      "\"owner\":null,\"last_success\":null,"
+                      "\"checkpoint_age_s\":null}\n");
+  pe_buf_cleanup(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(checkpoint_gauge_only_for_integers),
+      cmocka_unit_test(lag_gauges_when_known),
+      cmocka_unit_test(unit_json_line),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

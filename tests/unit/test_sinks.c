@@ -191,7 +191,10 @@ static void metrics_counters_carry_on(void **state)
 {
     char path[] = "/tmp/pinemit-prom-XXXXXX";
     int fd = mkstemp(path);
-    struct pe_metrics_stream s = {"pin", "t.pin", "42", 10, 1, 500, 2, 1};
+    struct pe_metrics_stream s = {.name = "pin", .topic = "t.pin",
+                                  .checkpoint = "42", .rows = 10,
+                                  .requests = 1, .bytes = 500, .retries = 2,
+                                  .dead_letters = 1};
     struct pe_metrics_run run = {1000.0, 1002.5, 0, &s, 1};
     struct pe_error err;
     char text[8192];

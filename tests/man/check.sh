@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # check.sh - the man pages: mandoc lint without a warning, every option
 # of `pinemit --help` and `pinemit CMD --help` in docs/pinemit.1, and
-# every setting src/config.c reads in docs/pinemit.conf.5.  Prints what
+# every setting src/config*.c reads in docs/pinemit.conf.5.  Prints what
 # is missing and exits 1.  `make man-lint` runs it.
 # Usage: tests/man/check.sh [PINEMIT]   (default: $PINEMIT, else build/pinemit)
 set -euo pipefail
@@ -59,14 +59,15 @@ documented "$page1" "option -" 'Fl %s([^[:alnum:]-]|$)' "$shorts"
 # 3. Settings: the names of the member lists (the keys check_members
 # accepts) and of every get_string/get_long/get_group call and member
 # lookup, from the source as one line.
-src=src/config.c
-flat=$(tr '\n' ' ' <"$src" | tr -s ' ')
+src='src/config*.c'
+# shellcheck disable=SC2086 # the glob is meant
+flat=$(cat $src | tr '\n' ' ' | tr -s ' ')
 names=$( {
     printf '%s\n' "$flat" |
         grep -oE 'static const char \*const [a-z_]+\[\] = \{[^}]*\}' |
         grep -oE '"[a-z_]+"'
     printf '%s\n' "$flat" |
-        grep -oE 'get_(string|long|group)\(r, [a-z_]+, ("[a-z_.]*", )?"[a-z_]+"' |
+        grep -oE '(pe_cfg_|get_)(string|long|group|bool|section|choice)\(r, [a-z_]+, ("[a-z_.]*", )?"[a-z_]+"' |
         grep -oE '"[a-z_]+"$'
     printf '%s\n' "$flat" |
         grep -oE 'config_setting_get_member\([a-z_]+, "[a-z_]+"' |

@@ -147,10 +147,13 @@ static enum pe_status send_once(const struct job *j, struct flight *f)
     f->attempt++;
     st = pe_sink_send(j->sink, j->topic, body, len, f->np, f->per, &f->res,
                       &f->e);
-    /* Bytes of every request, whatever its answer (a batch with
-     * per-record rejections was sent too), like the request count. */
-    j->stats->requests++;
-    j->stats->bytes += (long long)len;
+    /* A request and its bytes count once the far side answered, whatever
+     * the status (a batch with per-record rejections was sent too); one
+     * that never got an answer (connection refused, a timeout) does not. */
+    if (f->res.http_status > 0) {
+        j->stats->requests++;
+        j->stats->bytes += (long long)len;
+    }
     return st;
 }
 

@@ -275,7 +275,8 @@ static void too_large_split(void **state)
     teardown(&x);
 }
 
-/* A transport error (no HTTP answer), then success: the same body again. */
+/* A transport error (no HTTP answer), then success: the same body again
+ * (issue #12 review: bytes of a request that never left do not count). */
 static void transport_error_then_success(void **state)
 {
     static const struct answer script[] = {
@@ -290,6 +291,9 @@ static void transport_error_then_success(void **state)
     assert_string_equal(fake.bodies[1], ALL4);
     assert_int_equal(x.stats.records, 4);
     assert_int_equal(x.stats.retries, 1);
+    /* Only the answered request counts, and only its bytes. */
+    assert_int_equal(x.stats.requests, 1);
+    assert_int_equal(x.stats.bytes, (long long)strlen(ALL4));
     teardown(&x);
 }
 

@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: MIT
+# Review fixes of issue #12: what the summary and the metrics count.
+#
+# - Bytes and requests count only requests that got an HTTP answer: a
+#   proxy that refuses the connection leaves "0 requests (0 bytes)" in the
+#   summary and pinemit_bytes_total 0; a batch with per-record rejections
+#   was answered, so its bytes count.
+set -eu
+. "$(dirname "$0")/lib.sh"
+trap stop_mock EXIT
+
+new_db quietbytes
+load_seed 50
+start_mock --auto-create
+u=0e3bbd435bfb
+dl=$WORK/state/dead-letters.jsonl
+
+# --- connection refused: nothing was answered, nothing counts ---
+port=$MOCK_PORT
+stop_mock
+MOCK_URL="http://127.0.0.1:$port/test"
+MAX_ATTEMPTS=2 write_conf "$WORK/pinemit.conf"
+run_expect 1 -v --metrics-file "$WORK/refused.prom" run --stream geo --limit 5
+expect_match "summary counts no request" \
+    "stream geo: sent 0 rows in 0 requests \(0 bytes\)" "$OUT"
+expect_match "refused" "gave up after 2 attempts" "$OUT"
+expect_match "bytes metric" '^pinemit_bytes_total\{stream="geo"\} 0$' \
+    "$(cat "$WORK/refused.prom")"
+expect_match "requests metric" '^pinemit_requests_total\{stream="geo"\} 0$' \
+    "$(cat "$WORK/refused.prom")"
+
+# --- an answered batch with a per-record rejection: its bytes count ---
+start_mock --auto-create
+MAX_RECORDS=5 write_conf "$WORK/pinemit.conf"
+mock_script '[{"record_errors":{"2":50002}}]'
+run_expect 3 -v --metrics-file "$WORK/rej.prom" run --stream geo --limit 5
+b=$(python3 -c 'import json,sys; print(sum(json.loads(l)["body_bytes"] for l in open(sys.argv[1]) if json.loads(l)["method"] == "POST"))' \
+    "$MOCK_STORE/requests.jsonl")
+expect_match "summary counts the answered request" \
+    "stream geo: sent 4 rows in 1 request \($b bytes\)" "$OUT"
+expect_match "bytes metric" "^pinemit_bytes_total\{stream=\"geo\"\} $b$" \
+    "$(cat "$WORK/rej.prom")"
+rm -f "$dl"

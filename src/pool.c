@@ -51,20 +51,21 @@ enum pe_status pe_pool_finish(enum pe_status worst, size_t failed,
                    ? " (the request in flight was abandoned and will be "
                      "sent again)"
                    : "");
+    if (dead > 0)
+        pe_error_set(err, PE_DEAD_LETTERED, false, "%zu %s dead-lettered to %s",
+                     dead,
+                     pe_plural((long long)dead, "record was", "records were"),
+                     pe_dlq_path(dlq));
     if (failed > 0) {
+        /* The failure's exit code wins, but the dead-letter line stays,
+         * even with -q: those records did not arrive either. */
         if (dead > 0)
-            pe_log(PE_LOG_WARN, "%zu %s dead-lettered to %s", dead,
-                   pe_plural((long long)dead, "record was", "records were"),
-                   pe_dlq_path(dlq));
+            pe_log_error(PE_LOG_WARN, true, err);
         pe_error_set(err, worst, false, "%s", ""); /* reported above */
         return worst;
     }
     if (dead > 0)
-        return pe_error_set(err, PE_DEAD_LETTERED, false,
-                            "%zu %s dead-lettered to %s", dead,
-                            pe_plural((long long)dead, "record was",
-                                   "records were"),
-                            pe_dlq_path(dlq));
+        return PE_DEAD_LETTERED;
     return pe_signals_stop_level() ? PE_ERR_INTERRUPTED : PE_OK;
 }
 

@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: MIT
-# Review fixes of issue #12: what the summary and the metrics count.
+# Review fixes of issue #12: what the summary and the metrics count, and
+# what -q keeps.
 #
 # - Bytes and requests count only requests that got an HTTP answer: a
 #   proxy that refuses the connection leaves "0 requests (0 bytes)" in the
 #   summary and pinemit_bytes_total 0; a batch with per-record rejections
 #   was answered, so its bytes count.
+# - -q keeps the dead-letter line when the run also fails (exit 1).
 set -eu
 . "$(dirname "$0")/lib.sh"
 trap stop_mock EXIT
@@ -41,3 +43,20 @@ expect_match "summary counts the answered request" \
 expect_match "bytes metric" "^pinemit_bytes_total\{stream=\"geo\"\} $b$" \
     "$(cat "$WORK/rej.prom")"
 rm -f "$dl"
+
+# --- -q: a run that fails and dead-letters keeps the dead-letter line ---
+mock_script '[{"topic":"'$u'.geo","record_errors":{"0":50002}},
+  {"topic":"'$u'.pin","proxy_error":422,"error_code":422,"message":"Unrecognized field: x"}]'
+run_expect 1 -q run --jobs 1 --stream geo --stream pin --limit 5
+expect_match "-q keeps the dead-letter line" \
+    "^pinemit: warning: 1 record was dead-lettered to $dl$" "$OUT"
+expect_match "and the failure" "HTTP 422: error_code 422: Unrecognized field: x" "$OUT"
+expect_eq "dead letters" 1 "$(wc -l <"$dl")"
+# The same without -q: the same two lines.
+rm -f "$dl"
+mock_script '[{"topic":"'$u'.geo","record_errors":{"0":50002}},
+  {"topic":"'$u'.pin","proxy_error":422,"error_code":422,"message":"Unrecognized field: x"}]'
+run_expect 1 run --jobs 1 --stream geo --stream pin --limit 5
+expect_match "the dead-letter line" \
+    "^pinemit: warning: 1 record was dead-lettered to $dl$" "$OUT"
+expect_match "the failure" "HTTP 422: error_code 422" "$OUT"

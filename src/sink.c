@@ -226,9 +226,10 @@ static enum pe_status answer_error(const char *topic, size_t n_records,
 
     if (res->outcome == PE_OUT_RECORD_ERRORS)
         return pe_error_set(err, PE_ERR_PROXY, res->retriable,
-                            "topic %s: HTTP %ld: %zu of %zu records failed, "
+                            "topic %s: HTTP %ld: %zu of %zu %s failed, "
                             "first at index %zu: error_code %ld: %s",
                             topic, status, res->n_failed, n_records,
+                            n_records == 1 ? "record" : "records",
                             res->first_failed, res->error_code, res->message);
     if (res->outcome == PE_OUT_PROXY_ERROR)
         return pe_error_set(err, PE_ERR_PROXY, res->retriable,

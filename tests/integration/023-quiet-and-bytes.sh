@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: MIT
-# Review fixes of issue #12: what the summary and the metrics count, and
-# what -q keeps.
+# Review fixes of issue #12: what the summary and the metrics count, what
+# -q keeps, and how a sink message counts.
 #
 # - Bytes and requests count only requests that got an HTTP answer: a
 #   proxy that refuses the connection leaves "0 requests (0 bytes)" in the
 #   summary and pinemit_bytes_total 0; a batch with per-record rejections
 #   was answered, so its bytes count.
 # - -q keeps the dead-letter line when the run also fails (exit 1).
+# - "1 of 1 record failed", not "1 of 1 records failed".
 set -eu
 . "$(dirname "$0")/lib.sh"
 trap stop_mock EXIT
@@ -60,3 +61,13 @@ run_expect 1 run --jobs 1 --stream geo --stream pin --limit 5
 expect_match "the dead-letter line" \
     "^pinemit: warning: 1 record was dead-lettered to $dl$" "$OUT"
 expect_match "the failure" "HTTP 422: error_code 422" "$OUT"
+
+# --- one record refused by a 401 with an offsets body: singular ---
+mock_script '[{"topic":"'$u'.user","record_errors":{"0":40101}}]'
+run_expect 1 run --stream user --limit 1
+expect_match "singular" "HTTP 401: 1 of 1 record failed, first at index 0" "$OUT"
+expect_no_match "no '1 of 1 records'" "1 of 1 records" "$OUT"
+MAX_RECORDS=5 write_conf "$WORK/pinemit.conf"
+mock_script '[{"topic":"'$u'.user","record_errors":{"1":40101}}]'
+run_expect 1 run --stream user --limit 5
+expect_match "plural" "HTTP 401: 1 of 5 records failed, first at index 1" "$OUT"

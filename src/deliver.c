@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT
- * deliver.c - one batch, every answer of rest-proxy-v2.md section 9. */
+ * deliver.c - one batch through every answer a produce may get: all
+ * acknowledged; per-record 50003 (resend only those records) or 50002
+ * (dead-letter them); API Gateway's 413 (nothing was forwarded: halve the
+ * batch); 429, 5xx or no answer (back off, or wait what Retry-After says,
+ * and send again: at-least-once); any other refusal (stop the stream). */
 #include "deliver.h"
 
 #include <stdio.h>

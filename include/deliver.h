@@ -29,7 +29,7 @@ struct pe_deliver_env {
 
 struct pe_send_stats {
     long long records;  /* acknowledged */
-    long long requests; /* POSTs that got an answer or failed */
+    long long requests; /* requests that got an HTTP answer (any status) */
     long long bytes;    /* of the bodies of those requests */
     long long retries;  /* requests sent again */
     long long dead;     /* records dead-lettered */

@@ -14,6 +14,7 @@
 #include "deadletter.h"
 #include "deliver.h"
 #include "opts.h"
+#include "sink.h"
 #include "source_pg.h"
 #include "stream.h"
 #include "util.h"
@@ -43,6 +44,7 @@ struct pe_pass {
     const struct pe_deliver_env *env;
     struct pe_ckpt_store *store;
     struct pe_units *u;
+    struct pe_sink_plan plan; /* what the sink does: pe_sink_plan */
     bool shared, replay;
     struct pe_stream_report *reports; /* one per configured stream */
     struct pe_senders *senders;
@@ -78,8 +80,11 @@ enum pe_status pe_units_claim(const struct pe_app_opts *o,
 /* Closes the senders' own connections (not src[0], the caller's). */
 void pe_senders_close(struct pe_senders *s);
 
-/* A pass over u: begin, send (this thread is the first sender), end. */
+/* A pass over u: begin, send (this thread is the first sender), end.
+ * plan (copied) says whether units are claimed, how many senders go and
+ * whether the progress line is drawn. */
 void pe_pass_begin(struct pe_pass *p, const struct pe_app_opts *o,
+                   const struct pe_sink_plan *plan,
                    const struct pe_deliver_env *env,
                    struct pe_ckpt_store *store, struct pe_units *u,
                    struct pe_senders *senders, bool replay);

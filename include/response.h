@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT
- * response.h - classify a REST proxy answer by its status and body shape
- * (rest-proxy-v2.md sections 4, 5, 7 and 9).  Pure: no network. */
+ * response.h - classify a REST proxy answer by its status and body shape.
+ * The proxy answers a produce with an offsets body, one entry per record
+ * in order (200; 401/403 when an entry failed authentication or
+ * authorisation), and its errors with {"error_code","message"}; API
+ * Gateway's own errors carry {"message"} alone; anything else (HTML,
+ * text, an empty body) is judged by its status.  Pure: no network. */
 #ifndef PINEMIT_RESPONSE_H
 #define PINEMIT_RESPONSE_H
 

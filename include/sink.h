@@ -88,6 +88,20 @@ struct pe_sink *pe_sink_open(const struct pe_config *c, bool dry_run,
                              struct pe_error *err);
 void pe_sink_close(struct pe_sink *s); /* NULL is fine */
 
+/* What the sink pe_sink_open would open does to a run, known before any
+ * sink is open: the commands and the pool ask it, never the dry-run flag.
+ * pe_sink_plan reads the same choice pe_sink_open makes. */
+struct pe_sink_plan {
+    bool delivers;       /* records reach the far side, acknowledged */
+    bool keeps_state;    /* lock, create and write the checkpoint store,
+                            write the metrics file */
+    bool prints;         /* bodies go to stdout in order: one sender, no
+                            progress line */
+    bool unverified_tls; /* talks to a far side whose TLS certificate is
+                            not verified (sink.insecure) */
+};
+struct pe_sink_plan pe_sink_plan(const struct pe_config *c, bool dry_run);
+
 bool pe_sink_delivers(const struct pe_sink *s);
 void pe_sink_frame(struct pe_sink *s, struct pe_batch *b, const char *topic);
 enum pe_status pe_sink_encode(struct pe_sink *s, const struct pe_sink_row *row,

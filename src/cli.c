@@ -220,178 +220,219 @@ static enum pe_status parse_number(const char *opt, const char *s,
     return PE_OK;
 }
 
-/* The command and its options; global options may come among them
- * (getopt permutes argv, so they may also follow the operands). */
-static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
-                                    struct globals *g, struct pe_error *err)
+/* Every command option, with the global ones (they may come after the
+ * command too). */
+static const struct option command_options[] = {
+    GLOBAL_LONG_OPTIONS,
+    {"stream", required_argument, NULL, 's'},
+    {"limit", required_argument, NULL, 'l'},
+    {"wait-lock", required_argument, NULL, 'w'},
+    {"dead-letters", required_argument, NULL, 'd'},
+    {"follow", no_argument, NULL, 'f'},
+    {"interval", required_argument, NULL, 'i'},
+    {"rate", required_argument, NULL, 'r'},
+    {"jobs", required_argument, NULL, 'j'},
+    {"from", required_argument, NULL, 'F'},
+    {"to", required_argument, NULL, 'T'},
+    {"topic", required_argument, NULL, 't'},
+    {"json", no_argument, NULL, 'J'},
+    {"offline", no_argument, NULL, 'O'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Which command takes which option. */
+static const struct {
+    int opt;
+    const char *name;
+    unsigned commands;
+} allowed[] = {
+    {'s', "stream",
+     1u << PE_CMD_RUN | 1u << PE_CMD_STATUS | 1u << PE_CMD_REPLAY},
+    {'l', "limit", 1u << PE_CMD_RUN},
+    {'w', "wait-lock", 1u << PE_CMD_RUN},
+    {'d', "dead-letters", 1u << PE_CMD_REPLAY},
+    {'f', "follow", 1u << PE_CMD_RUN},
+    {'i', "interval", 1u << PE_CMD_RUN},
+    {'r', "rate", 1u << PE_CMD_RUN | 1u << PE_CMD_REPLAY},
+    {'j', "jobs", 1u << PE_CMD_RUN | 1u << PE_CMD_REPLAY},
+    {'F', "from", 1u << PE_CMD_REPLAY},
+    {'T', "to", 1u << PE_CMD_REPLAY},
+    {'t', "topic", 1u << PE_CMD_REPLAY},
+    {'J', "json", 1u << PE_CMD_STATUS},
+    {'O', "offline", 1u << PE_CMD_CHECK},
+};
+
+static const struct {
+    const char *name;
+    enum pe_command cmd;
+} command_names[] = {
+    {"run", PE_CMD_RUN},       {"check", PE_CMD_CHECK},
+    {"status", PE_CMD_STATUS}, {"replay", PE_CMD_REPLAY},
+    {"init", PE_CMD_INIT},
+};
+
+/* PE_ERR_USAGE when option c is one command `name` does not take. */
+static enum pe_status check_applies(int c, const struct pe_cli *cli,
+                                    const char *name, struct pe_error *err)
 {
-    static const struct option opts[] = {
-        GLOBAL_LONG_OPTIONS,
-        {"stream", required_argument, NULL, 's'},
-        {"limit", required_argument, NULL, 'l'},
-        {"wait-lock", required_argument, NULL, 'w'},
-        {"dead-letters", required_argument, NULL, 'd'},
-        {"follow", no_argument, NULL, 'f'},
-        {"interval", required_argument, NULL, 'i'},
-        {"rate", required_argument, NULL, 'r'},
-        {"jobs", required_argument, NULL, 'j'},
-        {"from", required_argument, NULL, 'F'},
-        {"to", required_argument, NULL, 'T'},
-        {"topic", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'J'},
-        {"offline", no_argument, NULL, 'O'},
-        {NULL, 0, NULL, 0},
-    };
-    /* Which command takes which option. */
-    static const struct {
-        int opt;
-        const char *name;
-        unsigned commands;
-    } allowed[] = {
-        {'s', "stream",
-         1u << PE_CMD_RUN | 1u << PE_CMD_STATUS | 1u << PE_CMD_REPLAY},
-        {'l', "limit", 1u << PE_CMD_RUN},
-        {'w', "wait-lock", 1u << PE_CMD_RUN},
-        {'d', "dead-letters", 1u << PE_CMD_REPLAY},
-        {'f', "follow", 1u << PE_CMD_RUN},
-        {'i', "interval", 1u << PE_CMD_RUN},
-        {'r', "rate", 1u << PE_CMD_RUN | 1u << PE_CMD_REPLAY},
-        {'j', "jobs", 1u << PE_CMD_RUN | 1u << PE_CMD_REPLAY},
-        {'F', "from", 1u << PE_CMD_REPLAY},
-        {'T', "to", 1u << PE_CMD_REPLAY},
-        {'t', "topic", 1u << PE_CMD_REPLAY},
-        {'J', "json", 1u << PE_CMD_STATUS},
-        {'O', "offline", 1u << PE_CMD_CHECK},
-    };
-    const char *name = argv[0];
-    long long v;
-    int c, gl;
+    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+        if (allowed[i].opt == c &&
+            !(allowed[i].commands & (1u << cli->command)))
+            return pe_error_set(err, PE_ERR_USAGE, false,
+                                "%s: option --%s does not apply (try "
+                                "pinemit %s --help)",
+                                name, allowed[i].name, name);
+    return PE_OK;
+}
 
-    if (strcmp(name, "run") == 0)
-        cli->command = PE_CMD_RUN;
-    else if (strcmp(name, "check") == 0)
-        cli->command = PE_CMD_CHECK;
-    else if (strcmp(name, "status") == 0)
-        cli->command = PE_CMD_STATUS;
-    else if (strcmp(name, "replay") == 0)
-        cli->command = PE_CMD_REPLAY;
-    else if (strcmp(name, "init") == 0)
-        cli->command = PE_CMD_INIT;
-    else
+/* --rate: rows per second, above 0 and at most 1e9. */
+static enum pe_status parse_rate(const char *s, double *out,
+                                 struct pe_error *err)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(*out > 0) || *out > 1e9)
         return pe_error_set(err, PE_ERR_USAGE, false,
-                            "unknown command \"%s\" (try --help)", name);
-    optind = 0; /* 0: glibc's full reset of getopt's state */
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":c:nvqhV", opts, NULL)) != -1) {
-        if ((gl = global_option(c, cli, g, err)) < 0)
-            return PE_ERR_USAGE;
-        if (gl > 0)
-            continue;
-        for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
-            if (allowed[i].opt == c &&
-                !(allowed[i].commands & (1u << cli->command)))
-                return pe_error_set(err, PE_ERR_USAGE, false,
-                                    "%s: option --%s does not apply (try "
-                                    "pinemit %s --help)",
-                                    name, allowed[i].name, name);
-        switch (c) {
-        case 's':
-            cli->stream_list =
-                pe_xrealloc(cli->stream_list,
-                            (cli->opts.n_streams + 1) * sizeof(char *));
-            cli->stream_list[cli->opts.n_streams++] = optarg;
-            cli->opts.streams = cli->stream_list;
-            break;
-        case 'l':
-            if (parse_number("--limit", optarg, 1, LLONG_MAX, &cli->opts.limit,
-                             err) != PE_OK)
-                return PE_ERR_USAGE;
-            break;
-        case 'w':
-            if (parse_number("--wait-lock", optarg, 0, 86400, &v, err) !=
-                PE_OK)
-                return PE_ERR_USAGE;
-            cli->opts.wait_lock_s = (long)v;
-            break;
-        case 'd':
-            cli->opts.dead_letters = optarg;
-            break;
-        case 'f':
-            cli->opts.follow = true;
-            break;
-        case 'i':
-            if (parse_number("--interval", optarg, 1, 86400, &v, err) !=
-                PE_OK)
-                return PE_ERR_USAGE;
-            cli->opts.interval_s = (long)v;
-            break;
-        case 'r': {
-            char *end;
+                            "--rate: \"%s\" is not a positive number of "
+                            "rows per second",
+                            s);
+    return PE_OK;
+}
 
-            errno = 0;
-            cli->opts.rate = strtod(optarg, &end);
-            if (errno != 0 || end == optarg || *end != '\0' ||
-                !(cli->opts.rate > 0) || cli->opts.rate > 1e9)
-                return pe_error_set(err, PE_ERR_USAGE, false,
-                                    "--rate: \"%s\" is not a positive "
-                                    "number of rows per second",
-                                    optarg);
-            break;
-        }
-        case 'j':
-            if (parse_number("--jobs", optarg, 1, PE_MAX_JOBS, &v, err) !=
-                PE_OK)
-                return PE_ERR_USAGE;
-            cli->opts.jobs = (long)v;
-            break;
-        case 'F':
-            cli->opts.from_key = optarg;
-            break;
-        case 'T':
-            cli->opts.to_key = optarg;
-            break;
-        case 't':
-            cli->opts.topic = optarg;
-            break;
-        case 'J':
-            cli->opts.json = true;
-            break;
-        case 'O':
-            cli->opts.offline = true;
-            break;
-        case ':':
-            return pe_error_set(err, PE_ERR_USAGE, false,
-                                "%s: option %s needs a value", name,
-                                argv[optind - 1]);
-        default:
-            return pe_error_set(err, PE_ERR_USAGE, false,
-                                "%s: unknown option %s (try pinemit %s "
-                                "--help)",
-                                name, argv[optind - 1], name);
-        }
+/* A number option into a long field. */
+static enum pe_status parse_long(const char *opt, const char *s, long long min,
+                                 long long max, long *out,
+                                 struct pe_error *err)
+{
+    long long v;
+
+    if (parse_number(opt, s, min, max, &v, err) != PE_OK)
+        return PE_ERR_USAGE;
+    *out = (long)v;
+    return PE_OK;
+}
+
+/* Applies command option c (optarg its value) to cli->opts. */
+static enum pe_status command_option(int c, struct pe_cli *cli,
+                                     struct pe_error *err)
+{
+    struct pe_app_opts *o = &cli->opts;
+
+    switch (c) {
+    case 's':
+        cli->stream_list = pe_xrealloc(cli->stream_list,
+                                       (o->n_streams + 1) * sizeof(char *));
+        cli->stream_list[o->n_streams++] = optarg;
+        o->streams = cli->stream_list;
+        return PE_OK;
+    case 'l':
+        return parse_number("--limit", optarg, 1, LLONG_MAX, &o->limit, err);
+    case 'w':
+        return parse_long("--wait-lock", optarg, 0, 86400, &o->wait_lock_s,
+                          err);
+    case 'd':
+        o->dead_letters = optarg;
+        return PE_OK;
+    case 'f':
+        o->follow = true;
+        return PE_OK;
+    case 'i':
+        return parse_long("--interval", optarg, 1, 86400, &o->interval_s, err);
+    case 'r':
+        return parse_rate(optarg, &o->rate, err);
+    case 'j':
+        return parse_long("--jobs", optarg, 1, PE_MAX_JOBS, &o->jobs, err);
+    case 'F':
+        o->from_key = optarg;
+        return PE_OK;
+    case 'T':
+        o->to_key = optarg;
+        return PE_OK;
+    case 't':
+        o->topic = optarg;
+        return PE_OK;
+    case 'J':
+        o->json = true;
+        return PE_OK;
+    case 'O':
+        o->offline = true;
+        return PE_OK;
+    default:
+        return pe_error_set(err, PE_ERR_USAGE, false, "unknown option");
     }
-    if (cli->command == PE_CMD_REPLAY && cli->opts.dead_letters != NULL &&
-        (cli->opts.from_key || cli->opts.to_key || cli->opts.topic || cli->opts.n_streams ||
-         cli->opts.rate > 0 || cli->opts.jobs > 0))
+}
+
+/* The options that do not go together, once all are read. */
+static enum pe_status check_combinations(struct pe_cli *cli,
+                                         struct pe_error *err)
+{
+    struct pe_app_opts *o = &cli->opts;
+    bool replay = cli->command == PE_CMD_REPLAY;
+
+    if (replay && o->dead_letters != NULL &&
+        (o->from_key || o->to_key || o->topic || o->n_streams ||
+         o->rate > 0 || o->jobs > 0))
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "replay: --dead-letters cannot be combined with "
                             "--stream, --from, --to, --topic, --rate or "
                             "--jobs");
     /* One topic for every stream would mix them all in it. */
-    if (cli->command == PE_CMD_REPLAY && cli->opts.topic != NULL &&
-        cli->opts.n_streams == 0)
+    if (replay && o->topic != NULL && o->n_streams == 0)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "replay: --topic needs --stream: name the "
                             "stream(s) to send to %s",
-                            cli->opts.topic);
-    if (cli->opts.interval_s != 0 && !cli->opts.follow)
+                            o->topic);
+    if (o->interval_s != 0 && !o->follow)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "run: --interval goes with --follow");
-    if (cli->opts.follow && cli->opts.limit != 0)
+    if (o->follow && o->limit != 0)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "run: --limit cannot be combined with --follow");
-    if (cli->opts.follow && cli->opts.interval_s == 0)
-        cli->opts.interval_s = 5;
+    if (o->follow && o->interval_s == 0)
+        o->interval_s = 5;
+    return PE_OK;
+}
+
+/* The command and its options; global options may come among them
+ * (getopt permutes argv, so they may also follow the operands). */
+static enum pe_status parse_command(int argc, char **argv, struct pe_cli *cli,
+                                    struct globals *g, struct pe_error *err)
+{
+    const char *name = argv[0];
+    int c, gl;
+
+    for (size_t i = 0; i < sizeof(command_names) / sizeof(command_names[0]);
+         i++)
+        if (strcmp(name, command_names[i].name) == 0)
+            cli->command = command_names[i].cmd;
+    if (cli->command == PE_CMD_NONE)
+        return pe_error_set(err, PE_ERR_USAGE, false,
+                            "unknown command \"%s\" (try --help)", name);
+    optind = 0; /* 0: glibc's full reset of getopt's state */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":c:nvqhV", command_options, NULL)) !=
+           -1) {
+        if ((gl = global_option(c, cli, g, err)) < 0)
+            return PE_ERR_USAGE;
+        if (gl > 0)
+            continue;
+        if (c == ':')
+            return pe_error_set(err, PE_ERR_USAGE, false,
+                                "%s: option %s needs a value", name,
+                                argv[optind - 1]);
+        if (c == '?')
+            return pe_error_set(err, PE_ERR_USAGE, false,
+                                "%s: unknown option %s (try pinemit %s "
+                                "--help)",
+                                name, argv[optind - 1], name);
+        if (check_applies(c, cli, name, err) != PE_OK ||
+            command_option(c, cli, err) != PE_OK)
+            return PE_ERR_USAGE;
+    }
+    if (check_combinations(cli, err) != PE_OK)
+        return PE_ERR_USAGE;
     if (optind < argc)
         return pe_error_set(err, PE_ERR_USAGE, false,
                             "%s: unexpected argument \"%s\"", name,

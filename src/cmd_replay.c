@@ -116,6 +116,7 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
     struct pe_senders senders;
     struct pe_deliver_env env;
     struct pe_units units;
+    struct pe_sink_plan plan;
     struct pe_pass p;
     size_t rejected = 0;
     enum pe_status st;
@@ -141,7 +142,8 @@ static enum pe_status replay_range(const struct pe_app_opts *o,
     if ((st = replay_plan(o, senders.src[0], err)) != PE_OK)
         goto out;
     pe_units_build(o, true, &units);
-    pe_pass_begin(&p, o, &env, NULL, &units, &senders, true);
+    plan = pe_sink_plan(c, o->dry_run);
+    pe_pass_begin(&p, o, &plan, &env, NULL, &units, &senders, true);
     pe_pass_send_all(&p);
     st = pe_pool_finish(p.worst, p.failed, dlq, 0, err);
     pe_pass_end(&p);

@@ -76,7 +76,7 @@ static void write_metrics(const struct pe_app_opts *o, double start_s,
     struct pe_error e;
     size_t n = 0;
 
-    if (path == NULL || o->dry_run)
+    if (path == NULL)
         return;
     ms = pe_xcalloc(c->n_streams, sizeof(*ms));
     for (size_t i = 0; i < c->n_streams; i++) {
@@ -106,6 +106,7 @@ static void write_metrics(const struct pe_app_opts *o, double start_s,
 
 /* Every selected unit once: a run, or one poll of --follow. */
 static enum pe_status one_pass(const struct pe_app_opts *o,
+                               const struct pe_sink_plan *plan,
                                const struct pe_deliver_env *env,
                                struct pe_senders *senders,
                                struct pe_ckpt_store *store, struct pe_units *u,
@@ -117,7 +118,7 @@ static enum pe_status one_pass(const struct pe_app_opts *o,
     struct pe_pass p;
     enum pe_status st = PE_OK;
 
-    pe_pass_begin(&p, o, env, store, u, senders, false);
+    pe_pass_begin(&p, o, plan, env, store, u, senders, false);
     if (p.shared && o->jobs > 1)
         pe_log(PE_LOG_INFO, "--jobs %ld: with state.store = \"database\" "
                             "one sender sends the units one after another",
@@ -137,7 +138,8 @@ static enum pe_status one_pass(const struct pe_app_opts *o,
         pe_pass_send_all(&p);
     }
     st = pe_pool_finish(p.worst, p.failed, env->dlq, dead_before, err);
-    write_metrics(o, start_s, st, p.reports, src, store);
+    if (plan->keeps_state) /* a dry run's figures are no run's */
+        write_metrics(o, start_s, st, p.reports, src, store);
     pe_pass_end(&p);
     return st;
 }
@@ -223,6 +225,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     const struct pe_config *c = o->cfg;
     struct pe_config *owned = NULL; /* a config re-read on SIGHUP */
     struct pe_source_opts so = pe_source_opts_from_config(c);
+    struct pe_sink_plan plan = pe_sink_plan(c, o->dry_run);
     struct pe_ckpt_store *store = NULL;
     struct pe_source *src = NULL;
     struct pe_senders senders;
@@ -239,15 +242,16 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
         return st;
     pe_signals_install();
     pe_rate_init(o->rate);
-    /* A dry run reads checkpoints if it can but never writes or locks. */
-    store = pe_pool_open_store(c, !o->dry_run, err);
-    if (store == NULL && !o->dry_run)
+    /* A sink that keeps no state (the dry run's) reads checkpoints if it
+     * can but never writes or locks. */
+    store = pe_pool_open_store(c, plan.keeps_state, err);
+    if (store == NULL && plan.keeps_state)
         return err->status;
-    if (store != NULL && !o->dry_run &&
+    if (store != NULL && plan.keeps_state &&
         (st = pe_ckpt_lock(store, o->wait_lock_s * 1000,
                            pe_signals_stop_flag(), err)) != PE_OK)
         goto out;
-    if (c->sink.insecure && !o->dry_run)
+    if (plan.unverified_tls)
         pe_log(PE_LOG_WARN, "sink.insecure = true: the proxy's TLS "
                             "certificate is not verified");
     src = pe_source_open(&so, err);
@@ -260,7 +264,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     for (;;) {
         dlq = pe_dlq_new(cur.cfg->dead_letter.path);
         pe_pool_env_init(&env, cur.cfg, dlq, &rejected);
-        st = one_pass(&cur, &env, &senders, store, &units, err);
+        st = one_pass(&cur, &plan, &env, &senders, store, &units, err);
         pe_dlq_free(dlq);
         dlq = NULL;
         if (!o->follow || pe_signals_stop_level() || st == PE_ERR_ABORTED ||

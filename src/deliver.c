@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT
- * deliver.c - one batch, every answer of rest-proxy-v2.md section 9. */
+ * deliver.c - one batch through every answer a produce may get: all
+ * acknowledged; per-record 50003 (resend only those records) or 50002
+ * (dead-letter them); API Gateway's 413 (nothing was forwarded: halve the
+ * batch); 429, 5xx or no answer (back off, or wait what Retry-After says,
+ * and send again: at-least-once); any other refusal (stop the stream). */
 #include "deliver.h"
 
 #include <stdio.h>
@@ -111,102 +115,167 @@ static int64_t wait_ms(const struct pe_deliver_env *env, long attempt,
     return pe_backoff_ms(&env->policy, attempt - 1, pe_random64());
 }
 
-static enum pe_status deliver(const struct pe_deliver_env *env,
-                              struct pe_sink *sink, const char *stream,
-                              const char *topic, struct pe_batch *b,
-                              size_t *pending, size_t np,
-                              struct pe_send_stats *stats,
+/* One batch on its way; all borrowed. */
+struct job {
+    const struct pe_deliver_env *env;
+    struct pe_sink *sink;
+    const char *stream, *topic;
+    struct pe_batch *b;
+    struct pe_send_stats *stats;
+};
+
+/* The records of one deliver() still pending and what the last attempt
+ * learnt of them. */
+struct flight {
+    size_t *pending; /* indexes into the batch, in order */
+    size_t np;
+    struct pe_record_status *per; /* nalloc entries, np in use */
+    size_t nalloc;
+    struct pe_produce_result res;
+    struct pe_error e; /* the last attempt's error */
+    long attempt;
+};
+
+static enum pe_status deliver(const struct job *j, size_t *pending, size_t np,
+                              struct pe_error *err);
+
+/* Sends the pending records once and counts the request. */
+static enum pe_status send_once(const struct job *j, struct flight *f)
+{
+    size_t len;
+    const char *body = pe_batch_build(j->b, f->pending, f->np, &len);
+    enum pe_status st;
+
+    pe_error_clear(&f->e);
+    pe_record_status_clear(f->per, f->nalloc);
+    f->attempt++;
+    st = pe_sink_send(j->sink, j->topic, body, len, f->np, f->per, &f->res,
+                      &f->e);
+    /* A request and its bytes count once the far side answered, whatever
+     * the status (a batch with per-record rejections was sent too); one
+     * that never got an answer (connection refused, a timeout) does not. */
+    if (f->res.http_status > 0) {
+        j->stats->requests++;
+        j->stats->bytes += (long long)len;
+    }
+    return st;
+}
+
+/* A 200 with per-record errors: keeps the records that may still go
+ * through, in order, and dead-letters the ones refused for good.  *again
+ * when some are kept. */
+static enum pe_status sort_records(const struct job *j, struct flight *f,
+                                   bool *again, struct pe_error *err)
+{
+    size_t keep = 0;
+    enum pe_status st;
+
+    for (size_t i = 0; i < f->np; i++) {
+        long c = f->per[i].code;
+
+        if (c == 0)
+            j->stats->records++;
+        else if (c == 50003 || c == -1)
+            f->pending[keep++] = f->pending[i];
+        else if ((st = reject(j->env, j->stream, j->topic, j->b,
+                              f->pending[i], c, f->per[i].message, j->stats,
+                              err)) != PE_OK)
+            return st;
+    }
+    f->np = keep;
+    *again = keep > 0;
+    return PE_OK;
+}
+
+/* A 413: the gateway forwarded nothing; halve until it fits. */
+static enum pe_status split(const struct job *j, struct flight *f,
+                            struct pe_error *err)
+{
+    size_t half = f->np / 2;
+    enum pe_status st;
+
+    if (f->np == 1) {
+        char msg[300];
+
+        snprintf(msg, sizeof(msg), "request too large: %s", f->res.message);
+        return reject(j->env, j->stream, j->topic, j->b, f->pending[0], 413,
+                      msg, j->stats, err);
+    }
+    st = deliver(j, f->pending, half, err);
+    if (st == PE_OK)
+        st = deliver(j, f->pending + half, f->np - half, err);
+    return st;
+}
+
+/* After a send (its status `sent`) that did not deliver everything: the
+ * outcome, or *again when what is pending may be sent again. */
+static enum pe_status after_failure(const struct job *j, struct flight *f,
+                                    enum pe_status sent, bool *again,
+                                    struct pe_error *err)
+{
+    *again = false;
+    if (sent == PE_ERR_INTERRUPTED) {
+        *err = f->e;
+        return sent;
+    }
+    if (f->res.outcome == PE_OUT_RECORD_ERRORS && f->res.http_status == 200)
+        return sort_records(j, f, again, err);
+    if (f->res.http_status == 413)
+        return split(j, f, err);
+    if (!f->e.retriable) {
+        *err = f->e;
+        error_context(err, j->stream, j->topic, &f->res);
+        return sent;
+    }
+    *again = true;
+    return PE_OK;
+}
+
+/* Before the next attempt: gives up after the last one, else waits. */
+static enum pe_status back_off(const struct job *j, const struct flight *f,
+                               struct pe_error *err)
+{
+    if (f->attempt >= j->env->policy.max_attempts) {
+        pe_error_set(err, PE_ERR_PROXY, false, "gave up after %ld attempts: %s",
+                     f->attempt, f->e.msg);
+        error_context(err, j->stream, j->topic, &f->res);
+        return PE_ERR_PROXY;
+    }
+    j->stats->retries++;
+    return pe_deliver_sleep(j->env, wait_ms(j->env, f->attempt, &f->res), err);
+}
+
+static enum pe_status deliver(const struct job *j, size_t *pending, size_t np,
                               struct pe_error *err)
 {
-    size_t nalloc = np;
-    struct pe_record_status *per = pe_xcalloc(nalloc, sizeof(*per));
-    struct pe_produce_result res;
-    struct pe_error e;
-    enum pe_status st = PE_OK;
-    long attempt = 0;
+    struct flight f;
+    enum pe_status st;
+    bool again = true;
 
-    for (;;) {
-        const char *body;
-        size_t len, keep = 0;
-
-        if ((st = pe_deliver_check_deadline(env, err)) != PE_OK)
+    memset(&f, 0, sizeof(f));
+    f.pending = pending;
+    f.np = np;
+    f.nalloc = np;
+    f.per = pe_xcalloc(np, sizeof(*f.per));
+    while (again) {
+        if ((st = pe_deliver_check_deadline(j->env, err)) != PE_OK)
             break;
-        body = pe_batch_build(b, pending, np, &len);
-        pe_error_clear(&e);
-        pe_record_status_clear(per, nalloc);
-        st = pe_sink_send(sink, topic, body, len, np, per, &res, &e);
-        attempt++;
-        /* Bytes of every request, whatever its answer (a batch with
-         * per-record rejections was sent too), like the request count. */
-        stats->requests++;
-        stats->bytes += (long long)len;
-        if (st == PE_OK) {
-            stats->records += (long long)np;
+        if ((st = send_once(j, &f)) == PE_OK) {
+            j->stats->records += (long long)f.np;
             break;
         }
-        if (st == PE_ERR_INTERRUPTED) {
-            *err = e;
-            break;
-        }
-        if (res.outcome == PE_OUT_RECORD_ERRORS && res.http_status == 200) {
-            /* Keep the records that may still go through, in order;
-             * dead-letter the ones the proxy refused for good. */
-            for (size_t j = 0; j < np; j++) {
-                long c = per[j].code;
-
-                if (c == 0)
-                    stats->records++;
-                else if (c == 50003 || c == -1)
-                    pending[keep++] = pending[j];
-                else if ((st = reject(env, stream, topic, b, pending[j], c,
-                                      per[j].message, stats, err)) != PE_OK)
-                    goto out;
-            }
-            st = PE_OK;
-            if (keep == 0)
-                break;
-            np = keep;
-        } else if (res.http_status == 413) {
-            /* The gateway forwarded nothing: halve until it fits. */
-            if (np == 1) {
-                char msg[300];
-
-                snprintf(msg, sizeof(msg), "request too large: %s",
-                         res.message);
-                st = reject(env, stream, topic, b, pending[0], 413, msg,
-                            stats, err);
-                break;
-            }
-            st = deliver(env, sink, stream, topic, b, pending, np / 2, stats,
-                         err);
-            if (st == PE_OK)
-                st = deliver(env, sink, stream, topic, b, pending + np / 2,
-                             np - np / 2, stats, err);
-            break;
-        } else if (!e.retriable) {
-            *err = e;
-            error_context(err, stream, topic, &res);
-            break;
-        }
-        if (attempt >= env->policy.max_attempts) {
-            st = pe_error_set(err, PE_ERR_PROXY, false,
-                              "gave up after %ld attempts: %s", attempt,
-                              e.msg);
-            error_context(err, stream, topic, &res);
-            break;
-        }
-        stats->retries++;
-        if ((st = pe_deliver_sleep(env, wait_ms(env, attempt, &res), err)) !=
-            PE_OK)
+        st = after_failure(j, &f, st, &again, err);
+        if (st == PE_OK && again)
+            st = back_off(j, &f, err);
+        if (st != PE_OK)
             break;
     }
-out:
     if (st == PE_OK)
-        st = pe_dlq_sync(env->dlq, err);
+        st = pe_dlq_sync(j->env->dlq, err);
     if (st != PE_OK && err != NULL && err->stream[0] == '\0')
-        error_context(err, stream, topic, NULL);
-    pe_record_status_clear(per, nalloc);
-    free(per);
+        error_context(err, j->stream, j->topic, NULL);
+    pe_record_status_clear(f.per, f.nalloc);
+    free(f.per);
     return st;
 }
 
@@ -216,12 +285,13 @@ enum pe_status pe_deliver(const struct pe_deliver_env *env,
                           const size_t *idx, size_t n,
                           struct pe_send_stats *stats, struct pe_error *err)
 {
+    struct job j = {env, sink, stream, topic, b, stats};
     size_t *pending = pe_xmalloc((n ? n : 1) * sizeof(*pending));
     enum pe_status st;
 
     for (size_t i = 0; i < n; i++)
         pending[i] = idx ? idx[i] : i;
-    st = deliver(env, sink, stream, topic, b, pending, n, stats, err);
+    st = deliver(&j, pending, n, err);
     free(pending);
     return st;
 }

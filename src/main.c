@@ -14,6 +14,97 @@
 #include "log.h"
 #include "sink.h"
 
+/* The config's readers may see passwords in it: say so (not what). */
+static void warn_exposed(const struct pe_config *cfg)
+{
+    if (pe_config_password_exposed(cfg, false))
+        pe_log(PE_LOG_WARN, "%s holds a password in source.conninfo and "
+                            "others can read it; chmod o-r it, or use "
+                            "~/.pgpass or PGPASSWORD",
+               cfg->path);
+    if (pe_config_password_exposed(cfg, true))
+        pe_log(PE_LOG_WARN, "%s holds a password in sink.invoke_url and "
+                            "others can read it; chmod o-r it, or use "
+                            "sink.basic_auth_env",
+               cfg->path);
+}
+
+/* Runs the command with its options (the config loaded). */
+static enum pe_status dispatch(enum pe_command cmd,
+                               const struct pe_app_opts *o,
+                               struct pe_error *err)
+{
+    enum pe_status st;
+
+    /* Process-wide set-up, before any thread starts. */
+    if ((st = pe_sink_global_init(err)) != PE_OK)
+        return st;
+    pe_json_arena_install();
+    switch (cmd) {
+    case PE_CMD_RUN:
+        st = pe_app_run(o, err);
+        break;
+    case PE_CMD_CHECK:
+        st = pe_app_check(o, err);
+        break;
+    case PE_CMD_STATUS:
+        st = pe_app_status(o, err);
+        break;
+    case PE_CMD_REPLAY:
+        st = pe_app_replay(o, err);
+        break;
+    case PE_CMD_INIT:
+        st = pe_app_init(o, err);
+        break;
+    default:
+        break;
+    }
+    pe_sink_global_cleanup();
+    return st;
+}
+
+/* Opens the log file and loads the config, then runs the command. */
+static enum pe_status run_command(struct pe_cli *cli, struct pe_config *cfg,
+                                  struct pe_error *err)
+{
+    enum pe_status st;
+
+    if (cli->log_file != NULL && pe_log_open(cli->log_file) != 0)
+        return pe_error_set(err, PE_ERR_USAGE, false, "--log-file %s: %s",
+                            cli->log_file, strerror(errno));
+    if ((st = pe_config_load(cli->config_path, cfg, err)) != PE_OK)
+        return st;
+    warn_exposed(cfg);
+    cli->opts.cfg = cfg;
+    return dispatch(cli->command, &cli->opts, err);
+}
+
+/* A full disk or a closed pipe must not pass for success.  An earlier
+ * failed flush (a full buffer) leaves only the error flag. */
+static enum pe_status flush_stdout(enum pe_status st, struct pe_error *err)
+{
+    errno = 0;
+    if (fflush(stdout) != 0 && st == PE_OK)
+        return pe_error_set(err, PE_ERR_IO, false, "standard output: %s",
+                            strerror(errno));
+    if (ferror(stdout) && st == PE_OK)
+        return pe_error_set(err, PE_ERR_IO, false,
+                            "standard output: write error");
+    return st;
+}
+
+/* The last word on stderr.  -q keeps the dead-letter line (records did
+ * not arrive: cron must mail it) and drops the lock line (the previous
+ * run is still going). */
+static void report(enum pe_status st, const struct pe_error *err, bool quiet)
+{
+    if (st == PE_DEAD_LETTERED)
+        pe_log_error(PE_LOG_WARN, true, err);
+    else if (st != PE_OK && st != PE_ERR_INTERRUPTED && err->msg[0] != '\0' &&
+             !(st == PE_ERR_LOCKED && quiet))
+        pe_log_error(PE_LOG_ERROR, false, err);
+}
+
 int main(int argc, char **argv)
 {
     struct pe_cli cli;
@@ -25,76 +116,15 @@ int main(int argc, char **argv)
     pe_error_clear(&err);
     st = pe_cli_parse(argc, argv, &cli, &err);
     pe_log_setup(cli.log_level, cli.log_format);
-    if (st != PE_OK)
-        goto out;
-    if (cli.help) {
+    if (st == PE_OK && cli.help)
         fputs(pe_cli_command_usage(cli.command), stdout);
-        goto out;
-    }
-    if (cli.version) {
+    else if (st == PE_OK && cli.version)
         printf("pinemit %s\n", PINEMIT_VERSION);
-        goto out;
-    }
-    if (cli.log_file != NULL && pe_log_open(cli.log_file) != 0) {
-        st = pe_error_set(&err, PE_ERR_USAGE, false, "--log-file %s: %s",
-                          cli.log_file, strerror(errno));
-        goto out;
-    }
-    if ((st = pe_config_load(cli.config_path, &cfg, &err)) != PE_OK)
-        goto out;
-    if (pe_config_password_exposed(&cfg, false))
-        pe_log(PE_LOG_WARN, "%s holds a password in source.conninfo and "
-                            "others can read it; chmod o-r it, or use "
-                            "~/.pgpass or PGPASSWORD",
-               cfg.path);
-    if (pe_config_password_exposed(&cfg, true))
-        pe_log(PE_LOG_WARN, "%s holds a password in sink.invoke_url and "
-                            "others can read it; chmod o-r it, or use "
-                            "sink.basic_auth_env",
-               cfg.path);
-    /* Process-wide set-up, before any thread starts. */
-    if ((st = pe_sink_global_init(&err)) != PE_OK)
-        goto out;
-    pe_json_arena_install();
-    cli.opts.cfg = &cfg;
-    switch (cli.command) {
-    case PE_CMD_RUN:
-        st = pe_app_run(&cli.opts, &err);
-        break;
-    case PE_CMD_CHECK:
-        st = pe_app_check(&cli.opts, &err);
-        break;
-    case PE_CMD_STATUS:
-        st = pe_app_status(&cli.opts, &err);
-        break;
-    case PE_CMD_REPLAY:
-        st = pe_app_replay(&cli.opts, &err);
-        break;
-    case PE_CMD_INIT:
-        st = pe_app_init(&cli.opts, &err);
-        break;
-    default:
-        break;
-    }
-    pe_sink_global_cleanup();
-out:
-    /* A full disk or a closed pipe must not pass for success.  An earlier
-     * failed flush (a full buffer) leaves only the error flag. */
-    errno = 0;
-    if (fflush(stdout) != 0 && st == PE_OK)
-        st = pe_error_set(&err, PE_ERR_IO, false, "standard output: %s",
-                          strerror(errno));
-    else if (ferror(stdout) && st == PE_OK)
-        st = pe_error_set(&err, PE_ERR_IO, false,
-                          "standard output: write error");
+    else if (st == PE_OK)
+        st = run_command(&cli, &cfg, &err);
+    st = flush_stdout(st, &err);
     code = pe_status_exit_code(st);
-    /* -q keeps the dead-letter line (records did not arrive: cron must
-     * mail it) and drops the lock line (the previous run is still going). */
-    if (st == PE_DEAD_LETTERED)
-        pe_log_error(PE_LOG_WARN, true, &err);
-    else if (st != PE_OK && st != PE_ERR_INTERRUPTED && err.msg[0] != '\0' &&
-             !(st == PE_ERR_LOCKED && cli.opts.quiet))
-        pe_log_error(PE_LOG_ERROR, false, &err);
+    report(st, &err, cli.opts.quiet);
     pe_config_cleanup(&cfg);
     pe_cli_cleanup(&cli);
     return code;

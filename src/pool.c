@@ -51,20 +51,21 @@ enum pe_status pe_pool_finish(enum pe_status worst, size_t failed,
                    ? " (the request in flight was abandoned and will be "
                      "sent again)"
                    : "");
+    if (dead > 0)
+        pe_error_set(err, PE_DEAD_LETTERED, false, "%zu %s dead-lettered to %s",
+                     dead,
+                     pe_plural((long long)dead, "record was", "records were"),
+                     pe_dlq_path(dlq));
     if (failed > 0) {
+        /* The failure's exit code wins, but the dead-letter line stays,
+         * even with -q: those records did not arrive either. */
         if (dead > 0)
-            pe_log(PE_LOG_WARN, "%zu %s dead-lettered to %s", dead,
-                   pe_plural((long long)dead, "record was", "records were"),
-                   pe_dlq_path(dlq));
+            pe_log_error(PE_LOG_WARN, true, err);
         pe_error_set(err, worst, false, "%s", ""); /* reported above */
         return worst;
     }
     if (dead > 0)
-        return pe_error_set(err, PE_DEAD_LETTERED, false,
-                            "%zu %s dead-lettered to %s", dead,
-                            pe_plural((long long)dead, "record was",
-                                   "records were"),
-                            pe_dlq_path(dlq));
+        return PE_DEAD_LETTERED;
     return pe_signals_stop_level() ? PE_ERR_INTERRUPTED : PE_OK;
 }
 
@@ -169,14 +170,14 @@ enum pe_status pe_units_claim(const struct pe_app_opts *o,
     return PE_OK;
 }
 
-/* How many units go at once.  A dry run prints its bodies in order, one
- * sender; so does the database store, whose advisory locks belong to the
- * run's one connection. */
-static size_t jobs_for(const struct pe_app_opts *o, size_t units, bool shared)
+/* How many units go at once.  A sink that prints its bodies prints them
+ * in order, one sender; so does the database store, whose advisory locks
+ * belong to the run's one connection. */
+static size_t jobs_for(const struct pe_pass *p, size_t units)
 {
-    long j = o->jobs > 0 ? o->jobs : o->cfg->run.jobs;
+    long j = p->o->jobs > 0 ? p->o->jobs : p->o->cfg->run.jobs;
 
-    if (o->dry_run || shared)
+    if (p->plan.prints || p->shared)
         return 1;
     if (j <= 0)
         j = 4;
@@ -194,6 +195,7 @@ void pe_senders_close(struct pe_senders *s)
 }
 
 void pe_pass_begin(struct pe_pass *p, const struct pe_app_opts *o,
+                   const struct pe_sink_plan *plan,
                    const struct pe_deliver_env *env,
                    struct pe_ckpt_store *store, struct pe_units *u,
                    struct pe_senders *senders, bool replay)
@@ -203,13 +205,15 @@ void pe_pass_begin(struct pe_pass *p, const struct pe_app_opts *o,
     p->env = env;
     p->store = store;
     p->u = u;
-    /* A dry run writes no checkpoint, so it claims nothing either. */
-    p->shared = store != NULL && pe_ckpt_shared(store) && !o->dry_run;
+    p->plan = *plan;
+    /* A sink that keeps no state writes no checkpoint, so it claims
+     * nothing either. */
+    p->shared = store != NULL && pe_ckpt_shared(store) && plan->keeps_state;
     p->replay = replay;
     p->reports = pe_xcalloc(o->cfg->n_streams, sizeof(*p->reports));
     p->senders = senders;
     pthread_mutex_init(&p->mu, NULL);
-    senders->jobs = jobs_for(o, u->n, p->shared);
+    senders->jobs = jobs_for(p, u->n);
 }
 
 void pe_pass_end(struct pe_pass *p)
@@ -346,7 +350,7 @@ void pe_pass_send_all(struct pe_pass *p)
         else if (p->o->cfg->streams[p->u->stream[i]].shards > 1 && !p->replay)
             snprintf(label, sizeof(label), "%zu units", n);
     }
-    pe_progress_start(pe_log_is_tty() && !p->o->quiet && !p->o->dry_run &&
+    pe_progress_start(pe_log_is_tty() && !p->o->quiet && !p->plan.prints &&
                     pe_log_format() == PE_LOG_TEXT && n > 0,
                 label, n < s->jobs ? n : s->jobs);
     pe_signals_unhalt();

@@ -49,8 +49,9 @@ void pe_response_excerpt(const char *body, size_t len, char *out, size_t max)
         snprintf(out, max, "(empty)");
 }
 
-/* A per-record code: 1 and 2 are the old documentation's names for 50002
- * and 50003 (rest-proxy-v2.md section 4). */
+/* A per-record code.  Confluent's v2 API reference still lists 1
+ * (non-retriable) and 2 (retriable); kafka-rest has sent them as 50002
+ * and 50003 since 2015.  Both spellings are read. */
 static long normalize_code(long code)
 {
     if (code == 1)
@@ -60,16 +61,19 @@ static long normalize_code(long code)
     return code;
 }
 
-/* Status classes of section 9: which answers may be resent as they are. */
+/* The statuses that may be resent as they are: 429 (API Gateway's or the
+ * proxy's limiter refused before Kafka), 408, and 500, 502, 503 and 504
+ * (the outcome is unknown: records may have been written; at-least-once
+ * sends them again). */
 static bool status_retriable(long status)
 {
     return status == 429 || status == 500 || status == 502 ||
            status == 503 || status == 504 || status == 408;
 }
 
-/* A JSON number with no fraction, within a long (no float-to-int UB). */
 /* An answer that is not of the expected shape, classed by its status: a
- * 2xx may have written the records (resend); otherwise per section 9. */
+ * 2xx may have written the records (resend); otherwise as
+ * status_retriable says. */
 static void by_status(long status, const char *body, size_t len,
                       struct pe_produce_result *r)
 {
@@ -87,6 +91,7 @@ static void by_status(long status, const char *body, size_t len,
                         r->message, sizeof(r->message));
 }
 
+/* A JSON number with no fraction, within a long (no float-to-int UB). */
 static bool is_integer(const cJSON *n)
 {
     return cJSON_IsNumber(n) && n->valuedouble >= -9.2e18 &&

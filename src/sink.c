@@ -24,15 +24,36 @@ void pe_sink_global_cleanup(void)
     pe_http_global_cleanup();
 }
 
+/* The configured kind's backend (its format), and the one that sends:
+ * the same, or the dry run's. */
+static const struct pe_sink_ops *pick(const struct pe_config *c, bool dry_run,
+                                      const struct pe_sink_ops **format)
+{
+    *format = c->sink.kind == PE_SINK_KINESIS ? &pe_sink_kinesis_ops
+                                              : &pe_sink_rest_ops;
+    return dry_run ? &pe_sink_stdout_ops : *format;
+}
+
+struct pe_sink_plan pe_sink_plan(const struct pe_config *c, bool dry_run)
+{
+    const struct pe_sink_ops *format;
+    const struct pe_sink_ops *ops = pick(c, dry_run, &format);
+    struct pe_sink_plan p;
+
+    p.delivers = ops->delivers;
+    p.keeps_state = ops->delivers;
+    p.prints = !ops->delivers;
+    p.unverified_tls = ops->delivers && c->sink.insecure;
+    return p;
+}
+
 struct pe_sink *pe_sink_open(const struct pe_config *c, bool dry_run,
                              const volatile sig_atomic_t *abort_flag,
                              struct pe_error *err)
 {
     struct pe_sink *s = pe_xcalloc(1, sizeof(*s));
 
-    s->format = c->sink.kind == PE_SINK_KINESIS ? &pe_sink_kinesis_ops
-                                                : &pe_sink_rest_ops;
-    s->ops = dry_run ? &pe_sink_stdout_ops : s->format;
+    s->ops = pick(c, dry_run, &s->format);
     s->max_record_bytes = (size_t)c->sink.max_record_bytes;
     s->abort_flag = abort_flag;
     pe_buf_init(&s->scratch, 0);
@@ -205,9 +226,10 @@ static enum pe_status answer_error(const char *topic, size_t n_records,
 
     if (res->outcome == PE_OUT_RECORD_ERRORS)
         return pe_error_set(err, PE_ERR_PROXY, res->retriable,
-                            "topic %s: HTTP %ld: %zu of %zu records failed, "
+                            "topic %s: HTTP %ld: %zu of %zu %s failed, "
                             "first at index %zu: error_code %ld: %s",
                             topic, status, res->n_failed, n_records,
+                            n_records == 1 ? "record" : "records",
                             res->first_failed, res->error_code, res->message);
     if (res->outcome == PE_OUT_PROXY_ERROR)
         return pe_error_set(err, PE_ERR_PROXY, res->retriable,

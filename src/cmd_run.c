@@ -139,11 +139,12 @@ static void notify_pass(const struct pe_app_opts *o, enum pe_status st,
 {
     const char *why = st == PE_OK          ? NULL
                       : err->msg[0] != '\0' ? err->msg
-                                            : "see the log";
+                                            : "failed, see the log";
 
-    pe_notify_status("sent %lld %s%s%s; next poll in %ld s", sent,
-                     pe_plural(sent, "row", "rows"), why ? "; last poll: " : "",
-                     why ? why : "", o->interval_s);
+    /* The message last: a long one is what the 200-byte cut takes. */
+    pe_notify_status("sent %lld %s; next poll in %ld s%s%s", sent,
+                     pe_plural(sent, "row", "rows"), o->interval_s,
+                     why ? "; last poll: " : "", why ? why : "");
 }
 
 /* Leaving follow mode, for a signal or an error: no more pings. */

@@ -53,7 +53,7 @@ wait_for() {
         [ "$(count "$2" "${3:-}")" -ge "$1" ] && return 0
         sleep 0.05
     done
-    fail "waited 10 s for $1 x /$2/; got: $(cat "${3:-$LOG}")"
+    fail "waited 10 s for $1 x /$2/; got: $(grep -v WATCHDOG "${3:-$LOG}" | tail -n 5; tail -n 5 "$WORK/follow.log")"
 }
 # max_gap SINCE: the longest time between WATCHDOG=1 pings since SINCE.
 max_gap() {
@@ -103,6 +103,12 @@ expect_eq "the slow request" $((before + 1)) "$(mock_requests)"
 wait_for $(($(count 'WATCHDOG=1$') + 1)) 'WATCHDOG=1$'
 gap=$(max_gap "$t0")
 [ "$gap" -ge 2500 ] || fail "pings went on during a hung request (longest gap $gap ms)"
+
+# A poll that fails says why in its status line; the next one recovers.
+mock_script '[{"status":503,"body":"down","content_type":"text/plain","times":8}]'
+sql "INSERT INTO user_data (ind, first_name) VALUES (20000004, 'refused')" >/dev/null
+wait_for 1 'STATUS=sent 0 rows; next poll in 1 s; last poll: failed, see the log$'
+wait_for 1 'STATUS=sent 1 row; next poll in 1 s$'
 
 # SIGHUP: RELOADING=1, then READY=1 again.
 kill -HUP "$PID"

@@ -59,8 +59,8 @@ documented "$page1" "option -" 'Fl %s([^[:alnum:]-]|$)' "$shorts"
 # 3. Settings: the names of the member lists (the keys check_members
 # accepts) and of every get_string/get_long/get_group call and member
 # lookup, from the source as one line.
-src=src/config.c
-flat=$(tr '\n' ' ' <"$src" | tr -s ' ')
+src="src/config*.c"
+flat=$(cat src/config*.c | tr "\n" " " | tr -s " ")
 names=$( {
     printf '%s\n' "$flat" |
         grep -oE 'static const char \*const [a-z_]+\[\] = \{[^}]*\}' |

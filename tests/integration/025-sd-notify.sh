@@ -94,7 +94,7 @@ gap=$(max_gap "$t0")
 [ "$gap" -lt 1500 ] || fail "no ping for $gap ms during a 2 s backoff"
 
 # A request that hangs 3 s: no ping until it returns.
-mock_script '[{"delay_ms":3000}]'
+mock_script '[{"topic":"0e3bbd435bfb.user","delay_ms":3000}]'
 before=$(mock_requests)
 t0=$(now)
 sql "INSERT INTO user_data (ind, first_name) VALUES (20000002, 'hang')" >/dev/null
@@ -102,7 +102,7 @@ for _ in $(seq 1 200); do [ "$(mock_requests)" -gt "$before" ] && break; sleep 0
 expect_eq "the slow request" $((before + 1)) "$(mock_requests)"
 wait_for $(($(count 'WATCHDOG=1$') + 1)) 'WATCHDOG=1$'
 gap=$(max_gap "$t0")
-[ "$gap" -ge 2500 ] || fail "pings went on during a hung request (longest gap $gap ms)"
+[ "$gap" -ge 2500 ] || fail "pings went on during a hung request (longest gap $gap ms since $t0): $(tail -n 14 "$LOG"; tail -n 3 "$MOCK_STORE/requests.jsonl" | cut -c1-140)"
 
 # A poll that fails says why in its status line; the next one recovers.
 mock_script '[{"status":503,"body":"down","content_type":"text/plain","times":8}]'
@@ -155,3 +155,25 @@ reap
 expect_eq "exit code after SIGTERM (abstract socket)" 0 "$rc"
 wait_for 1 'STOPPING=1$' "$ALOG"
 expect_eq "pings for another WATCHDOG_PID" 0 "$(count 'WATCHDOG=1$' "$ALOG")"
+
+# make demo ends with the commands to try next; run them as printed, with
+# the settings they say to set pointed at this test's database and mock.
+set +e
+demo=$(ROWS=10 "$TESTS_DIR/../scripts/demo.sh" "$PINEMIT" 2>&1)
+rc=$?
+set -e
+expect_eq "exit code of demo.sh (output: $demo)" 0 "$rc"
+steps=$(printf '%s\n' "$demo" | sed -n '/^== next: your own database$/,$p')
+expect_eq "commands printed" 3 "$(printf '%s\n' "$steps" | grep -c '^  \$ ')"
+expect_match "what to set" 'set source.conninfo, sink.invoke_url, streams and state.dir' "$steps"
+mkdir "$WORK/try"
+cd "$WORK/try"
+run_step() { bash -c "$(printf '%s\n' "$steps" | grep '^  \$ ' | sed -n "$1p" | cut -c5-)"; }
+run_step 1 || fail "step 1: $steps"
+sed -i -e "s|conninfo = \".*\";|conninfo = \"host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=$PGUSER\";|" \
+    -e "s|invoke_url = \".*\";|invoke_url = \"$MOCK_URL\";|" \
+    -e "s|dir = \"/var/lib/pinemit\";|dir = \"$WORK/try/state\";|" pinemit.conf
+mkdir -m 700 state
+out=$(run_step 2 2>&1) || fail "step 2: $out"
+out=$(run_step 3 2>&1) || fail "step 3: $out"
+expect_match "status after the run" 'user' "$out"

@@ -55,13 +55,14 @@ wait_for() {
     done
     fail "waited 10 s for $1 x /$2/; got: $(grep -v WATCHDOG "${3:-$LOG}" | tail -n 5; tail -n 5 "$WORK/follow.log")"
 }
-# max_gap SINCE: the longest time between WATCHDOG=1 pings since SINCE.
+# max_gap SINCE: the longest time between two WATCHDOG=1 pings of which
+# the second came after SINCE (the first may be before it).
 max_gap() {
     python3 - "$LOG" "$1" <<'PY'
 import sys
 ts = [float(l.split()[0]) for l in open(sys.argv[1]) if l.split()[1:] == ["WATCHDOG=1"]]
-ts = [t for t in ts if t >= float(sys.argv[2])]
-print("%.0f" % (1000 * max(b - a for a, b in zip(ts, ts[1:]))) if len(ts) > 1 else 99999)
+gaps = [b - a for a, b in zip(ts, ts[1:]) if b >= float(sys.argv[2])]
+print("%.0f" % (1000 * max(gaps)) if gaps else 99999)
 PY
 }
 

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # demo.sh - the main job end to end on this machine: a throwaway PostgreSQL
 # with the seed tables, the mock REST proxy on 127.0.0.1, a real
-# `pinemit run`, what arrived, then everything cleaned up.
+# `pinemit run`, what arrived, everything cleaned up, and the commands to
+# try next on one's own database.
 #   scripts/demo.sh [path/to/pinemit]       ROWS=N (default 1000)
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -76,3 +77,11 @@ say "a second run sends nothing"
 "$pinemit" -v -c "$work/pinemit.conf" run
 echo
 echo "demo done; cleaning up"
+
+# The three commands to try next, runnable as printed.
+p=$(printf '%q' "$pinemit")
+say "next: your own database"
+echo "  \$ cp $(printf '%q' "$top/conf/pinemit.conf.example") pinemit.conf"
+echo "    then set source.conninfo, sink.invoke_url, streams and state.dir in it"
+echo "  \$ $p -c pinemit.conf check"
+echo "  \$ $p -c pinemit.conf run && $p -c pinemit.conf status"

@@ -20,6 +20,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "pool.h"
 #include "progress.h"
 #include "ratelimit.h"
@@ -110,7 +111,7 @@ static enum pe_status one_pass(const struct pe_app_opts *o,
                                const struct pe_deliver_env *env,
                                struct pe_senders *senders,
                                struct pe_ckpt_store *store, struct pe_units *u,
-                               struct pe_error *err)
+                               long long *sent, struct pe_error *err)
 {
     struct pe_source *src = senders->src[0];
     double start_s = (double)pe_now_wall_ms() / 1000.0;
@@ -140,6 +141,9 @@ static enum pe_status one_pass(const struct pe_app_opts *o,
     st = pe_pool_finish(p.worst, p.failed, env->dlq, dead_before, err);
     if (plan->keeps_state) /* a dry run's figures are no run's */
         write_metrics(o, start_s, st, p.reports, src, store);
+    *sent = 0;
+    for (size_t i = 0; i < o->cfg->n_streams; i++)
+        *sent += p.reports[i].stats.records;
     pe_pass_end(&p);
     return st;
 }
@@ -153,8 +157,44 @@ static void follow_sleep(long seconds)
            pe_now_mono_ms() < until) {
         struct timespec ts = {0, 50 * 1000000L};
 
+        pe_notify_watchdog();
         nanosleep(&ts, NULL);
     }
+}
+
+/* --follow under a service manager: ready once the lock is held and the
+ * connection open, before the first poll (a long backfill must not count
+ * against TimeoutStartSec; the watchdog covers it). */
+static void notify_ready(const struct pe_app_opts *o)
+{
+    if (!o->follow)
+        return;
+    pe_notify_open();
+    pe_notify_send("READY=1");
+    pe_notify_status("first poll; then one every %ld s", o->interval_s);
+}
+
+/* After a poll that the follow loop goes on from: the status line. */
+static void notify_pass(const struct pe_app_opts *o, enum pe_status st,
+                        const struct pe_error *err, long long sent)
+{
+    const char *why = st == PE_OK          ? NULL
+                      : err->msg[0] != '\0' ? err->msg
+                                            : "failed, see the log";
+
+    /* The message last: a long one is what the 200-byte cut takes. */
+    pe_notify_status("sent %lld %s; next poll in %ld s%s%s", sent,
+                     pe_plural(sent, "row", "rows"), o->interval_s,
+                     why ? "; last poll: " : "", why ? why : "");
+}
+
+/* Leaving follow mode, for a signal or an error: no more pings. */
+static void notify_stopping(const struct pe_app_opts *o)
+{
+    if (!o->follow)
+        return;
+    pe_notify_send("STOPPING=1");
+    pe_notify_close();
 }
 
 /* SIGHUP: reopen the log file and re-read the config.  A config that
@@ -207,6 +247,7 @@ static void on_hup(const char *path, struct pe_app_opts *cur,
     const struct pe_config *before = cur->cfg;
     struct pe_config *retired = NULL; /* `before`, if re-read */
 
+    pe_notify_reloading();
     reload(path, &cur->cfg, owned, &retired);
     if (cur->cfg != before) {
         /* Streams may have changed: let go and claim anew. */
@@ -217,6 +258,30 @@ static void on_hup(const char *path, struct pe_app_opts *cur,
         pe_config_cleanup(retired);
         free(retired);
     }
+    pe_notify_send("READY=1"); /* the new config, or the old one kept */
+}
+
+/* The checkpoint store, locked when the sink keeps state.  A sink that
+ * keeps none (the dry run's) reads checkpoints if it can but never writes
+ * or locks. */
+static enum pe_status open_state(const struct pe_app_opts *o,
+                                 const struct pe_sink_plan *plan,
+                                 struct pe_ckpt_store **store,
+                                 struct pe_error *err)
+{
+    enum pe_status st;
+
+    *store = pe_pool_open_store(o->cfg, plan->keeps_state, err);
+    if (*store == NULL && plan->keeps_state)
+        return err->status;
+    if (*store != NULL && plan->keeps_state &&
+        (st = pe_ckpt_lock(*store, o->wait_lock_s * 1000,
+                           pe_signals_stop_flag(), err)) != PE_OK)
+        return st;
+    if (plan->unverified_tls)
+        pe_log(PE_LOG_WARN, "sink.insecure = true: the proxy's TLS "
+                            "certificate is not verified");
+    return PE_OK;
 }
 
 enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
@@ -233,6 +298,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     struct pe_deliver_env env;
     struct pe_units units;
     size_t rejected = 0;
+    long long sent;
     enum pe_status st;
 
     memset(&units, 0, sizeof(units));
@@ -242,18 +308,8 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
         return st;
     pe_signals_install();
     pe_rate_init(o->rate);
-    /* A sink that keeps no state (the dry run's) reads checkpoints if it
-     * can but never writes or locks. */
-    store = pe_pool_open_store(c, plan.keeps_state, err);
-    if (store == NULL && plan.keeps_state)
-        return err->status;
-    if (store != NULL && plan.keeps_state &&
-        (st = pe_ckpt_lock(store, o->wait_lock_s * 1000,
-                           pe_signals_stop_flag(), err)) != PE_OK)
+    if ((st = open_state(o, &plan, &store, err)) != PE_OK)
         goto out;
-    if (plan.unverified_tls)
-        pe_log(PE_LOG_WARN, "sink.insecure = true: the proxy's TLS "
-                            "certificate is not verified");
     src = pe_source_open(&so, err);
     if (src == NULL) {
         st = err->status;
@@ -261,10 +317,12 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     }
     senders.src[0] = src;
     pe_units_build(&cur, false, &units);
+    notify_ready(o);
     for (;;) {
         dlq = pe_dlq_new(cur.cfg->dead_letter.path);
         pe_pool_env_init(&env, cur.cfg, dlq, &rejected);
-        st = one_pass(&cur, &plan, &env, &senders, store, &units, err);
+        st = one_pass(&cur, &plan, &env, &senders, store, &units, &sent,
+                      err);
         pe_dlq_free(dlq);
         dlq = NULL;
         if (!o->follow || pe_signals_stop_level() || st == PE_ERR_ABORTED ||
@@ -272,6 +330,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
             break;
         /* A daemon keeps going after a failed poll; it was reported. */
         rejected = 0;
+        notify_pass(o, st, err, sent);
         follow_sleep(o->interval_s);
         if (pe_signals_hup_pending())
             on_hup(c->path, &cur, &owned, src, &units);
@@ -282,6 +341,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     }
     if (o->follow && st == PE_ERR_INTERRUPTED)
         pe_log(PE_LOG_INFO, "follow: stopped by a signal");
+    notify_stopping(o);
     pe_units_free(cur.cfg, src, &units);
 out:
     if (fflush(stdout) != 0 && st == PE_OK)

@@ -11,9 +11,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "notify.h"
+
 enum pe_status pe_deliver_check_deadline(const struct pe_deliver_env *env,
                                          struct pe_error *err)
 {
+    /* A pass checks its deadline wherever it moves on (each page, each
+     * attempt, every 50 ms of a backoff): alive there, so the watchdog
+     * is pinged there (nothing is sent outside follow mode). */
+    pe_notify_watchdog();
     if (env->deadline_ms > 0 && pe_now_mono_ms() >= env->deadline_ms)
         return pe_error_set(err, PE_ERR_ABORTED, false,
                             "run.max_runtime_s reached; stopped with "

@@ -36,26 +36,30 @@ static enum pe_status prepare(struct pe_table *t, char **name, const char *sql,
     "(" E "::int8 + xmin::text::int8 - CASE WHEN " E "::int8 + "              \
     "xmin::text::int8 > " X "::int8 THEN 4294967296 ELSE 0 END)"
 
+/* Where and in what order a page reads: the first page, the ones after
+ * a cursor ($1). */
+struct page_sql {
+    const char *first, *after, *order;
+};
+
 /* Keyset pages, counts and replay ranges: each one an index range scan
- * on the key, `pred` (the shard filter) ahead of it. */
+ * (pages as f says), `pred` (the shard filter) ahead of it. */
 static enum pe_status page_statements(struct pe_table *t, const char *cols,
                                       const char *qkey, const char *pred,
-                                      const char *after,
+                                      const struct page_sql *f,
                                       struct pe_error *err)
 {
     char *sql[4];
     enum pe_status st;
 
-    sql[0] = pe_xasprintf("SELECT %s FROM %s WHERE %s%s IS NOT NULL"
-                          " ORDER BY %s LIMIT $1",
-                          cols, t->qname, pred, qkey, qkey);
-    sql[1] = pe_xasprintf("SELECT %s FROM %s WHERE %s%s ORDER BY %s"
-                          " LIMIT $2",
-                          cols, t->qname, pred, after, qkey);
+    sql[0] = pe_xasprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT $1",
+                          cols, t->qname, f->first, f->order);
+    sql[1] = pe_xasprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT $2",
+                          cols, t->qname, f->after, f->order);
     sql[2] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s IS NOT NULL",
                           t->qname, pred, qkey);
-    sql[3] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s", t->qname,
-                          pred, after);
+    sql[3] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s > $1", t->qname,
+                          pred, qkey);
     /* Replays bind every bound with the key's own type, so NULL means "no
      * bound" and the planner still sees an index range per call. */
     t->range_sql = pe_xasprintf(
@@ -116,34 +120,52 @@ char *pe_pages_shard_expr(const char *qkey, long nshards)
                         qkey, nshards);
 }
 
+/* Shard s of n reads its pages through the shard index, ((expr), key):
+ * "expr >= s AND expr < s + 1 ... ORDER BY expr, key", the cursor a row
+ * comparison on both columns.  The same rows in the same order as
+ * "expr = s AND key > $1 ORDER BY key", but only the shard index gives
+ * that order without a sort; with "key > $1" the planner may prefer the
+ * key's own index (the heap is in key order there) and read every
+ * shard's rows to drop 7 in 8. */
+static void shard_page_sql(const char *expr, const char *qkey, long shard,
+                           char *out[3])
+{
+    out[0] = pe_xasprintf("%s >= %ld AND %s < %ld AND %s IS NOT NULL", expr,
+                          shard, expr, shard + 1, qkey);
+    out[1] = pe_xasprintf("(%s, %s) > (%ld, $1) AND %s < %ld", expr, qkey,
+                          shard, expr, shard + 1);
+    out[2] = pe_xasprintf("%s, %s", expr, qkey);
+}
+
 enum pe_status pe_pages_prepare(struct pe_table *t, const char *cols,
                                 const char *key, long shard, long nshards,
                                 struct pe_error *err)
 {
-    char *pred, *after;
+    char *pred, *page[3];
+    struct page_sql f;
     enum pe_status st;
 
     free(t->qkey);
     t->qkey = pe_pg_quote_ident(key);
     t->nshards = nshards;
-    /* Shard s of n: "(shard_expr) = s AND key ..." walks the shard index,
-     * ((shard_expr), key), from s's first key after the cursor, in key
-     * order, and reads only the shard's rows.  The cursor is a row
-     * comparison on both index columns: "key > $1" alone lets the planner
-     * prefer the key's own index (the heap is in key order there), which
-     * reads every shard's rows and drops 7 in 8. */
     if (nshards > 1) {
         char *expr = pe_pages_shard_expr(t->qkey, nshards);
 
         pred = pe_xasprintf("%s = %ld AND ", expr, shard);
-        after = pe_xasprintf("(%s, %s) > (%ld, $1)", expr, t->qkey, shard);
+        shard_page_sql(expr, t->qkey, shard, page);
         free(expr);
     } else {
         pred = pe_xstrdup("");
-        after = pe_xasprintf("%s > $1", t->qkey);
+        page[0] = pe_xasprintf("%s IS NOT NULL", t->qkey);
+        page[1] = pe_xasprintf("%s > $1", t->qkey);
+        page[2] = pe_xstrdup(t->qkey);
     }
-    st = page_statements(t, cols, t->qkey, pred, after, err);
-    free(after);
+    f.first = page[0];
+    f.after = page[1];
+    f.order = page[2];
+    st = page_statements(t, cols, t->qkey, pred, &f, err);
+    for (size_t i = 0; i < 3; i++)
+        free(page[i]);
     if (st == PE_OK && t->tracked)
         st = late_statements(t, cols, t->qkey, pred, err);
     free(pred);

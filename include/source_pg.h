@@ -77,6 +77,18 @@ struct pe_table *pe_table_open_shard(struct pe_source *s, const char *table,
                                      const char *key, bool tracked, long shard,
                                      long nshards, struct pe_error *err);
 
+/* The shard index of a table opened for nshards > 1: a btree on
+ * ((shard expression), key), the expression exactly as the page queries
+ * spell it, so each shard reads only its own rows.  Its name,
+ * "pinemit_shard<N>_<table>_<key>" cut to 63 bytes, is in the table's
+ * schema.  *present: a valid one exists (always false unsharded).  With
+ * create, builds it when missing (CREATE INDEX CONCURRENTLY; an invalid
+ * one left by a failed build is dropped first).  PE_ERR_CONFIG for a view
+ * or a foreign table; PE_ERR_DB when a statement fails (no privilege). */
+enum pe_status pe_table_shard_index(struct pe_table *t, bool create,
+                                    bool *present, struct pe_error *err);
+void pe_table_shard_index_name(const struct pe_table *t, char name[64]);
+
 /* What run, replay and check open for a stream. */
 struct pe_table_spec {
     const char *table;

@@ -24,6 +24,11 @@ struct pe_source {
 struct pe_table {
     struct pe_source *src;
     char *qname;     /* "schema"."table" */
+    char *reloid;    /* the relation's oid, as text */
+    char *relname;   /* its name and kind (pg_class.relkind) */
+    char relkind;
+    char *qkey;      /* the quoted key column */
+    long nshards;    /* > 1: a shard's pages, through the shard index */
     char *page_first; /* prepared statement names */
     char *page_after;
     char *count_all;
@@ -46,6 +51,10 @@ struct pe_table {
  * err may be NULL. */
 enum pe_status pe_src_exec(PGconn *c, const char *sql, const char *what,
                            struct pe_error *err);
+
+/* pg_pages.c: the shard of a row, "(hash of key's text) % nshards", as
+ * the page statements and the shard index spell it (caller frees). */
+char *pe_pages_shard_expr(const char *qkey, long nshards);
 
 /* pg_pages.c: prepares t's page, count, range (and, tracked, late)
  * statements over the select list `cols` (t->qname and t->src set).  Shard

@@ -28,7 +28,44 @@
 #include "source_pg.h"
 #include "stream.h"
 
-/* init: make the checkpoint store (the state directory, or the table). */
+/* init for sharded streams: the index each shard reads its rows through
+ * (pe_table_shard_index), one line per stream. */
+static enum pe_status init_shard_indexes(const struct pe_app_opts *o,
+                                         struct pe_error *err)
+{
+    struct pe_source_opts so = pe_source_opts_from_config(o->cfg);
+    struct pe_source *src = NULL;
+    enum pe_status st = PE_OK;
+
+    for (size_t i = 0; i < o->cfg->n_streams && st == PE_OK; i++) {
+        const struct pe_stream_config *sc = &o->cfg->streams[i];
+        struct pe_table *t;
+        char name[64];
+        bool present = false;
+        long key_col;
+
+        if (sc->shards <= 1 || !pe_opts_selected(o, sc->name))
+            continue;
+        if (src == NULL && (src = pe_source_open(&so, err)) == NULL)
+            return err->status;
+        t = pe_stream_open_table(src, sc, !sc->ordered_writer, 0, sc->shards,
+                                 &key_col, err);
+        if (t == NULL)
+            st = err->status;
+        else if ((st = pe_table_shard_index(t, true, &present, err)) == PE_OK) {
+            pe_table_shard_index_name(t, name);
+            printf("stream %s: shard index %s: ready\n", sc->name, name);
+        }
+        if (st != PE_OK)
+            pe_error_prefix(err, "stream %s", sc->name);
+        pe_table_free(t);
+    }
+    pe_source_free(src);
+    return st;
+}
+
+/* init: make the checkpoint store (the state directory, or the table),
+ * and the shard indexes of sharded streams. */
 enum pe_status pe_app_init(const struct pe_app_opts *o, struct pe_error *err)
 {
     const struct pe_config *c = o->cfg;
@@ -38,7 +75,28 @@ enum pe_status pe_app_init(const struct pe_app_opts *o, struct pe_error *err)
         return err->status;
     printf("%s: ready\n", pe_ckpt_name(store));
     pe_ckpt_close(store);
-    return PE_OK;
+    return init_shard_indexes(o, err);
+}
+
+/* A sharded stream without its shard index works, but each shard reads
+ * the whole key range: say so, without failing the check. */
+static void check_shard_index(const struct pe_stream_config *sc,
+                              struct pe_table *t)
+{
+    struct pe_error e;
+    char name[64];
+    bool present = false;
+
+    if (sc->shards <= 1)
+        return;
+    pe_error_clear(&e);
+    pe_table_shard_index_name(t, name);
+    if (pe_table_shard_index(t, false, &present, &e) != PE_OK)
+        printf("stream %s: warning: %s\n", sc->name, e.msg);
+    else if (!present)
+        printf("stream %s: warning: no shard index %s: each of the %ld "
+               "shards reads the whole key range (pinemit init makes it)\n",
+               sc->name, name, sc->shards);
 }
 
 /* Opens every selected stream's table as run does: proves table, key
@@ -66,6 +124,7 @@ static void check_tables(const struct pe_app_opts *o, struct pe_source *src,
         }
         printf("stream %s: ok: %s, key \"%s\", topic %s\n", sc->name,
                pe_table_name(t), sc->key, sc->topic);
+        check_shard_index(sc, t);
         pe_table_free(t);
     }
 }

@@ -208,6 +208,9 @@ static enum pe_status resolve_table(struct pe_table *t, const char *table,
         free(qt);
     }
     *oid_out = pe_xstrdup(PQgetvalue(r, 0, 0));
+    t->reloid = pe_xstrdup(PQgetvalue(r, 0, 0));
+    t->relname = pe_xstrdup(PQgetvalue(r, 0, 2));
+    t->relkind = PQgetvalue(r, 0, 3)[0];
     /* Views and foreign tables have no xmin to track transactions by. */
     if (t->tracked && strchr("rpm", PQgetvalue(r, 0, 3)[0]) == NULL)
         st = pe_error_set(err, PE_ERR_CONFIG, false,
@@ -437,6 +440,9 @@ void pe_table_free(struct pe_table *t)
     free(t->cols);
     free(t->values);
     free(t->qname);
+    free(t->reloid);
+    free(t->relname);
+    free(t->qkey);
     free(t->key_type_name);
     free(t->page_first);
     free(t->page_after);

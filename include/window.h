@@ -44,6 +44,9 @@ void pe_window_ack(struct pe_window *w, uint64_t seq);
 /* Pops the oldest open batch when it is acknowledged: true and its
  * number in *seq; false when it is not (or none is open). */
 bool pe_window_pop(struct pe_window *w, uint64_t *seq);
+/* Forgets every open batch (after a failure: they are sent again from
+ * the checkpoint); keeps the limit and what it learnt. */
+void pe_window_clear(struct pe_window *w);
 /* One answer's lesson: congested (a 429, a 503, a timeout, any retry) or
  * a round trip well above the smoothed one halves the limit; clean
  * answers grow it, by one per answer until the first congestion, then by

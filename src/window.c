@@ -57,6 +57,12 @@ bool pe_window_pop(struct pe_window *w, uint64_t *seq)
     return true;
 }
 
+void pe_window_clear(struct pe_window *w)
+{
+    w->base = w->next;
+    w->bytes = 0;
+}
+
 /* Latency counts as rising when an answer takes over twice the smoothed
  * round trip and 20 ms more: a sink's own jitter stays below that, a
  * queue building up in front of it does not. */

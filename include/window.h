@@ -26,6 +26,7 @@ struct pe_window {
     long limit;                    /* the current window, 1..max */
     long good;        /* clean answers since the limit last changed */
     bool slow_start;  /* no congestion seen yet: grow per answer */
+    bool limited;     /* a batch waited for room since the last growth */
     double rtt_ms;    /* smoothed round trip of clean answers; 0: none */
 };
 
@@ -47,10 +48,16 @@ bool pe_window_pop(struct pe_window *w, uint64_t *seq);
 /* Forgets every open batch (after a failure: they are sent again from
  * the checkpoint); keeps the limit and what it learnt. */
 void pe_window_clear(struct pe_window *w);
+/* A batch had to wait for room: the window, not the reading, is what
+ * holds the unit back. */
+void pe_window_note_limited(struct pe_window *w);
 /* One answer's lesson: congested (a 429, a 503, a timeout, any retry) or
  * a round trip well above the smoothed one halves the limit; clean
  * answers grow it, by one per answer until the first congestion, then by
- * one per window of clean answers.  Returns the new limit. */
+ * one per window of clean answers, but only while the window is what
+ * holds the unit back (a batch waited for room since the last growth; as
+ * TCP does not grow a window the sender does not fill, RFC 7661): a fast
+ * sink keeps a small window and its memory.  Returns the new limit. */
 long pe_window_feedback(struct pe_window *w, double rtt_ms, bool congested);
 
 #endif

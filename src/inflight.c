@@ -236,8 +236,10 @@ enum pe_status pe_inflight_send(struct pe_inflight *f, struct pe_batch *b,
 
     pthread_mutex_lock(&f->mu);
     while ((st = pop_acked(f, done, err)) == PE_OK && f->failed == PE_OK &&
-           !pe_window_room(&f->w, size))
+           !pe_window_room(&f->w, size)) {
+        pe_window_note_limited(&f->w);
         pthread_cond_wait(&f->cv, &f->mu);
+    }
     if (st == PE_OK && f->failed == PE_OK) {
         s = slot_with(f, SLOT_FREE, 0);
         if ((st = slot_start(f, s, err)) == PE_OK) {

@@ -57,6 +57,11 @@ bool pe_window_pop(struct pe_window *w, uint64_t *seq)
     return true;
 }
 
+void pe_window_note_limited(struct pe_window *w)
+{
+    w->limited = true;
+}
+
 void pe_window_clear(struct pe_window *w)
 {
     w->base = w->next;
@@ -80,9 +85,11 @@ long pe_window_feedback(struct pe_window *w, double rtt_ms, bool congested)
         return w->limit;
     }
     w->rtt_ms = w->rtt_ms > 0 ? 0.8 * w->rtt_ms + 0.2 * rtt_ms : rtt_ms;
-    if (++w->good >= (w->slow_start ? 1 : w->limit) && w->limit < w->max) {
+    if (++w->good >= (w->slow_start ? 1 : w->limit) && w->limit < w->max &&
+        w->limited) {
         w->limit++;
         w->good = 0;
+        w->limited = false;
     }
     return w->limit;
 }

@@ -99,19 +99,37 @@ static void aimd(void **state)
 
     (void)state;
     pe_window_init(&w, 8, 1000);
+    /* Never full: a fast sink keeps the window where it is. */
     for (int i = 0; i < 20; i++)
         pe_window_feedback(&w, 20, false);
+    assert_int_equal(w.limit, 1);
+    for (int i = 0; i < 20; i++) {
+        pe_window_note_limited(&w);
+        pe_window_feedback(&w, 20, false);
+    }
     assert_int_equal(w.limit, 8);
     assert_int_equal(pe_window_feedback(&w, 20, true), 4);
     assert_int_equal(pe_window_feedback(&w, 20, true), 2);
     assert_int_equal(pe_window_feedback(&w, 20, true), 1);
     assert_int_equal(pe_window_feedback(&w, 20, true), 1);
+    pe_window_note_limited(&w);
     assert_int_equal(pe_window_feedback(&w, 20, false), 2);
+    pe_window_note_limited(&w);
     assert_int_equal(pe_window_feedback(&w, 20, false), 2);
     assert_int_equal(pe_window_feedback(&w, 20, false), 3);
     /* A round trip far above the smoothed one counts as congestion. */
     assert_int_equal(pe_window_feedback(&w, 200, false), 1);
+    assert_int_equal(pe_window_feedback(&w, 25, false), 1); /* not full */
+    pe_window_note_limited(&w);
     assert_int_equal(pe_window_feedback(&w, 25, false), 2);
+    /* Forgetting what is open keeps what was learnt. */
+    pe_window_open(&w, 30);
+    pe_window_open(&w, 30);
+    pe_window_clear(&w);
+    assert_int_equal(pe_window_open_count(&w), 0);
+    assert_int_equal(w.bytes, 0);
+    assert_int_equal(w.limit, 2);
+    assert_true(pe_window_room(&w, 1000)); /* alone again */
 }
 
 int main(void)

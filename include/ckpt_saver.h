@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT
- * ckpt_saver.h - saves one unit's checkpoints in the background, in order,
- * so the next batch is read, encoded and posted while the last
- * acknowledged one is being made durable. */
+ * ckpt_saver.h - saves one unit's checkpoints in the background, newest
+ * first (coalesced), so the next batches are read, encoded and posted
+ * while the last acknowledged state is being made durable. */
 #ifndef PINEMIT_CKPT_SAVER_H
 #define PINEMIT_CKPT_SAVER_H
+
+#include <stddef.h>
 
 #include "ckpt_format.h"
 #include "util.h"
@@ -15,8 +17,10 @@ struct pe_ckpt_saver; /* opaque */
  * thread could be started (the caller then saves in its own thread).
  * Threading contract: the saver's thread is the only user of `s` until
  * pe_ckpt_saver_finish returns; the calls below come from one thread (the
- * unit's).  A save waits for the one before it: at most one state is
- * acknowledged but not yet durable when the next batch goes out. */
+ * unit's).  A save never waits: while one state is being written the
+ * newest one handed over waits, and older waiting ones are dropped (each
+ * state holds the ones before it).  After a crash, what was acknowledged
+ * since the last completed write is sent again. */
 struct pe_ckpt_saver *pe_ckpt_saver_start(struct pe_ckpt_store *s,
                                           const char *stream, long shard,
                                           long nshards);
@@ -26,6 +30,8 @@ struct pe_ckpt_saver *pe_ckpt_saver_start(struct pe_ckpt_store *s,
 enum pe_status pe_ckpt_saver_save(struct pe_ckpt_saver *sv,
                                   const struct pe_ckpt_state *c,
                                   struct pe_error *err);
+/* States dropped so far for a newer one (for tests and the debug log). */
+size_t pe_ckpt_saver_skipped(struct pe_ckpt_saver *sv);
 /* Waits for the last save, stops the saver and frees it: PE_OK unless a
  * save failed that was not reported yet.  NULL is fine. */
 enum pe_status pe_ckpt_saver_finish(struct pe_ckpt_saver *sv,

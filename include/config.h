@@ -55,6 +55,8 @@ struct pe_config {
         char **headers;       /* extra "Name: value" headers */
         size_t n_headers;
         long max_record_bytes; /* larger records are dead letters */
+        long max_in_flight;        /* requests at once per unit (window) */
+        long max_in_flight_bytes;  /* unacknowledged bytes per unit */
         struct {
             long max_attempts;
             long initial_backoff_ms;

@@ -33,6 +33,9 @@ struct pe_send_stats {
     long long bytes;    /* of the bodies of those requests */
     long long retries;  /* requests sent again */
     long long dead;     /* records dead-lettered */
+    long long window;   /* requests allowed in flight at the unit's end
+                           (sink.max_in_flight adapted; a stream's shards
+                           add up); 0: nothing delivered (dry run) */
 };
 
 /* Delivers records idx[0..n) of batch b to topic (all of them when idx is

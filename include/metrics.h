@@ -17,6 +17,7 @@ struct pe_metrics_stream {
     const char *topic;
     const char *checkpoint; /* may be NULL */
     long long rows, requests, bytes, retries, dead_letters;
+    long long window; /* the pinemit_window gauge; 0: none */
     /* The lag, as at the end of the run; each gauge only when known. */
     bool has_pending;
     long long rows_pending; /* rows past the checkpoint(s) */

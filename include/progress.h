@@ -15,6 +15,7 @@
  * shared between threads). */
 struct pe_progress_share {
     long long shown_done, shown_retries;
+    long shown_window;
 };
 
 /* A pass begins; on: draw at all.  label: the unit's name, or "3
@@ -30,6 +31,9 @@ void pe_progress_total(int64_t n, bool counted);
  * did since it last reported, and redraws if it is time. */
 void pe_progress_update(struct pe_progress_share *sh, long long done,
                         long long retries);
+/* A unit's window is now `window` requests (0 when it ends): the line
+ * shows the sum over the units running. */
+void pe_progress_window(struct pe_progress_share *sh, long window);
 /* The pass is over: the final line, ending in a newline. */
 void pe_progress_finish(void);
 /* Writes a whole line without tearing the progress line. */

@@ -26,6 +26,9 @@
 #   RUN_TIMEOUT=900    seconds one run may take before it is killed
 #   SINK_SELFTEST=1    check the sink against Python's json first (0: skip)
 #   CONTENDERS="..."   only these (names above; default: all of them)
+#   DELAY_MS=0         the sink holds each produce answer this long (a
+#                      gateway a network round trip away); it still counts
+#                      every record
 #   STATE_DIR=DIR      put pinemit's state (checkpoints) under DIR, e.g.
 #                      /dev/shm to leave out the disk's fsync latency
 #                      (default: the temporary directory under /tmp)
@@ -62,6 +65,8 @@ BIG_ROWS=${BIG_ROWS:-1000000}
 UPDATE_DOCS=${UPDATE_DOCS:-0}
 RUN_TIMEOUT=${RUN_TIMEOUT:-900}
 SINK_SELFTEST=${SINK_SELFTEST:-1}
+DELAY_MS=${DELAY_MS:-0}
+case $DELAY_MS in '' | *[!0-9]*) echo "bench: DELAY_MS must be a number of ms" >&2; exit 2 ;; esac
 CONTENDERS=${CONTENDERS:-copy_floor one_per_post batched_python psql_curl pinemit pinemit_big}
 USER_ID=0e3bbd435bfb
 BENCH_CFLAGS="-std=c11 -O2 -Wall -Wextra -Werror"
@@ -331,7 +336,7 @@ eval "$("$ROOT/tests/pgtmp.sh" start "$PGDIR" 2>"$TMP/pgtmp.log")" ||
 load_seed "$ROWS"
 
 "$SINK" --port-file "$TMP/sink.port" --stats "$OUT/sink-stats.json" \
-    2>"$TMP/sink.err" &
+    --delay-ms "$DELAY_MS" 2>"$TMP/sink.err" &
 SINK_PID=$!
 for _ in $(seq 1 100); do
     [ -s "$TMP/sink.port" ] && break
@@ -404,7 +409,7 @@ CPU=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
     --dat "$OUT/rows_per_s.dat" --md "$OUT/results.md" \
     --rows "$ROWS" --subset "$SUBSET" --reps "$REPS" --cores "$(nproc)" \
     --sink-capacity "$SINK_CAPACITY" --busy "$BUSY_BEFORE,$BUSY_AFTER" \
-    --machine "$(nproc) cores, ${CPU:-unknown CPU}, PostgreSQL $PGVER, $("$PINEMIT" --version 2>&1 | head -1), nice $(nice), pinemit state on $(df --output=fstype "$(dirname "$PM_STATE")" | tail -1)"
+    --machine "$(nproc) cores, ${CPU:-unknown CPU}, PostgreSQL $PGVER, $("$PINEMIT" --version 2>&1 | head -1), nice $(nice), sink delay $DELAY_MS ms, pinemit state on $(df --output=fstype "$(dirname "$PM_STATE")" | tail -1)"
 
 gnuplot -e "datafile='$OUT/rows_per_s.dat'; outfile='$OUT/rows_per_s.png'" \
     -e "subtitle='$ROWS rows per table (one_per_post: first $SUBSET), best of $REPS runs, $(nproc) cores'" \

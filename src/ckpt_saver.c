@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  * ckpt_saver.c - the background checkpoint saver: one thread per unit,
- * one state in flight.  Owns its thread, mutex and the text in flight;
- * must not know which kind of store it writes to (it writes printed text
- * through checkpoint.c) nor read checkpoints. */
+ * one state being written and one waiting (the newest handed over; older
+ * waiting ones are dropped: coalesced).  Owns its thread, mutex and those
+ * texts; must not know which kind of store it writes to (it writes
+ * printed text through checkpoint.c) nor read checkpoints. */
 #include "ckpt_saver.h"
 
 #include <pthread.h>
@@ -10,8 +11,12 @@
 #include <stdlib.h>
 
 #include "ckpt_backend.h"
+#include "log.h"
 
-/* mu guards text, busy, quit, st and err. */
+/* mu guards next, busy, quit, written, skipped, st and err.  A state is
+ * only handed over once acknowledged, and each state holds every earlier
+ * one (the checkpoint only moves forward), so writing the newest waiting
+ * state and dropping older ones loses nothing but writes. */
 struct pe_ckpt_saver {
     struct pe_ckpt_store *store;
     char *stream;
@@ -19,9 +24,10 @@ struct pe_ckpt_saver {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    char *text; /* the state being saved (owned) */
-    bool busy;  /* text is being written */
+    char *next; /* the newest state not yet being written (owned) */
+    bool busy;  /* a state is being written */
     bool quit;
+    size_t written, skipped; /* states written; dropped for a newer one */
     enum pe_status st; /* the first failure */
     struct pe_error err;
 };
@@ -35,21 +41,26 @@ static void *saver_main(void *arg)
         struct pe_error e;
         enum pe_status st;
 
-        while (!sv->busy && !sv->quit)
+        char *text;
+
+        while (sv->next == NULL && !sv->quit)
             pthread_cond_wait(&sv->cv, &sv->mu);
-        if (!sv->busy)
+        if (sv->next == NULL)
             break; /* quit, nothing left */
+        text = sv->next;
+        sv->next = NULL;
+        sv->busy = true;
         pthread_mutex_unlock(&sv->mu);
         pe_error_clear(&e);
         st = pe_ckpt_write_text(sv->store, sv->stream, sv->shard,
-                                sv->nshards, sv->text, &e);
+                                sv->nshards, text, &e);
+        free(text);
         pthread_mutex_lock(&sv->mu);
         if (st != PE_OK && sv->st == PE_OK) {
             sv->st = st;
             sv->err = e;
         }
-        free(sv->text);
-        sv->text = NULL;
+        sv->written++;
         sv->busy = false;
         pthread_cond_broadcast(&sv->cv);
     }
@@ -79,10 +90,10 @@ struct pe_ckpt_saver *pe_ckpt_saver_start(struct pe_ckpt_store *s,
     return sv;
 }
 
-/* Waits until the saver is idle; mu held. */
+/* Waits until the saver has written everything handed over; mu held. */
 static void saver_wait(struct pe_ckpt_saver *sv)
 {
-    while (sv->busy)
+    while (sv->busy || sv->next != NULL)
         pthread_cond_wait(&sv->cv, &sv->mu);
 }
 
@@ -94,11 +105,14 @@ enum pe_status pe_ckpt_saver_save(struct pe_ckpt_saver *sv,
     enum pe_status st;
 
     pthread_mutex_lock(&sv->mu);
-    saver_wait(sv);
     st = sv->st;
     if (st == PE_OK) {
-        sv->text = text;
-        sv->busy = true;
+        /* Never waits: a state still waiting is older than this one. */
+        if (sv->next != NULL) {
+            free(sv->next);
+            sv->skipped++;
+        }
+        sv->next = text;
         pthread_cond_broadcast(&sv->cv);
     } else {
         /* Reported once: the caller may recover (a database store
@@ -127,9 +141,22 @@ enum pe_status pe_ckpt_saver_finish(struct pe_ckpt_saver *sv,
         *err = sv->err;
     pthread_mutex_unlock(&sv->mu);
     pthread_join(sv->thread, NULL);
+    pe_log(PE_LOG_DEBUG,
+           "stream %s: %zu checkpoint saves written, %zu coalesced",
+           sv->stream, sv->written, sv->skipped);
     pthread_cond_destroy(&sv->cv);
     pthread_mutex_destroy(&sv->mu);
     free(sv->stream);
     free(sv);
     return st;
+}
+
+size_t pe_ckpt_saver_skipped(struct pe_ckpt_saver *sv)
+{
+    size_t n;
+
+    pthread_mutex_lock(&sv->mu);
+    n = sv->skipped;
+    pthread_mutex_unlock(&sv->mu);
+    return n;
 }

@@ -91,6 +91,7 @@ static void write_metrics(const struct pe_app_opts *o, double start_s,
         ms[n].bytes = reports[i].stats.bytes;
         ms[n].retries = reports[i].stats.retries;
         ms[n].dead_letters = reports[i].stats.dead;
+        ms[n].window = reports[i].stats.window;
         stream_lag(src, store, &c->streams[i], &ms[n]);
         n++;
     }

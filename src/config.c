@@ -297,7 +297,7 @@ enum pe_status pe_config_load(const char *path, struct pe_config *out,
     struct pe_config c;
     config_t cfg;
     enum pe_status st;
-    FILE *f;
+    FILE *f = NULL;
 
     memset(&c, 0, sizeof(c));
     if ((st = open_screened(path, &f, err)) != PE_OK)

@@ -237,6 +237,8 @@ enum pe_status pe_config_read_sink(struct pe_cfg_reader *r,
                                       "connect_timeout_ms",
                                       "ca_file",
                                       "max_record_bytes",
+                                      "max_in_flight",
+                                      "max_in_flight_bytes",
                                       "retry",
                                       "client_cert",
                                       "client_key",
@@ -267,6 +269,11 @@ enum pe_status pe_config_read_sink(struct pe_cfg_reader *r,
                           c->sink.kind == PE_SINK_KINESIS ? 1048576 : 1047552,
                           1024, 100000000, &c->sink.max_record_bytes)) !=
             PE_OK ||
+        (st = pe_cfg_long(r, g, "sink.", "max_in_flight", 8, 1, 64,
+                          &c->sink.max_in_flight)) != PE_OK ||
+        (st = pe_cfg_long(r, g, "sink.", "max_in_flight_bytes", 16777216,
+                          65536, 1073741824,
+                          &c->sink.max_in_flight_bytes)) != PE_OK ||
         (st = read_sink_retry(r, g, c)) != PE_OK ||
         (st = read_sink_access(r, g, c)) != PE_OK)
         return st;

@@ -102,6 +102,20 @@ static int integer_key(const char *s)
     return 1;
 }
 
+/* The window each stream ended with: how many requests the proxy took
+ * at once (sink.max_in_flight, halved on throttling, grown back while
+ * round trips stay flat). */
+static void window_gauge(struct pe_buf *b, const struct pe_metrics_run *r)
+{
+    pe_buf_puts(b, "# HELP pinemit_window Requests in flight the stream's "
+                   "adaptive window allowed at the end of the run.\n"
+                   "# TYPE pinemit_window gauge\n");
+    for (size_t i = 0; i < r->n_streams; i++)
+        if (label_ok(r->streams[i].name) && r->streams[i].window > 0)
+            pe_buf_printf(b, "pinemit_window{stream=\"%s\"} %lld\n",
+                          r->streams[i].name, r->streams[i].window);
+}
+
 /* The lag an operator alerts on: gauges only for the streams whose
  * figure is known. */
 static void lag_gauges(struct pe_buf *b, const struct pe_metrics_run *r)
@@ -184,6 +198,7 @@ enum pe_status pe_metrics_write(const char *path, const struct pe_metrics_run *r
             pe_buf_printf(&b, "pinemit_checkpoint_key{stream=\"%s\"} %s\n",
                           r->streams[i].name, r->streams[i].checkpoint);
     lag_gauges(&b, r);
+    window_gauge(&b, r);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
               0644);
     if (fd < 0 || pe_write_all(fd, b.data, b.len) != 0 || fsync(fd) != 0 ||

@@ -256,6 +256,7 @@ static void unit_done(struct pe_pass *p, size_t i, enum pe_status st,
     to->stats.bytes += rep->stats.bytes;
     to->stats.retries += rep->stats.retries;
     to->stats.dead += rep->stats.dead;
+    to->stats.window += rep->stats.window;
     if (rep->checkpoint != NULL) {
         free(to->checkpoint);
         to->checkpoint = rep->checkpoint;

@@ -19,6 +19,7 @@ static struct {
     char label[64]; /* the unit's name, or "3 streams" */
     int64_t t0_ms, drawn_ms;
     long long done, retries;
+    long window; /* the running units' windows, summed */
     int64_t total; /* rows the units started so far have to send; -1
                     * when one of them could not count */
     size_t counting; /* first units yet to count: no line before */
@@ -34,6 +35,7 @@ void pe_progress_start(bool on, const char *label, size_t expect)
     meter.t0_ms = pe_now_mono_ms();
     meter.drawn_ms = 0;
     meter.done = meter.retries = 0;
+    meter.window = 0;
     meter.total = 0;
     meter.shown = false;
     pthread_mutex_unlock(&meter.mu);
@@ -46,7 +48,7 @@ static void meter_draw(bool last)
     double secs = (double)(now - meter.t0_ms) / 1000.0;
     long long done = meter.done;
     double rate = secs > 0 ? (double)done / secs : 0;
-    char bar[21], eta[32] = "";
+    char bar[21], eta[32] = "", win[40] = "";
     struct pe_buf line;
     int fill = 0;
 
@@ -58,19 +60,21 @@ static void meter_draw(bool last)
             snprintf(eta, sizeof(eta), ", ETA %.0f s",
                      (double)(meter.total - done) / rate);
     }
+    if (meter.window > 0)
+        snprintf(win, sizeof(win), ", window %ld", meter.window);
     for (int i = 0; i < 20; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[20] = '\0';
     pe_buf_init(&line, 0);
     if (meter.total >= 0)
         pe_buf_printf(&line, "\r\033[K%s [%s] %lld/%lld rows, %.0f rows/s%s, "
-                             "%lld retries%s",
+                             "%lld retries%s%s",
                       meter.label, bar, done, (long long)meter.total, rate,
-                      eta, meter.retries, last ? "\n" : "");
+                      eta, meter.retries, win, last ? "\n" : "");
     else
         pe_buf_printf(&line, "\r\033[K%s %lld rows, %.0f rows/s, %lld "
-                             "retries%s",
-                      meter.label, done, rate, meter.retries,
+                             "retries%s%s",
+                      meter.label, done, rate, meter.retries, win,
                       last ? "\n" : "");
     pe_log_raw(line.data, line.len);
     pe_buf_cleanup(&line);
@@ -98,6 +102,14 @@ void pe_progress_update(struct pe_progress_share *sh, long long done,
     if (meter.on && meter.counting == 0 &&
         pe_now_mono_ms() - meter.drawn_ms >= 250)
         meter_draw(false);
+    pthread_mutex_unlock(&meter.mu);
+}
+
+void pe_progress_window(struct pe_progress_share *sh, long window)
+{
+    pthread_mutex_lock(&meter.mu);
+    meter.window += window - sh->shown_window;
+    sh->shown_window = window;
     pthread_mutex_unlock(&meter.mu);
 }
 
@@ -160,10 +172,11 @@ void pe_summary_log(const struct pe_summary *r, double secs)
         pe_buf_printf(&b,
                       ",\"dry_run\":%s,\"rows\":%lld,\"requests\":%lld,"
                       "\"bytes\":%lld,\"retries\":%lld,\"dead_letters\":%lld,"
-                      "\"elapsed_s\":%.3f,\"rows_per_s\":%.1f,\"checkpoint\":",
+                      "\"window\":%lld,\"elapsed_s\":%.3f,\"rows_per_s\":%.1f,"
+                      "\"checkpoint\":",
                       r->dry_run ? "true" : "false", r->stats.records,
                       r->stats.requests, r->stats.bytes, r->stats.retries,
-                      r->stats.dead, secs, rate);
+                      r->stats.dead, r->stats.window, secs, rate);
         if (r->checkpoint != NULL && !r->replay)
             pe_buf_json_string(&b, r->checkpoint);
         else

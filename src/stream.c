@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  * stream.c - owns one unit's pass: its pages, rows, records and batch,
- * the delivery of each batch and the checkpoint it moves.  It must not
- * know the other units, the threads that run it, or the commands: the
- * tracking rules are tracking.c's, the pool is pool.c's. */
+ * the delivery of each batch (one at a time, or through the unit's window
+ * of requests in flight, inflight.c) and the checkpoint it moves.  It
+ * must not know the other units, the threads that run it, or the
+ * commands: the tracking rules are tracking.c's, the pool is pool.c's. */
 #include "stream.h"
 
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "batch.h"
 #include "encode.h"
+#include "inflight.h"
 #include "log.h"
 #include "progress.h"
 #include "ratelimit.h"
@@ -28,6 +30,7 @@ struct stream_run {
     struct pe_sink *sink; /* the dry run's prints to stdout */
     struct pe_ckpt_store *store;
     struct pe_ckpt_saver *saver; /* saves in the background; NULL: here */
+    struct pe_inflight *fl;      /* the window; NULL: one batch at a time */
     struct pe_batch batch;
     int64_t *batch_xids; /* inserting transaction of each batch record */
     struct pe_buf rec;
@@ -50,9 +53,12 @@ struct stream_run {
 /* Counts what r did since it last reported, and redraws if it is time. */
 static void draw_progress(struct stream_run *r)
 {
-    if (r->progress)
-        pe_progress_update(&r->shown, r->stats.records + r->stats.dead,
-                           r->stats.retries);
+    if (!r->progress)
+        return;
+    pe_progress_update(&r->shown, r->stats.records + r->stats.dead,
+                       r->stats.retries);
+    if (r->fl != NULL)
+        pe_progress_window(&r->shown, pe_inflight_window(r->fl));
 }
 
 /* Saves r->state: handed to the saver (durable before the next save, and
@@ -81,7 +87,29 @@ static enum pe_status advance(struct stream_run *r, const char *key,
     return save_state(r, err);
 }
 
-/* Sends the batch (or prints it in dry-run), then moves the checkpoint. */
+/* A batch acknowledged through the window, oldest first: the checkpoint
+ * moves over it. */
+static enum pe_status acked(void *arg, const struct pe_batch *b,
+                            const int64_t *xids, struct pe_error *err)
+{
+    struct stream_run *r = arg;
+
+    pe_log(PE_LOG_DEBUG, "stream %s: %sbatch of %zu records, keys %s to %s",
+           r->unit, r->late_phase ? "late " : "", b->n, pe_batch_key(b, 0),
+           pe_batch_key(b, b->n - 1));
+    return advance(r, pe_batch_key(b, b->n - 1), xids, b->n, err);
+}
+
+/* Waits for the batches in flight, moving the checkpoint over them. */
+static enum pe_status drain(struct stream_run *r, struct pe_error *err)
+{
+    struct pe_inflight_done d = {acked, r};
+
+    return r->fl != NULL ? pe_inflight_drain(r->fl, &d, err) : PE_OK;
+}
+
+/* Sends the batch (or prints it in dry-run), then moves the checkpoint;
+ * with a window, posts it and moves on (acked moves the checkpoint). */
 static enum pe_status flush(struct stream_run *r, struct pe_error *err)
 {
     const char *last;
@@ -93,6 +121,11 @@ static enum pe_status flush(struct stream_run *r, struct pe_error *err)
     if (pe_sink_delivers(r->sink) &&
         (st = pe_rate_take(r->env, r->batch.n, err)) != PE_OK)
         return st;
+    if (r->fl != NULL) {
+        struct pe_inflight_done d = {acked, r};
+
+        return pe_inflight_send(r->fl, &r->batch, &r->batch_xids, &d, err);
+    }
     st = pe_deliver(r->env, r->sink, r->sc->name, r->topic, &r->batch, NULL,
                     r->batch.n, &r->stats, err);
     if (st != PE_OK) {
@@ -120,7 +153,7 @@ static enum pe_status dead_row(struct stream_run *r, const char *key,
     struct pe_dead_letter d;
     enum pe_status st;
 
-    if ((st = flush(r, err)) != PE_OK)
+    if ((st = flush(r, err)) != PE_OK || (st = drain(r, err)) != PE_OK)
         return st;
     if (!pe_sink_delivers(r->sink)) {
         pe_log(PE_LOG_WARN, "stream %s: key %s: %s; a run would dead-letter it",
@@ -195,31 +228,6 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     }
     r->batch_xids[r->batch.n - 1] = xid;
     return PE_OK;
-}
-
-/* What run, replay and check open for a stream: the table (its key
- * unique, every type encodable, no view unless ordered_writer when
- * tracked) and the message_key column in *key_col (-1: none). */
-struct pe_table *pe_stream_open_table(struct pe_source *src,
-                                      const struct pe_stream_config *sc,
-                                      bool tracked, long shard, long nshards,
-                                      long *key_col, struct pe_error *err)
-{
-    struct pe_table_spec spec = {sc->table,  sc->key, sc->unique_key,
-                                 tracked,    shard,   nshards};
-    struct pe_table *t = pe_table_open_stream(src, &spec, err);
-
-    *key_col = -1;
-    if (t == NULL || sc->message_key == NULL)
-        return t;
-    if ((*key_col = pe_table_column(t, sc->message_key)) < 0) {
-        pe_error_set(err, PE_ERR_CONFIG, false,
-                     "message_key: column \"%s\" does not exist in %s",
-                     sc->message_key, pe_table_name(t));
-        pe_table_free(t);
-        return NULL;
-    }
-    return t;
 }
 
 /* After a database error worth retrying: drop the unsent batch, back off,
@@ -344,6 +352,14 @@ static enum pe_status scan(struct stream_run *r, bool late,
     free(high);
     if (st == PE_OK && !pe_signals_stopping())
         st = flush(r, err);
+    {
+        /* What is in flight is answered (and checkpointed) even when the
+         * pass failed: a later pass starts from the checkpoint. */
+        struct pe_error e;
+        enum pe_status d = drain(r, st == PE_OK ? err : &e);
+
+        st = st == PE_OK ? d : st;
+    }
     if (st == PE_OK && pe_signals_stopping())
         st = PE_ERR_INTERRUPTED;
     return st;
@@ -442,65 +458,6 @@ static enum pe_status pump(struct stream_run *r, struct pe_error *err)
     }
 }
 
-enum pe_status pe_stream_ckpt_fits(struct pe_table *t,
-                                   const struct pe_ckpt_store *store,
-                                   const char *stream, long shard,
-                                   long nshards,
-                                   const struct pe_ckpt_state *c,
-                                   struct pe_error *err)
-{
-    const char *fixed[3] = {c->key, c->low, c->late_key};
-    size_t n = 3 + c->n_history;
-    char *where, why[sizeof(err->msg)];
-    int cmp;
-
-    for (size_t i = 0; i < n; i++) {
-        const char *k = i < 3 ? fixed[i] : c->history[i - 3].key;
-        enum pe_status st;
-
-        if (k == NULL ||
-            (st = pe_table_key_compare(t, k, NULL, &cmp, err)) == PE_OK)
-            continue;
-        if (st != PE_ERR_DATA)
-            return st;
-        where = pe_ckpt_where(store, stream, shard, nshards);
-        snprintf(why, sizeof(why), "%s", err->msg);
-        pe_error_set(err, PE_ERR_CONFIG, false,
-                     "%s: damaged checkpoint (key \"%s\" is not a valid %s: "
-                     "%s); fix or remove it by hand",
-                     where, k, pe_table_key_type(t), why);
-        free(where);
-        return PE_ERR_CONFIG;
-    }
-    return PE_OK;
-}
-
-enum pe_status pe_stream_standing(struct pe_source *src,
-                                  struct pe_ckpt_store *store,
-                                  const struct pe_stream_config *sc,
-                                  long shard, struct pe_ckpt_state *ck,
-                                  struct pe_table **table, int64_t *pending,
-                                  struct pe_error *err)
-{
-    enum pe_status st = PE_OK;
-
-    memset(ck, 0, sizeof(*ck));
-    *table = NULL;
-    *pending = -1;
-    if (store != NULL && (st = pe_ckpt_load_shard(store, sc->name, shard,
-                                                  sc->shards, ck, err)) != PE_OK)
-        return st;
-    *table = pe_table_open_shard(src, sc->table, sc->key, false, shard,
-                                 sc->shards, err);
-    if (*table == NULL)
-        return err->status;
-    if (store != NULL &&
-        (st = pe_stream_ckpt_fits(*table, store, sc->name, shard, sc->shards,
-                                  ck, err)) != PE_OK)
-        return st;
-    return pe_table_count(*table, ck->key, pending, err);
-}
-
 /* Fills r for a unit of stream sc; the batch and buffers are its own. */
 static void unit_init(struct stream_run *r, const struct pe_app_opts *o,
                       const struct pe_deliver_env *env,
@@ -550,6 +507,24 @@ static void unit_count(struct stream_run *r, struct pe_error *err)
     if (o->limit > 0 && total > o->limit)
         total = o->limit;
     pe_progress_total(total, true);
+}
+
+/* The unit's window: up to sink.max_in_flight batches at once. */
+static struct pe_inflight *window_open(struct stream_run *r)
+{
+    const struct pe_config *c = r->o->cfg;
+    struct pe_inflight_opts fo = {c,
+                                  r->env,
+                                  r->sink,
+                                  r->sc->name,
+                                  r->topic,
+                                  &r->stats,
+                                  c->sink.max_in_flight,
+                                  (size_t)c->sink.max_in_flight_bytes,
+                                  r->batch.max_records,
+                                  r->batch.max_bytes};
+
+    return pe_inflight_new(&fo);
 }
 
 /* Every state handed over is durable before the unit ends: st, or the
@@ -632,7 +607,15 @@ enum pe_status pe_stream_run(const struct pe_app_opts *o,
     }
     if (store != NULL && !replay && pe_sink_delivers(r.sink))
         r.saver = pe_ckpt_saver_start(store, sc->name, r.shard, r.nshards);
+    if (pe_sink_delivers(r.sink) && o->cfg->sink.max_in_flight > 1)
+        r.fl = window_open(&r);
     st = pump(&r, err);
+    if (pe_sink_delivers(r.sink))
+        r.stats.window = r.fl != NULL ? pe_inflight_window(r.fl) : 1;
+    pe_inflight_free(r.fl); /* pump drained it */
+    r.fl = NULL;
+    if (r.progress)
+        pe_progress_window(&r.shown, 0);
     if (r.saver != NULL)
         st = unit_finish_saver(&r, st, err);
     draw_progress(&r);

@@ -7,7 +7,7 @@ Usage:
     python3 tests/mock_proxy.py --store DIR [--port N] [--port-file FILE]
         [--base-path /test] [--topics a,b,c] [--auto-create] [--partitions N]
         [--max-record-bytes N] [--max-body-bytes N] [--script FILE]
-        [--chaos RATE] [--chaos-seed N] [--reject-marker TEXT]
+        [--chaos RATE] [--chaos-seed N] [--reject-marker TEXT] [--max-open K]
         [--require-api-key VALUE] [--require-basic USER:PASSWORD]
         [--require-sigv4 REGION:ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]]
         [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--quiet]
@@ -99,6 +99,13 @@ path and 413s are never chaos'd. requests.jsonl action: "chaos:<kind>". Kinds:
 proxy_500_partial and gateway_504_stored store like "partial"/"store" above (a request the
 proxy would reject stores nothing, the fault is still answered); drop_after, record_50003
 and delay go through normal processing, so such a request gets its normal 4xx.
+
+Throttling (--max-open K, default 0 = off): a produce request that finds K others still
+being answered (a client with more than K requests open at once) gets API Gateway's 429
+{"message":"Too Many Requests"} (x-amzn-ErrorType: TooManyRequestsException, no
+Retry-After) at once, before any script action or chaos draw; nothing is stored.
+requests.jsonl action: "max_open". /_mock/stats gains "open_peak" (the most produce
+requests open at once, throttled ones included) and "throttled".
 
 Reject marker (--reject-marker TEXT, independent of chaos): a record whose serialized value
 (json: the JSON text; binary: the decoded bytes) contains TEXT gets per-record
@@ -530,6 +537,7 @@ class State:
         self.script, self.seq, self.total, self.by_topic = [], 0, 0, {}
         self.marker = args.reject_marker.encode("utf-8") if args.reject_marker else None
         self.rejected = 0
+        self.max_open, self.open, self.open_peak, self.throttled = args.max_open, 0, 0, 0
         self.chaos_rate = args.chaos
         self.chaos_rng = random.Random(args.chaos_seed)
         self.chaos_counts = {k: 0 for k in CHAOS_KINDS}
@@ -600,7 +608,21 @@ class State:
     def stats(self):
         with self.lock:
             return {"requests": self.seq, "records": self.total, "by_topic": dict(self.by_topic),
-                    "chaos": dict(self.chaos_counts), "rejected": self.rejected}
+                    "chaos": dict(self.chaos_counts), "rejected": self.rejected,
+                    "open_peak": self.open_peak, "throttled": self.throttled}
+
+    def enter(self):
+        """One more produce request open: False when over --max-open (throttled)."""
+        with self.lock:
+            self.open += 1
+            self.open_peak = max(self.open_peak, self.open)
+            over = 0 < self.max_open < self.open
+            self.throttled += over
+            return not over
+
+    def leave(self):
+        with self.lock:
+            self.open -= 1
 
     def topic_partitions(self, topic):
         with self.lock:
@@ -1187,6 +1209,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def produce(self, topic, path_partition, body):
         self.info["topic"] = topic
+        try:
+            if not self.state.enter():
+                self.info["action"] = "max_open"
+                return self.gateway_error(429, "Too Many Requests", "TooManyRequestsException")
+            return self.produce_open(topic, path_partition, body)
+        finally:
+            self.state.leave()
+
+    def produce_open(self, topic, path_partition, body):
         action = self.state.take_action(topic)
         if action is None:
             action = self.chaos_action()
@@ -1371,6 +1402,8 @@ def main(argv=None):
     ap.add_argument("--tls-key", metavar="FILE", help="private key for --tls-cert (PEM)")
     ap.add_argument("--tls-client-ca", metavar="FILE",
                     help="require a client certificate signed by this CA (mutual TLS)")
+    ap.add_argument("--max-open", type=int, default=0, metavar="K",
+                    help="answer 429 to a produce request while K others are open (0 = off)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -1379,6 +1412,8 @@ def main(argv=None):
         ap.error("--tls-client-ca needs --tls-cert and --tls-key")
     if args.partitions < 1:
         ap.error("--partitions must be >= 1")
+    if args.max_open < 0:
+        ap.error("--max-open must be >= 0")
     if not 0.0 <= args.chaos <= 1.0:
         ap.error("--chaos must be between 0 and 1")
     try:

@@ -490,6 +490,52 @@ class MockProxyTest(unittest.TestCase):
             self.assertEqual((st, body["ok"]), (400, False))
 
 
+class MaxOpenTest(unittest.TestCase):
+    """--max-open K: the (K+1)th request open at once gets 429, nothing stored."""
+
+    def setUp(self):
+        self.mock = Mock("--base-path", "/test", "--auto-create", "--max-open", "2")
+        self.addCleanup(self.mock.cleanup)
+
+    def test_over_k_open_gets_429(self):
+        self.assertEqual(self.mock.set_script([{"delay_ms": 400, "times": 100}]),
+                         (200, {"ok": True}))
+        results = []
+
+        def worker(n):
+            st, headers, data = self.mock.produce("mo", {"records": [{"value": {"n": n}}]})
+            results.append((st, headers.get("x-amzn-ErrorType"), json.loads(data)))
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)  # all four open at once: each takes 400 ms
+        for t in threads:
+            t.join(30)
+        self.assertFalse(any(t.is_alive() for t in threads))
+        statuses = sorted(r[0] for r in results)
+        self.assertEqual(statuses, [200, 200, 429, 429])
+        for st, etype, body in results:
+            if st == 429:
+                self.assertEqual(etype, "TooManyRequestsException")
+                self.assertEqual(body, {"message": "Too Many Requests"})
+        self.assertEqual(len(self.mock.stored("mo")), 2)
+        _, _, data = self.mock.request("GET", "/_mock/stats")
+        stats = json.loads(data)
+        self.assertEqual(stats["throttled"], 2)
+        self.assertGreaterEqual(stats["open_peak"], 3)  # a 429 leaves at once
+        actions = [e["action"] for e in self.mock.requests_log() if e["method"] == "POST"]
+        self.assertEqual(actions.count("max_open"), 2)
+        # One at a time is never throttled.
+        self.assertEqual(self.mock.produce("mo", {"records": [{"value": 1}]})[0], 200)
+
+    def test_bad_value_exits_2(self):
+        proc = subprocess.run([sys.executable, MOCK, "--store", self.mock.dir + "/x",
+                               "--max-open", "-1"], capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn(b"--max-open must be >= 0", proc.stderr)
+
+
 class AutoCreateTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

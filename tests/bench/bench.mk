@@ -4,6 +4,7 @@
 # Included by the main Makefile; alone: make -f Makefile -f tests/bench/bench.mk bench
 #
 #   make bench [ROWS=100000] [REPS=3] [SUBSET=5000] [BIG=1] [UPDATE_DOCS=1]
+#              [DELAY_MS=0] (the sink holds each answer that long)
 
 BENCH_DIR := $(BUILD)/bench
 BENCH_CFLAGS := -std=c11 -O2 -Wall -Wextra -Werror
@@ -20,7 +21,7 @@ $(BENCH_DIR)/loadgen: tests/bench/loadgen.c
 
 ## bench: pinemit beside COPY, Python and psql|curl; table in build/bench/
 bench: $(BENCH_DIR)/sink $(BENCH_DIR)/loadgen
-	BUILD=$(abspath $(BUILD)) scripts/bench.sh
+	BUILD=$(abspath $(BUILD)) DELAY_MS=$(DELAY_MS) scripts/bench.sh
 
 ## bench-sink-test: the benchmark sink against Python's json (longer run)
 bench-sink-test: $(BENCH_DIR)/sink

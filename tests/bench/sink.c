@@ -3,6 +3,7 @@
  * process, epoll, keep-alive; counts records with a streaming JSON scanner.
  *
  *   sink [--port N] [--port-file FILE] [--stats FILE] [--max-body BYTES]
+ *        [--delay-ms N]
  *
  * Binds 127.0.0.1 only (port 0 = any; the chosen port goes to --port-file,
  * written atomically).  Routes (any path prefix, e.g. /bench/topics/t):
@@ -20,6 +21,11 @@
  *   GET  .../topics           []
  *   GET  .../_stats           {"requests":N,"records":N,"bytes":N,...}
  *   GET  /                    {}
+ *
+ * --delay-ms N holds each produce answer N ms after its body is in (its
+ * records are counted at once), as a gateway a network round trip away
+ * would: the connection reads nothing more meanwhile; other connections
+ * go on.
  *
  * Bodies come with Content-Length or Transfer-Encoding: chunked;
  * "Expect: 100-continue" is answered.  Pipelined requests are answered in
@@ -43,6 +49,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -698,6 +705,9 @@ struct conn {
     int close_after;   /* close once the output is sent */
     int epoll_out;     /* EPOLLOUT registered */
     int reading;       /* EPOLLIN registered */
+    int held;          /* the answer waits until release_ms (--delay-ms) */
+    uint64_t release_ms;
+    struct conn *held_next;
     /* the current request */
     enum route route;
     struct topic *topic;
@@ -712,13 +722,54 @@ struct conn {
 };
 
 static int epfd;
+static uint64_t delay_ms;       /* --delay-ms */
+static struct conn *held_head;  /* connections whose answer waits */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Holds c's answer for delay_ms: nothing is sent or read meanwhile. */
+static void hold(struct conn *c)
+{
+    c->held = 1;
+    c->release_ms = now_ms() + delay_ms;
+    c->held_next = held_head;
+    held_head = c;
+}
+
+static void unhold(struct conn *c)
+{
+    for (struct conn **pp = &held_head; *pp != NULL; pp = &(*pp)->held_next)
+        if (*pp == c) {
+            *pp = c->held_next;
+            break;
+        }
+    c->held = 0;
+    c->held_next = NULL;
+}
+
+/* Milliseconds epoll_wait may sleep: until the first held answer is due. */
+static int wait_timeout(void)
+{
+    uint64_t now = now_ms(), first = UINT64_MAX;
+    for (struct conn *c = held_head; c != NULL; c = c->held_next)
+        if (c->release_ms < first)
+            first = c->release_ms;
+    if (first == UINT64_MAX)
+        return -1;
+    return first <= now ? 0 : (int)(first - now);
+}
 static uint64_t max_body = 256ull * 1024 * 1024;
 static struct buf scratch;
 
 static void set_events(struct conn *c)
 {
-    int want_out = c->out.len > c->out_off;
-    int want_in = !c->close_after && c->out.len - c->out_off < OUT_HIGH &&
+    int want_out = !c->held && c->out.len > c->out_off;
+    int want_in = !c->held && !c->close_after && c->out.len - c->out_off < OUT_HIGH &&
                   !(c->in_off == 0 && c->in_len == IN_CAP);
     if (want_out == c->epoll_out && want_in == c->reading)
         return;
@@ -733,6 +784,8 @@ static void set_events(struct conn *c)
 
 static void conn_close(struct conn *c)
 {
+    if (c->held)
+        unhold(c);
     epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     free(c->in);
@@ -824,6 +877,8 @@ static void finish_request(struct conn *c)
         st.records += n;
         st.bytes += c->body_bytes;
         respond(c, 200, scratch.p, scratch.len);
+        if (delay_ms > 0)
+            hold(c);
         return;
     }
     case R_TOPICS:
@@ -1137,7 +1192,7 @@ static long chunked_feed(struct conn *c, const char *p, size_t n)
  * right away (after flushing what is queued). */
 static int process(struct conn *c)
 {
-    while (c->in_off < c->in_len && !c->close_after &&
+    while (c->in_off < c->in_len && !c->close_after && !c->held &&
            c->out.len - c->out_off < OUT_HIGH) {
         char *p = c->in + c->in_off;
         size_t n = c->in_len - c->in_off;
@@ -1182,6 +1237,8 @@ static int process(struct conn *c)
 /* Sends queued output.  -1: the peer is gone. */
 static int flush_out(struct conn *c)
 {
+    if (c->held)
+        return 0;
     while (c->out_off < c->out.len) {
         ssize_t w = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off,
                          MSG_NOSIGNAL);
@@ -1241,6 +1298,31 @@ static void on_writable(struct conn *c)
     set_events(c);
 }
 
+/* Sends the held answers that are due, then reads on as usual. */
+static void release_due(void)
+{
+    uint64_t now = now_ms();
+    struct conn *due = NULL;
+    struct conn **pp = &held_head;
+    while (*pp != NULL) {
+        struct conn *c = *pp;
+        if (c->release_ms <= now) {
+            *pp = c->held_next;
+            c->held_next = due;
+            due = c;
+        } else {
+            pp = &c->held_next;
+        }
+    }
+    while (due != NULL) {
+        struct conn *c = due;
+        due = c->held_next;
+        c->held = 0;
+        c->held_next = NULL;
+        on_writable(c); /* may hold c again, or close it */
+    }
+}
+
 static void on_accept(int lfd)
 {
     for (int i = 0; i < 64; i++) { /* bounded: the rest on the next round */
@@ -1269,7 +1351,7 @@ static void on_accept(int lfd)
 static void usage(void)
 {
     fputs("usage: sink [--port N] [--port-file FILE] [--stats FILE] "
-          "[--max-body BYTES]\n",
+          "[--max-body BYTES] [--delay-ms N]\n",
           stderr);
     exit(2);
 }
@@ -1281,12 +1363,13 @@ int main(int argc, char **argv)
         {"port-file", required_argument, NULL, 'f'},
         {"stats", required_argument, NULL, 's'},
         {"max-body", required_argument, NULL, 'm'},
+        {"delay-ms", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *port_file = NULL, *stats_file = NULL;
     long port = 0;
     int o;
-    while ((o = getopt_long(argc, argv, "p:f:s:m:h", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "p:f:s:m:d:h", opts, NULL)) != -1) {
         char *end;
         switch (o) {
         case 'p':
@@ -1303,6 +1386,11 @@ int main(int argc, char **argv)
         case 'm':
             max_body = strtoull(optarg, &end, 10);
             if (*end != '\0' || max_body == 0)
+                usage();
+            break;
+        case 'd':
+            delay_ms = strtoull(optarg, &end, 10);
+            if (*end != '\0' || optarg[0] == '-' || delay_ms > 600000)
                 usage();
             break;
         default:
@@ -1360,7 +1448,7 @@ int main(int argc, char **argv)
 
     struct epoll_event evs[MAX_EVENTS];
     for (;;) {
-        int n = epoll_wait(epfd, evs, MAX_EVENTS, -1);
+        int n = epoll_wait(epfd, evs, MAX_EVENTS, wait_timeout());
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1392,5 +1480,7 @@ int main(int argc, char **argv)
                 }
             }
         }
+        if (held_head != NULL)
+            release_due();
     }
 }

@@ -237,6 +237,16 @@ NO_SINK = "no sink binary at %s (make -f Makefile -f tests/bench/bench.mk build/
 
 
 @unittest.skipUnless(os.access(SINK, os.X_OK), NO_SINK)
+def wait_port(port_file):
+    """The port a starting sink wrote to port_file (waits at most 2 s)."""
+    for _ in range(200):
+        if os.path.exists(port_file):
+            break
+        time.sleep(0.01)
+    with open(port_file) as f:
+        return int(f.read())
+
+
 class SinkTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -245,12 +255,7 @@ class SinkTest(unittest.TestCase):
         cls.stats_file = os.path.join(cls.tmp.name, "stats.json")
         cls.proc = subprocess.Popen([SINK, "--port-file", cls.port_file,
                                      "--stats", cls.stats_file, "--max-body", "10000000"])
-        for _ in range(200):
-            if os.path.exists(cls.port_file):
-                break
-            time.sleep(0.01)
-        with open(cls.port_file) as f:
-            cls.port = int(f.read())
+        cls.port = wait_port(cls.port_file)
 
     @classmethod
     def tearDownClass(cls):
@@ -404,6 +409,51 @@ class SinkTest(unittest.TestCase):
 
 
 @unittest.skipUnless(os.access(SINK, os.X_OK), NO_SINK)
+class DelayTest(unittest.TestCase):
+    """--delay-ms: each produce answer waits that long; connections wait
+    side by side, not one after another; every record is counted."""
+
+    def test_answers_held_in_parallel(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            port_file = os.path.join(tmp, "port")
+            p = subprocess.Popen([SINK, "--port-file", port_file, "--delay-ms", "300"])
+            try:
+                port = wait_port(port_file)
+                socks = [socket.create_connection(("127.0.0.1", port), timeout=10)
+                         for _ in range(4)]
+                body = b'{"records":[{"value":1},{"value":2}]}'
+                t0 = time.monotonic()
+                for s in socks:
+                    s.sendall(request_bytes("POST", "/topics/d", body,
+                                            headers=["Content-Type: " + CT]))
+                statuses = [read_response(s)[0] for s in socks]
+                elapsed = time.monotonic() - t0
+                self.assertEqual(statuses, [200] * 4)
+                self.assertGreaterEqual(elapsed, 0.29)
+                self.assertLess(elapsed, 1.0)  # not 4 x 300 ms
+                # The same connection again: held again (keep-alive).
+                t0 = time.monotonic()
+                socks[0].sendall(request_bytes("POST", "/topics/d", body,
+                                               headers=["Content-Type: " + CT]))
+                self.assertEqual(read_response(socks[0])[0], 200)
+                self.assertGreaterEqual(time.monotonic() - t0, 0.29)
+                socks[1].close()  # a client gone: the sink goes on
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(request_bytes("GET", "/_stats"))
+                    st = json.loads(read_response(s)[2])
+                self.assertEqual((st["requests"], st["records"]), (5, 10))
+                for s in socks:
+                    s.close()
+            finally:
+                p.kill()
+                p.wait(timeout=10)
+
+    def test_bad_delay_exits_2(self):
+        proc = subprocess.run([SINK, "--delay-ms", "-5"], capture_output=True, timeout=10)
+        self.assertEqual(proc.returncode, 2)
+
+
+@unittest.skipUnless(os.access(SINK, os.X_OK), NO_SINK)
 class ShutdownTest(unittest.TestCase):
     """SIGTERM and SIGINT: the statistics go to --stats and the exit code is 0."""
 
@@ -415,12 +465,7 @@ class ShutdownTest(unittest.TestCase):
                 p = subprocess.Popen([SINK, "--port", "0", "--port-file", port_file,
                                       "--stats", stats_file])
                 try:
-                    for _ in range(200):
-                        if os.path.exists(port_file):
-                            break
-                        time.sleep(0.01)
-                    with open(port_file) as f:
-                        port = int(f.read())
+                    port = wait_port(port_file)
                     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
                         s.sendall(request_bytes("POST", "/topics/sig", b'{"records":[{"value":1},{"value":2}]}',
                                                 headers=["Content-Type: " + CT]))

@@ -128,7 +128,7 @@ source = {
 };
 sink = {
   kind = "kinesis"; region = "us-east-1"; endpoint = "$2";
-  timeout_ms = 20000;
+  timeout_ms = 20000; max_in_flight = ${MAX_IN_FLIGHT:-1};
   retry = { max_attempts = ${MAX_ATTEMPTS:-8}; initial_backoff_ms = 10; max_backoff_ms = 100; };
   ${EXTRA_SINK:-}
 };

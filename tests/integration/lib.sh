@@ -111,6 +111,7 @@ source = {
 };
 sink = {
   invoke_url = "$MOCK_URL"; timeout_ms = ${TIMEOUT_MS:-10000};
+  max_in_flight = ${MAX_IN_FLIGHT:-1};
   retry = { max_attempts = ${MAX_ATTEMPTS:-8}; initial_backoff_ms = 10; max_backoff_ms = 100; };
 };
 ${EXTRA_CONF:-}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT
+ * window.h - a unit's window of batches in flight, as numbers only: which
+ * are acknowledged from the oldest on (a cumulative acknowledgement: the
+ * checkpoint moves over those only), the bytes not yet acknowledged, and
+ * how many may be open at once (adaptive: additive increase,
+ * multiplicative decrease between 1 and the configured maximum).  Pure:
+ * no threads, no I/O, no clock; the caller locks and measures. */
+#ifndef PINEMIT_WINDOW_H
+#define PINEMIT_WINDOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The largest sink.max_in_flight. */
+#define PE_WINDOW_MAX 64
+
+struct pe_window {
+    uint64_t base; /* sequence number of the oldest batch not popped */
+    uint64_t next; /* of the next batch opened */
+    bool acked[PE_WINDOW_MAX];     /* by sequence number % PE_WINDOW_MAX */
+    size_t size_of[PE_WINDOW_MAX]; /* bytes, likewise */
+    size_t bytes;                  /* of the batches open (not popped) */
+    size_t max_bytes;              /* sink.max_in_flight_bytes */
+    long max;                      /* sink.max_in_flight */
+    long limit;                    /* the current window, 1..max */
+    long good;        /* clean answers since the limit last changed */
+    bool slow_start;  /* no congestion seen yet: grow per answer */
+    bool limited;     /* a batch waited for room since the last growth */
+    double rtt_ms;    /* smoothed round trip of clean answers; 0: none */
+};
+
+/* max is clamped to 1..PE_WINDOW_MAX.  The window starts at 1. */
+void pe_window_init(struct pe_window *w, long max, size_t max_bytes);
+/* Batches open: sent and not yet popped (acknowledged or not). */
+size_t pe_window_open_count(const struct pe_window *w);
+/* May a batch of `size` bytes be opened now?  Below the current limit and
+ * within the byte budget; a batch alone always may (one over the budget
+ * goes by itself). */
+bool pe_window_room(const struct pe_window *w, size_t size);
+/* Opens a batch: its sequence number.  Only when pe_window_room. */
+uint64_t pe_window_open(struct pe_window *w, size_t size);
+/* Marks open batch seq acknowledged (in any order). */
+void pe_window_ack(struct pe_window *w, uint64_t seq);
+/* Pops the oldest open batch when it is acknowledged: true and its
+ * number in *seq; false when it is not (or none is open). */
+bool pe_window_pop(struct pe_window *w, uint64_t *seq);
+/* Forgets every open batch (after a failure: they are sent again from
+ * the checkpoint); keeps the limit and what it learnt. */
+void pe_window_clear(struct pe_window *w);
+/* A batch had to wait for room: the window, not the reading, is what
+ * holds the unit back. */
+void pe_window_note_limited(struct pe_window *w);
+/* One answer's lesson: congested (a 429, a 503, a timeout, any retry) or
+ * a round trip well above the smoothed one halves the limit; clean
+ * answers grow it, by one per answer until the first congestion, then by
+ * one per window of clean answers, but only while the window is what
+ * holds the unit back (a batch waited for room since the last growth; as
+ * TCP does not grow a window the sender does not fill, RFC 7661): a fast
+ * sink keeps a small window and its memory.  Returns the new limit. */
+long pe_window_feedback(struct pe_window *w, double rtt_ms, bool congested);
+
+#endif

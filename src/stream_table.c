@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT
+ * stream_table.c - what a unit opens before its pass, and where it stands:
+ * the stream's table (key unique, types encodable, message_key found), the
+ * check that a checkpoint fits the key's type, and the standing that
+ * status and the metrics file report.  Must not send anything (stream.c
+ * owns the pass). */
+#include "stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What run, replay and check open for a stream: the table (its key
+ * unique, every type encodable, no view unless ordered_writer when
+ * tracked) and the message_key column in *key_col (-1: none). */
+struct pe_table *pe_stream_open_table(struct pe_source *src,
+                                      const struct pe_stream_config *sc,
+                                      bool tracked, long shard, long nshards,
+                                      long *key_col, struct pe_error *err)
+{
+    struct pe_table_spec spec = {sc->table,  sc->key, sc->unique_key,
+                                 tracked,    shard,   nshards};
+    struct pe_table *t = pe_table_open_stream(src, &spec, err);
+
+    *key_col = -1;
+    if (t == NULL || sc->message_key == NULL)
+        return t;
+    if ((*key_col = pe_table_column(t, sc->message_key)) < 0) {
+        pe_error_set(err, PE_ERR_CONFIG, false,
+                     "message_key: column \"%s\" does not exist in %s",
+                     sc->message_key, pe_table_name(t));
+        pe_table_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+enum pe_status pe_stream_ckpt_fits(struct pe_table *t,
+                                   const struct pe_ckpt_store *store,
+                                   const char *stream, long shard,
+                                   long nshards,
+                                   const struct pe_ckpt_state *c,
+                                   struct pe_error *err)
+{
+    const char *fixed[3] = {c->key, c->low, c->late_key};
+    size_t n = 3 + c->n_history;
+    char *where, why[sizeof(err->msg)];
+    int cmp;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *k = i < 3 ? fixed[i] : c->history[i - 3].key;
+        enum pe_status st;
+
+        if (k == NULL ||
+            (st = pe_table_key_compare(t, k, NULL, &cmp, err)) == PE_OK)
+            continue;
+        if (st != PE_ERR_DATA)
+            return st;
+        where = pe_ckpt_where(store, stream, shard, nshards);
+        snprintf(why, sizeof(why), "%s", err->msg);
+        pe_error_set(err, PE_ERR_CONFIG, false,
+                     "%s: damaged checkpoint (key \"%s\" is not a valid %s: "
+                     "%s); fix or remove it by hand",
+                     where, k, pe_table_key_type(t), why);
+        free(where);
+        return PE_ERR_CONFIG;
+    }
+    return PE_OK;
+}
+
+enum pe_status pe_stream_standing(struct pe_source *src,
+                                  struct pe_ckpt_store *store,
+                                  const struct pe_stream_config *sc,
+                                  long shard, struct pe_ckpt_state *ck,
+                                  struct pe_table **table, int64_t *pending,
+                                  struct pe_error *err)
+{
+    enum pe_status st = PE_OK;
+
+    memset(ck, 0, sizeof(*ck));
+    *table = NULL;
+    *pending = -1;
+    if (store != NULL && (st = pe_ckpt_load_shard(store, sc->name, shard,
+                                                  sc->shards, ck, err)) != PE_OK)
+        return st;
+    *table = pe_table_open_shard(src, sc->table, sc->key, false, shard,
+                                 sc->shards, err);
+    if (*table == NULL)
+        return err->status;
+    if (store != NULL &&
+        (st = pe_stream_ckpt_fits(*table, store, sc->name, shard, sc->shards,
+                                  ck, err)) != PE_OK)
+        return st;
+    return pe_table_count(*table, ck->key, pending, err);
+}

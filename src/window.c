@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT
+ * window.c - the cumulative acknowledgement and the adaptive limit of a
+ * unit's batches in flight.  Owns nothing but numbers: must not know the
+ * batches, the threads or the clock. */
+#include "window.h"
+
+#include <string.h>
+
+void pe_window_init(struct pe_window *w, long max, size_t max_bytes)
+{
+    memset(w, 0, sizeof(*w));
+    w->max = max < 1 ? 1 : max > PE_WINDOW_MAX ? PE_WINDOW_MAX : max;
+    w->max_bytes = max_bytes;
+    w->limit = 1;
+    w->slow_start = true;
+}
+
+size_t pe_window_open_count(const struct pe_window *w)
+{
+    return (size_t)(w->next - w->base);
+}
+
+bool pe_window_room(const struct pe_window *w, size_t size)
+{
+    size_t open = pe_window_open_count(w);
+
+    if (open == 0)
+        return true;
+    return open < (size_t)w->limit && w->bytes + size <= w->max_bytes;
+}
+
+uint64_t pe_window_open(struct pe_window *w, size_t size)
+{
+    uint64_t seq = w->next++;
+
+    w->acked[seq % PE_WINDOW_MAX] = false;
+    w->size_of[seq % PE_WINDOW_MAX] = size;
+    w->bytes += size;
+    return seq;
+}
+
+void pe_window_ack(struct pe_window *w, uint64_t seq)
+{
+    if (seq >= w->base && seq < w->next)
+        w->acked[seq % PE_WINDOW_MAX] = true;
+}
+
+bool pe_window_pop(struct pe_window *w, uint64_t *seq)
+{
+    size_t i = (size_t)(w->base % PE_WINDOW_MAX);
+
+    if (w->base == w->next || !w->acked[i])
+        return false;
+    w->acked[i] = false;
+    w->bytes -= w->size_of[i];
+    *seq = w->base++;
+    return true;
+}
+
+void pe_window_note_limited(struct pe_window *w)
+{
+    w->limited = true;
+}
+
+void pe_window_clear(struct pe_window *w)
+{
+    w->base = w->next;
+    w->bytes = 0;
+}
+
+/* Latency counts as rising when an answer takes over twice the smoothed
+ * round trip and 20 ms more: a sink's own jitter stays below that, a
+ * queue building up in front of it does not. */
+static bool rising(const struct pe_window *w, double rtt_ms)
+{
+    return w->rtt_ms > 0 && rtt_ms > 2 * w->rtt_ms + 20;
+}
+
+long pe_window_feedback(struct pe_window *w, double rtt_ms, bool congested)
+{
+    if (congested || rising(w, rtt_ms)) {
+        w->limit = w->limit / 2 > 1 ? w->limit / 2 : 1;
+        w->good = 0;
+        w->slow_start = false;
+        return w->limit;
+    }
+    w->rtt_ms = w->rtt_ms > 0 ? 0.8 * w->rtt_ms + 0.2 * rtt_ms : rtt_ms;
+    if (++w->good >= (w->slow_start ? 1 : w->limit) && w->limit < w->max &&
+        w->limited) {
+        w->limit++;
+        w->good = 0;
+        w->limited = false;
+    }
+    return w->limit;
+}

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT
+ * test_window.c - the cumulative acknowledgement and the adaptive limit. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "window.h"
+
+/* Opens n batches of `size` bytes, starting the window at its maximum. */
+static void open_n(struct pe_window *w, size_t n, size_t size)
+{
+    w->limit = w->max;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t want = w->next;
+
+        assert_true(pe_window_room(w, size));
+        assert_int_equal(pe_window_open(w, size), want);
+    }
+}
+
+/* Answers in any order: the pops follow the oldest acknowledged run. */
+static void pops_only_from_the_start(void **state)
+{
+    struct pe_window w;
+    uint64_t seq = 99;
+
+    (void)state;
+    pe_window_init(&w, 8, 1000);
+    open_n(&w, 4, 10);
+    assert_false(pe_window_pop(&w, &seq));
+    pe_window_ack(&w, 2);
+    pe_window_ack(&w, 1);
+    assert_false(pe_window_pop(&w, &seq)); /* 0 is still out */
+    assert_int_equal(seq, 99);
+    pe_window_ack(&w, 0);
+    assert_true(pe_window_pop(&w, &seq));
+    assert_int_equal(seq, 0);
+    assert_true(pe_window_pop(&w, &seq));
+    assert_int_equal(seq, 1);
+    assert_true(pe_window_pop(&w, &seq));
+    assert_int_equal(seq, 2);
+    assert_false(pe_window_pop(&w, &seq)); /* 3 is not acknowledged */
+    assert_int_equal(pe_window_open_count(&w), 1);
+    assert_int_equal(w.bytes, 10);
+    pe_window_ack(&w, 3);
+    pe_window_ack(&w, 7); /* never opened: ignored */
+    assert_true(pe_window_pop(&w, &seq));
+    assert_int_equal(seq, 3);
+    assert_false(pe_window_pop(&w, &seq));
+    assert_int_equal(w.bytes, 0);
+}
+
+/* Sequence numbers wrap around the ring without mixing batches up. */
+static void ring_wraps(void **state)
+{
+    struct pe_window w;
+    uint64_t seq;
+
+    (void)state;
+    pe_window_init(&w, 3, 1000);
+    for (uint64_t i = 0; i < 3 * PE_WINDOW_MAX + 5; i++) {
+        open_n(&w, 1, 1);
+        assert_false(pe_window_pop(&w, &seq));
+        pe_window_ack(&w, i);
+        assert_true(pe_window_pop(&w, &seq));
+        assert_int_equal(seq, i);
+    }
+}
+
+/* The limit and the byte budget bound what is open; a batch alone over
+ * the budget still goes. */
+static void room_counts_batches_and_bytes(void **state)
+{
+    struct pe_window w;
+
+    (void)state;
+    pe_window_init(&w, 3, 100);
+    assert_int_equal(w.limit, 1);
+    assert_true(pe_window_room(&w, 500)); /* alone */
+    open_n(&w, 2, 40);
+    assert_false(pe_window_room(&w, 40)); /* 120 > 100 */
+    assert_true(pe_window_room(&w, 20));
+    pe_window_open(&w, 20);
+    assert_false(pe_window_room(&w, 0)); /* 3 = limit */
+    pe_window_init(&w, 1000, 100);
+    assert_int_equal(w.max, PE_WINDOW_MAX);
+    pe_window_init(&w, 0, 100);
+    assert_int_equal(w.max, 1);
+}
+
+/* Slow start doubles per round trip, congestion halves, then one more
+ * per window of clean answers, never above max nor below 1. */
+static void aimd(void **state)
+{
+    struct pe_window w;
+
+    (void)state;
+    pe_window_init(&w, 8, 1000);
+    /* Never full: a fast sink keeps the window where it is. */
+    for (int i = 0; i < 20; i++)
+        pe_window_feedback(&w, 20, false);
+    assert_int_equal(w.limit, 1);
+    for (int i = 0; i < 20; i++) {
+        pe_window_note_limited(&w);
+        pe_window_feedback(&w, 20, false);
+    }
+    assert_int_equal(w.limit, 8);
+    assert_int_equal(pe_window_feedback(&w, 20, true), 4);
+    assert_int_equal(pe_window_feedback(&w, 20, true), 2);
+    assert_int_equal(pe_window_feedback(&w, 20, true), 1);
+    assert_int_equal(pe_window_feedback(&w, 20, true), 1);
+    pe_window_note_limited(&w);
+    assert_int_equal(pe_window_feedback(&w, 20, false), 2);
+    pe_window_note_limited(&w);
+    assert_int_equal(pe_window_feedback(&w, 20, false), 2);
+    assert_int_equal(pe_window_feedback(&w, 20, false), 3);
+    /* A round trip far above the smoothed one counts as congestion. */
+    assert_int_equal(pe_window_feedback(&w, 200, false), 1);
+    assert_int_equal(pe_window_feedback(&w, 25, false), 1); /* not full */
+    pe_window_note_limited(&w);
+    assert_int_equal(pe_window_feedback(&w, 25, false), 2);
+    /* Forgetting what is open keeps what was learnt. */
+    pe_window_open(&w, 30);
+    pe_window_open(&w, 30);
+    pe_window_clear(&w);
+    assert_int_equal(pe_window_open_count(&w), 0);
+    assert_int_equal(w.bytes, 0);
+    assert_int_equal(w.limit, 2);
+    assert_true(pe_window_room(&w, 1000)); /* alone again */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(pops_only_from_the_start),
+        cmocka_unit_test(ring_wraps),
+        cmocka_unit_test(room_counts_batches_and_bytes),
+        cmocka_unit_test(aimd),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

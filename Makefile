@@ -80,7 +80,7 @@ asan:
 	    LDFLAGS="$(SAN)" unit integration
 
 ## tsan: the integration tests that send streams at once, under TSan (clang)
-TSAN_TESTS ?= 001 004 005 007 008 009 011 013 015
+TSAN_TESTS ?= 001 004 005 007 008 009 011 013 015 026
 tsan:
 	$(MAKE) BUILD=build/tsan CC=clang CFLAGS="-O1 -g -fsanitize=thread" \
 	    LDFLAGS="-fsanitize=thread" build/tsan/pinemit

@@ -11,10 +11,16 @@
 
 #include "util.h"
 
+/* At most this many columns in a composite key. */
+#define PE_MAX_KEYS 8
+
 struct pe_stream_config {
     char *name;  /* [A-Za-z0-9_-]+, unique */
     char *table; /* as written; "schema.table" or "table" */
-    char *key;   /* key column name */
+    char *key;   /* the key as written for messages: "id", or
+                    "updated_at, id" for a composite key */
+    char **keys; /* n_keys key column names, in ORDER BY order */
+    size_t n_keys;
     char *topic; /* Kafka topic or Kinesis stream; defaults to
                     "<user_id>.<name>" */
     bool ordered_writer; /* keys commit in order: a plain key watermark */

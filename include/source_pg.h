@@ -73,14 +73,19 @@ struct pe_table *pe_table_open(struct pe_source *s, const char *table,
  * nshards.  With tracked, every row carries its inserting transaction
  * (xmin) and late rows can be requested; PE_ERR_CONFIG when the relation
  * has no xmin (a view, a foreign table). */
-struct pe_table *pe_table_open_shard(struct pe_source *s, const char *table,
-                                     const char *key, bool tracked, long shard,
-                                     long nshards, struct pe_error *err);
+struct pe_table_spec;
+struct pe_table *pe_table_open_shard(struct pe_source *s,
+                                     const struct pe_table_spec *spec,
+                                     struct pe_error *err);
 
-/* What run, replay and check open for a stream. */
+/* What run, replay and check open for a stream.  A key of several columns
+ * pages by a row comparison, (k1, k2) > (v1, v2), and its value (rows'
+ * keys, checkpoints, bounds) is a JSON array of each column's text as
+ * PostgreSQL prints it: ["2024-01-01 00:00:00+00", "17"]. */
 struct pe_table_spec {
     const char *table;
-    const char *key;
+    const char *const *keys; /* n_keys column names, in key order */
+    size_t n_keys;
     bool unique_key; /* the user vouches that no two rows share a key */
     bool tracked;
     long shard, nshards;
@@ -89,13 +94,17 @@ struct pe_table_spec {
 /* As pe_table_open_shard, and the key must be unique: keyset pages would
  * skip rows that share a key value.  PE_ERR_CONFIG unless a valid,
  * non-partial unique index (a primary key, a unique constraint) covers
- * exactly the key column, or spec->unique_key is set (the only way for a
- * view or a foreign table). */
+ * exactly the key's columns (in any order), or spec->unique_key is set
+ * (the only way for a view or a foreign table). */
 struct pe_table *pe_table_open_stream(struct pe_source *s,
                                       const struct pe_table_spec *spec,
                                       struct pe_error *err);
-/* The key column's type as PostgreSQL names it ("integer"). */
+/* The key column's type as PostgreSQL names it ("integer"; several:
+ * "(timestamp with time zone, integer)"). */
 const char *pe_table_key_type(const struct pe_table *t);
+/* The unique index that proves the key ("orders_pkey"), or NULL (a key
+ * vouched for with unique_key, or a table not opened as a stream). */
+const char *pe_table_key_index(const struct pe_table *t);
 /* Reads a and b (NULL: a again) as the key's type and compares them:
  * *cmp < 0, 0 or > 0.  PE_ERR_DATA, with PostgreSQL's reason, when one is
  * not a value of that type; PE_ERR_DB when the query fails otherwise. */

@@ -330,6 +330,9 @@ void pe_config_cleanup(struct pe_config *c)
         free(c->streams[i].name);
         free(c->streams[i].table);
         free(c->streams[i].key);
+        for (size_t k = 0; k < c->streams[i].n_keys; k++)
+            free(c->streams[i].keys[k]);
+        free(c->streams[i].keys);
         free(c->streams[i].topic);
         free(c->streams[i].message_key);
     }

@@ -96,6 +96,58 @@ static enum pe_status read_stream_name(struct pe_cfg_reader *r,
     return PE_OK;
 }
 
+/* key = "id"; or key = ["updated_at", "id"]; (1 to PE_MAX_KEYS distinct,
+ * non-empty names).  Fills s->keys and the display form s->key. */
+static enum pe_status read_key(struct pe_cfg_reader *r,
+                               const config_setting_t *g,
+                               struct pe_stream_config *s)
+{
+    const config_setting_t *k = config_setting_get_member(g, "key");
+    char prefix[96], what[112];
+    struct pe_buf shown;
+    int n;
+
+    snprintf(prefix, sizeof(prefix), "streams.%s.", s->name);
+    snprintf(what, sizeof(what), "%skey", prefix);
+    if (k == NULL || config_setting_type(k) == CONFIG_TYPE_STRING) {
+        s->keys = pe_xcalloc(1, sizeof(*s->keys));
+        s->n_keys = 1;
+        if (pe_cfg_string(r, g, prefix, "key", false, "id",
+                          &s->keys[0]) != PE_OK)
+            return PE_ERR_CONFIG;
+        s->key = pe_xstrdup(s->keys[0]);
+        return PE_OK;
+    }
+    if ((config_setting_type(k) != CONFIG_TYPE_ARRAY &&
+         config_setting_type(k) != CONFIG_TYPE_LIST) ||
+        (n = config_setting_length(k)) < 1 || n > PE_MAX_KEYS)
+        return pe_cfg_fail(r, k, what,
+                           "expected a column name or an array of 1 to %d "
+                           "column names",
+                           PE_MAX_KEYS);
+    s->keys = pe_xcalloc((size_t)n, sizeof(*s->keys));
+    pe_buf_init(&shown, 0);
+    for (int i = 0; i < n; i++) {
+        const char *v = config_setting_get_string_elem(k, i);
+
+        if (v == NULL || v[0] == '\0') {
+            pe_buf_cleanup(&shown);
+            return pe_cfg_fail(r, k, what, "element %d is not a column name",
+                               i + 1);
+        }
+        for (size_t j = 0; j < s->n_keys; j++)
+            if (strcmp(s->keys[j], v) == 0) {
+                pe_buf_cleanup(&shown);
+                return pe_cfg_fail(r, k, what, "column \"%s\" appears twice",
+                                   v);
+            }
+        s->keys[s->n_keys++] = pe_xstrdup(v);
+        pe_buf_printf(&shown, "%s%s", i ? ", " : "", v);
+    }
+    s->key = shown.data;
+    return PE_OK;
+}
+
 /* One element of the list: stream i. */
 static enum pe_status read_stream(struct pe_cfg_reader *r,
                                   const config_setting_t *g, int i,
@@ -114,8 +166,7 @@ static enum pe_status read_stream(struct pe_cfg_reader *r,
                             &s->message_key)) != PE_OK ||
         (st = pe_cfg_long(r, g, prefix, "shards", 1, 1, 1024, &s->shards)) !=
             PE_OK ||
-        (st = pe_cfg_string(r, g, prefix, "key", false, "id", &s->key)) !=
-            PE_OK ||
+        (st = read_key(r, g, s)) != PE_OK ||
         (st = pe_cfg_string(r, g, prefix, "topic", false, NULL, &s->topic)) !=
             PE_OK ||
         /* The flags' messages name them without the stream, as ever. */

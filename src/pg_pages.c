@@ -36,42 +36,63 @@ static enum pe_status prepare(struct pe_table *t, char **name, const char *sql,
     "(" E "::int8 + xmin::text::int8 - CASE WHEN " E "::int8 + "              \
     "xmin::text::int8 > " X "::int8 THEN 4294967296 ELSE 0 END)"
 
-/* Keyset pages, counts and replay ranges: each one an index range scan
- * on the key, `pred` (the shard filter) ahead of it. */
-static enum pe_status page_statements(struct pe_table *t, const char *cols,
-                                      const char *qkey, const char *pred,
-                                      struct pe_error *err)
+char *pe_key_rhs(const struct pe_table *t, int n)
 {
-    char *sql[4];
+    struct pe_buf b;
+
+    if (t->n_keys == 1)
+        return pe_xasprintf("$%d", n);
+    pe_buf_init(&b, 0);
+    for (size_t i = 0; i < t->n_keys; i++)
+        pe_buf_printf(&b, "%s(($%d::text::pg_catalog.json ->> %zu)::%s)",
+                      i ? ", " : "(", n, i, t->key_types[i]);
+    pe_buf_puts(&b, ")");
+    return b.data;
+}
+
+/* Keyset pages, counts and replay ranges: each one an index range scan
+ * on the key (a row comparison for several columns, which an index on
+ * them in that order reads as one range), `pred` (the shard filter)
+ * ahead of it.  k[i] is the key bound as $i. */
+static enum pe_status page_statements(struct pe_table *t, const char *cols,
+                                      const char *pred, struct pe_error *err)
+{
+    const char *lhs = t->key_lhs, *ord = t->key_order;
+    char *k[8], *sql[4];
     enum pe_status st;
 
+    for (int i = 1; i < 8; i++)
+        k[i] = pe_key_rhs(t, i);
+    k[0] = NULL;
     sql[0] = pe_xasprintf("SELECT %s FROM %s WHERE %s%s IS NOT NULL"
                           " ORDER BY %s LIMIT $1",
-                          cols, t->qname, pred, qkey, qkey);
-    sql[1] = pe_xasprintf("SELECT %s FROM %s WHERE %s%s > $1 ORDER BY %s"
+                          cols, t->qname, pred, lhs, ord);
+    sql[1] = pe_xasprintf("SELECT %s FROM %s WHERE %s%s > %s ORDER BY %s"
                           " LIMIT $2",
-                          cols, t->qname, pred, qkey, qkey);
+                          cols, t->qname, pred, lhs, k[1], ord);
     sql[2] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s IS NOT NULL",
-                          t->qname, pred, qkey);
-    sql[3] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s > $1", t->qname,
-                          pred, qkey);
+                          t->qname, pred, lhs);
+    sql[3] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s > %s", t->qname,
+                          pred, lhs, k[1]);
     /* Replays bind every bound with the key's own type, so NULL means "no
      * bound" and the planner still sees an index range per call. */
     t->range_sql = pe_xasprintf(
-        "SELECT %s FROM %s WHERE %s($1::text IS NULL OR %s >= $4)"
-        " AND ($2::text IS NULL OR %s <= $5) AND ($3::text IS NULL OR %s > $6)"
+        "SELECT %s FROM %s WHERE %s($1::text IS NULL OR %s >= %s)"
+        " AND ($2::text IS NULL OR %s <= %s) AND ($3::text IS NULL OR %s > %s)"
         " ORDER BY %s LIMIT $7",
-        cols, t->qname, pred, qkey, qkey, qkey, qkey);
+        cols, t->qname, pred, lhs, k[4], lhs, k[5], lhs, k[6], ord);
     t->range_count = pe_xasprintf(
-        "SELECT count(*) FROM %s WHERE %s($1::text IS NULL OR %s >= $3)"
-        " AND ($2::text IS NULL OR %s <= $4)",
-        t->qname, pred, qkey, qkey);
+        "SELECT count(*) FROM %s WHERE %s($1::text IS NULL OR %s >= %s)"
+        " AND ($2::text IS NULL OR %s <= %s)",
+        t->qname, pred, lhs, k[3], lhs, k[4]);
     if ((st = prepare(t, &t->page_first, sql[0], 1, err)) == PE_OK &&
         (st = prepare(t, &t->page_after, sql[1], 2, err)) == PE_OK &&
         (st = prepare(t, &t->count_all, sql[2], 0, err)) == PE_OK)
         st = prepare(t, &t->count_after, sql[3], 1, err);
     for (size_t i = 0; i < 4; i++)
         free(sql[i]);
+    for (size_t i = 0; i < 8; i++)
+        free(k[i]);
     return st;
 }
 
@@ -80,50 +101,54 @@ static enum pe_status page_statements(struct pe_table *t, const char *cols,
  * $8/$9): rows up to a key from transactions already sent by an
  * interrupted late scan. */
 static enum pe_status late_statements(struct pe_table *t, const char *cols,
-                                      const char *qkey, const char *pred,
-                                      struct pe_error *err)
+                                      const char *pred, struct pe_error *err)
 {
+    const char *lhs = t->key_lhs, *ord = t->key_order;
+    char *k1 = pe_key_rhs(t, 1), *k7 = pe_key_rhs(t, 7),
+         *k9 = pe_key_rhs(t, 9);
     char *first, *after;
     enum pe_status st;
 
     first = pe_xasprintf(
-        "SELECT %s FROM %s WHERE %s%s <= $1 AND " WIDE_XMIN("$3", "$4")
+        "SELECT %s FROM %s WHERE %s%s <= %s AND " WIDE_XMIN("$3", "$4")
         " >= $2 AND " WIDE_XMIN("$3", "$4") " <> ALL($5::int8[])"
-        " AND NOT (%s <= $7 AND " WIDE_XMIN("$3", "$4")
+        " AND NOT (%s <= %s AND " WIDE_XMIN("$3", "$4")
         " = ANY($8::int8[])) ORDER BY %s LIMIT $6",
-        cols, t->qname, pred, qkey, qkey, qkey);
+        cols, t->qname, pred, lhs, k1, lhs, k7, ord);
     after = pe_xasprintf(
-        "SELECT %s FROM %s WHERE %s%s > $9 AND %s <= $1 AND "
+        "SELECT %s FROM %s WHERE %s%s > %s AND %s <= %s AND "
         WIDE_XMIN("$3", "$4") " >= $2 AND " WIDE_XMIN("$3", "$4")
-        " <> ALL($5::int8[]) AND NOT (%s <= $7 AND "
+        " <> ALL($5::int8[]) AND NOT (%s <= %s AND "
         WIDE_XMIN("$3", "$4") " = ANY($8::int8[])) ORDER BY %s LIMIT $6",
-        cols, t->qname, pred, qkey, qkey, qkey, qkey);
+        cols, t->qname, pred, lhs, k9, lhs, k1, lhs, k7, ord);
     if ((st = prepare(t, &t->late_first, first, 8, err)) == PE_OK)
         st = prepare(t, &t->late_after, after, 9, err);
     free(first);
     free(after);
+    free(k1);
+    free(k7);
+    free(k9);
     return st;
 }
 
 enum pe_status pe_pages_prepare(struct pe_table *t, const char *cols,
-                                const char *key, long shard, long nshards,
+                                long shard, long nshards,
                                 struct pe_error *err)
 {
-    char *qkey = pe_pg_quote_ident(key);
     char *pred;
     enum pe_status st;
 
-    /* Shard s of n: a hash of the key's text, the same on every instance
-     * (documented); a filter on the key's index range scan. */
+    /* Shard s of n: a hash of the key's text (a row's text for several
+     * columns), the same on every instance (documented); a filter on the
+     * key's index range scan. */
     pred = nshards > 1
                ? pe_xasprintf("(pg_catalog.hashtextextended(%s::text, 0)"
                               " & 9223372036854775807) %% %ld = %ld AND ",
-                              qkey, nshards, shard)
+                              t->key_lhs, nshards, shard)
                : pe_xstrdup("");
-    st = page_statements(t, cols, qkey, pred, err);
+    st = page_statements(t, cols, pred, err);
     if (st == PE_OK && t->tracked)
-        st = late_statements(t, cols, qkey, pred, err);
-    free(qkey);
+        st = late_statements(t, cols, pred, err);
     free(pred);
     return st;
 }

@@ -197,6 +197,20 @@ static enum pe_status add_row(struct stream_run *r, struct pe_rows *rows,
     return PE_OK;
 }
 
+static struct pe_table_spec table_spec(const struct pe_stream_config *sc,
+                                       bool tracked, long shard, long nshards)
+{
+    struct pe_table_spec spec = {.table = sc->table,
+                                 .keys = (const char *const *)sc->keys,
+                                 .n_keys = sc->n_keys,
+                                 .unique_key = sc->unique_key,
+                                 .tracked = tracked,
+                                 .shard = shard,
+                                 .nshards = nshards};
+
+    return spec;
+}
+
 /* What run, replay and check open for a stream: the table (its key
  * unique, every type encodable, no view unless ordered_writer when
  * tracked) and the message_key column in *key_col (-1: none). */
@@ -205,8 +219,7 @@ struct pe_table *pe_stream_open_table(struct pe_source *src,
                                       bool tracked, long shard, long nshards,
                                       long *key_col, struct pe_error *err)
 {
-    struct pe_table_spec spec = {sc->table,  sc->key, sc->unique_key,
-                                 tracked,    shard,   nshards};
+    struct pe_table_spec spec = table_spec(sc, tracked, shard, nshards);
     struct pe_table *t = pe_table_open_stream(src, &spec, err);
 
     *key_col = -1;
@@ -490,8 +503,11 @@ enum pe_status pe_stream_standing(struct pe_source *src,
     if (store != NULL && (st = pe_ckpt_load_shard(store, sc->name, shard,
                                                   sc->shards, ck, err)) != PE_OK)
         return st;
-    *table = pe_table_open_shard(src, sc->table, sc->key, false, shard,
-                                 sc->shards, err);
+    {
+        struct pe_table_spec spec = table_spec(sc, false, shard, sc->shards);
+
+        *table = pe_table_open_shard(src, &spec, err);
+    }
     if (*table == NULL)
         return err->status;
     if (store != NULL &&

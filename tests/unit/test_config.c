@@ -266,6 +266,43 @@ static void unique_key_setting(void **state)
                  4, "unique_key: expected true or false");
 }
 
+/* key: a column name, or an array of distinct names (a composite key). */
+static void composite_keys(void **state)
+{
+    char *path = write_conf(SRC SNK
+                            "streams = ( { name = \"a\"; },\n"
+                            "  { name = \"b\"; key = \"k\"; },\n"
+                            "  { name = \"c\"; key = [\"at\", \"id\"]; } );\n");
+    struct pe_config c;
+    struct pe_error err;
+
+    (void)state;
+    assert_int_equal(pe_config_load(path, &c, &err), PE_OK);
+    assert_int_equal(c.streams[0].n_keys, 1);
+    assert_string_equal(c.streams[0].keys[0], "id");
+    assert_string_equal(c.streams[0].key, "id");
+    assert_int_equal(c.streams[1].n_keys, 1);
+    assert_string_equal(c.streams[1].key, "k");
+    assert_int_equal(c.streams[2].n_keys, 2);
+    assert_string_equal(c.streams[2].keys[0], "at");
+    assert_string_equal(c.streams[2].keys[1], "id");
+    assert_string_equal(c.streams[2].key, "at, id");
+    pe_config_cleanup(&c);
+    drop_conf(path);
+    expect_error(SRC SNK "streams = ( { name = \"a\";\n key = []; } );\n", 4,
+                 "streams.a.key: expected a column name or an array of 1 "
+                 "to 8 column names");
+    expect_error(SRC SNK "streams = ( { name = \"a\";\n key = [\"x\", \"x\"];"
+                 " } );\n",
+                 4, "streams.a.key: column \"x\" appears twice");
+    expect_error(SRC SNK "streams = ( { name = \"a\";\n key = [\"x\", \"\"];"
+                 " } );\n",
+                 4, "streams.a.key: element 2 is not a column name");
+    expect_error(SRC SNK "streams = ( { name = \"a\";\n key = 5; } );\n", 4,
+                 "streams.a.key: expected a column name or an array of 1 "
+                 "to 8 column names");
+}
+
 static void out_of_range(void **state)
 {
     (void)state;
@@ -687,6 +724,7 @@ int main(void)
         cmocka_unit_test(unknown_key_in_groups),
         cmocka_unit_test(wrong_types),
         cmocka_unit_test(unique_key_setting),
+        cmocka_unit_test(composite_keys),
         cmocka_unit_test(out_of_range),
         cmocka_unit_test(duplicate_stream_names),
         cmocka_unit_test(invalid_topic),

@@ -6,7 +6,8 @@
 # replay's bounds are JSON arrays; shards and the database store work.
 set -eu
 . "$(dirname "$0")/lib.sh"
-trap 'stop_mock' EXIT
+LATE=
+trap 'stop_mock; [ -z "$LATE" ] || kill "$LATE" 2>/dev/null || true' EXIT
 
 new_db keys15
 start_mock --auto-create
@@ -78,6 +79,27 @@ expect_match "a component of the wrong type" \
 run_expect 2 replay --stream ev --from '["2024-01-02", "1"]' \
     --to '["2024-01-01", "1"]'
 expect_match "an empty range" '--from .* is after --to' "$OUT"
+
+# --- no row left behind: an UPDATE whose transaction began (now()) before
+#     another commits, and commits after a run moved past its key ---
+psql -X -q -c "BEGIN; UPDATE ev SET note = 'late A' WHERE id = 7;
+               SELECT pg_sleep(4); COMMIT" >/dev/null 2>&1 &
+LATE=$!
+for _ in $(seq 1 100); do
+    [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL
+              AND query LIKE '%late A%' AND pid <> pg_backend_pid()")" = 1 ] && break
+    sleep 0.05
+done
+sql "UPDATE ev SET note = 'B' WHERE id = 9" >/dev/null
+run_expect 0 run --stream ev
+expect_eq "B's row sent, A's still open" 20501 "$(recs $u.ev)"
+expect_match "checkpoint past A's key" '"9"\]$' "$(ckpt ev)"
+set +e; wait "$LATE"; rc=$?; set -e; LATE=
+expect_eq "A committed" 0 "$rc"
+run_expect 0 run --stream ev
+expect_eq "A's row too, once" 20502 "$(recs $u.ev)"
+expect_match "A's row in its new state" '"id":7,.*"note":"late A"' \
+    "$(tail -n 1 "$MOCK_STORE/records/$u.ev.jsonl")"
 
 # --- shards and the database store, with the same key ---
 FETCH_ROWS=100 write_conf "$WORK/pinemit.conf" \

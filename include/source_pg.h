@@ -82,10 +82,21 @@ struct pe_table *pe_table_open_shard(struct pe_source *s,
  * pages by a row comparison, (k1, k2) > (v1, v2), and its value (rows'
  * keys, checkpoints, bounds) is a JSON array of each column's text as
  * PostgreSQL prints it: ["2024-01-01 00:00:00+00", "17"]. */
+/* One member of the record: table column `column`, sent as `as`. */
+struct pe_column_pick {
+    const char *column;
+    const char *as;
+    const char *where; /* "FILE:LINE: setting" that named it, for messages */
+};
+
 struct pe_table_spec {
     const char *table;
     const char *const *keys; /* n_keys column names, in key order */
     size_t n_keys;
+    const struct pe_column_pick *columns; /* the record's members */
+    size_t n_columns;                     /* 0: every column, table order */
+    const char *filter;    /* SQL condition ANDed into every read; NULL */
+    const char *filter_at; /* "FILE:LINE: setting" of it, for messages */
     bool unique_key; /* the user vouches that no two rows share a key */
     bool tracked;
     long shard, nshards;

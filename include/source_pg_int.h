@@ -44,6 +44,8 @@ struct pe_table {
     char *key_lhs;     /* "k" or ("k1", "k2"), quoted */
     char *key_order;   /* "k1", "k2" */
     char *key_index;   /* the unique index proving the key, or NULL */
+    const char *filter;    /* borrowed for pe_pages_prepare: the stream's */
+    const char *filter_at; /* where, and its "FILE:LINE: setting" */
     bool inflight;     /* a page was sent and not received yet */
     char *range_sql;   /* replay: keys in [from, to] after a cursor */
     char *range_count;

@@ -131,25 +131,64 @@ static enum pe_status late_statements(struct pe_table *t, const char *cols,
     return st;
 }
 
+/* The stream's filter, from the config owner (trusted like the conninfo),
+ * checked by EXPLAIN of the first page's query: planned, no row read.  A
+ * filter that does not parse, names a missing column, is not boolean or
+ * holds a bad constant is the config's fault. */
+static enum pe_status explain_filter(struct pe_table *t, const char *cols,
+                                     const char *pred, struct pe_error *err)
+{
+    char *sql = pe_xasprintf("EXPLAIN SELECT %s FROM %s WHERE %s%s IS NOT NULL"
+                             " ORDER BY %s LIMIT $1",
+                             cols, t->qname, pred, t->key_lhs, t->key_order);
+    const char *params[1] = {"1"};
+    PGresult *r = PQexecParams(t->src->conn, sql, 1, NULL, params, NULL, NULL,
+                               0);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    enum pe_status st = PE_OK;
+
+    free(sql);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        /* planned: the filter is sound */
+    } else if (state != NULL && (strncmp(state, "42", 2) == 0 ||
+                                 strncmp(state, "22", 2) == 0)) {
+        const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+        st = pe_error_set(err, PE_ERR_CONFIG, false, "%s: %s (in \"%s\")",
+                          t->filter_at, m ? m : "invalid", t->filter);
+    } else {
+        st = pe_pg_error(err, t->src->conn, r, "cannot check the filter");
+    }
+    PQclear(r);
+    return st;
+}
+
 enum pe_status pe_pages_prepare(struct pe_table *t, const char *cols,
                                 long shard, long nshards,
                                 struct pe_error *err)
 {
-    char *pred;
-    enum pe_status st;
+    struct pe_buf pred;
+    enum pe_status st = PE_OK;
 
     /* Shard s of n: a hash of the key's text (a row's text for several
      * columns), the same on every instance (documented); a filter on the
-     * key's index range scan. */
-    pred = nshards > 1
-               ? pe_xasprintf("(pg_catalog.hashtextextended(%s::text, 0)"
-                              " & 9223372036854775807) %% %ld = %ld AND ",
-                              t->key_lhs, nshards, shard)
-               : pe_xstrdup("");
-    st = page_statements(t, cols, pred, err);
+     * key's index range scan, as is the stream's own filter. */
+    pe_buf_init(&pred, 0);
+    pe_buf_puts(&pred, "");
+    if (nshards > 1)
+        pe_buf_printf(&pred,
+                      "(pg_catalog.hashtextextended(%s::text, 0)"
+                      " & 9223372036854775807) %% %ld = %ld AND ",
+                      t->key_lhs, nshards, shard);
+    if (t->filter != NULL) {
+        pe_buf_printf(&pred, "(%s) AND ", t->filter);
+        st = explain_filter(t, cols, pred.data, err);
+    }
+    if (st == PE_OK)
+        st = page_statements(t, cols, pred.data, err);
     if (st == PE_OK && t->tracked)
-        st = late_statements(t, cols, pred, err);
-    free(pred);
+        st = late_statements(t, cols, pred.data, err);
+    pe_buf_cleanup(&pred);
     return st;
 }
 

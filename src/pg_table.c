@@ -232,21 +232,19 @@ out:
     return st;
 }
 
-/* Column i of r is key column k: its type, and for one key column its
- * place in the rows. */
+/* Column i of r is key column k: its type. */
 static void note_key(struct pe_table *t, const PGresult *r, int i, size_t k)
 {
     free(t->key_types[k]);
     t->key_types[k] = pe_xstrdup(PQgetvalue(r, i, 2));
-    if (t->n_keys == 1) {
-        t->key_col = (size_t)i;
+    if (t->n_keys == 1)
         t->key_type = (unsigned)strtoul(PQgetvalue(r, i, 1), NULL, 10);
-    }
 }
 
 /* The key's SQL forms (t->key_lhs, key_order, key_type_name) and, for
  * several columns, the key text appended to `select`: a JSON array of
- * each column's text, as PostgreSQL prints it. */
+ * each column's text, as PostgreSQL prints it (one key column that is not
+ * a member of the record: that column). */
 static void key_forms(struct pe_table *t, struct pe_buf *select)
 {
     struct pe_buf lhs, ord, types, arr;
@@ -266,6 +264,8 @@ static void key_forms(struct pe_table *t, struct pe_buf *select)
     if (t->n_keys == 1) {
         t->key_lhs = pe_xstrdup(ord.data);
         t->key_type_name = pe_xstrdup(types.data);
+        if (t->key_col == SIZE_MAX)
+            pe_buf_printf(select, ", %s", ord.data);
     } else {
         t->key_lhs = pe_xasprintf("(%s)", ord.data);
         t->key_type_name = pe_xasprintf("(%s)", types.data);
@@ -279,7 +279,44 @@ static void key_forms(struct pe_table *t, struct pe_buf *select)
     pe_buf_cleanup(&lhs);
 }
 
+/* Row i of the attribute list r becomes the record's next member, named
+ * `as`; its text joins the select list. */
+static enum pe_status add_column(struct pe_table *t, const PGresult *r, int i,
+                                 const char *as, struct pe_buf *select,
+                                 struct pe_error *err)
+{
+    struct pe_column *c = &t->cols[t->n_cols];
+    char *q = pe_pg_quote_ident(PQgetvalue(r, i, 0));
+    enum pe_status st;
+
+    c->name = pe_xstrdup(as);
+    c->delim = ',';
+    t->n_cols++;
+    st = type_kind(t->src, (unsigned)strtoul(PQgetvalue(r, i, 1), NULL, 10), 0,
+                   &c->kind, &c->elem, &c->delim, err);
+    if (st != PE_OK)
+        pe_error_prefix(err, "column \"%s\"", PQgetvalue(r, i, 0));
+    if (t->n_keys == 1 && strcmp(PQgetvalue(r, i, 0), t->key_cols[0]) == 0 &&
+        t->key_col == SIZE_MAX)
+        t->key_col = t->n_cols - 1;
+    pe_buf_printf(select, "%s%s", t->n_cols > 1 ? ", " : "", q);
+    free(q);
+    return st;
+}
+
+/* The attribute named `name` in r, or -1. */
+static int find_attr(const PGresult *r, const char *name)
+{
+    for (int i = 0; i < PQntuples(r); i++)
+        if (strcmp(PQgetvalue(r, i, 0), name) == 0)
+            return i;
+    return -1;
+}
+
+/* The record's members: spec's columns (default: all, in table order),
+ * their select list, and the key columns' types. */
 static enum pe_status load_columns(struct pe_table *t, const char *reloid,
+                                   const struct pe_table_spec *spec,
                                    struct pe_buf *select, struct pe_error *err)
 {
     static const char sql[] =
@@ -297,36 +334,33 @@ static enum pe_status load_columns(struct pe_table *t, const char *reloid,
         st = pe_pg_error(err, t->src->conn, r, "cannot read the columns");
         goto out;
     }
-    n = (size_t)PQntuples(r);
-    t->cols = pe_xcalloc(n, sizeof(*t->cols));
-    for (size_t i = 0; i < n; i++) {
-        struct pe_column *c = &t->cols[i];
-        char *q;
+    for (size_t k = 0; k < t->n_keys; k++) {
+        int i = find_attr(r, t->key_cols[k]);
 
-        t->n_cols = i + 1;
-        c->name = pe_xstrdup(PQgetvalue(r, (int)i, 0));
-        c->delim = ',';
-        st = type_kind(t->src, (unsigned)strtoul(PQgetvalue(r, (int)i, 1),
-                                                  NULL, 10),
-                       0, &c->kind, &c->elem, &c->delim, err);
-        if (st != PE_OK) {
-            pe_error_prefix(err, "column \"%s\"", c->name);
-            goto out;
-        }
-        for (size_t k = 0; k < t->n_keys; k++)
-            if (strcmp(c->name, t->key_cols[k]) == 0)
-                note_key(t, r, (int)i, k);
-        q = pe_pg_quote_ident(c->name);
-        pe_buf_printf(select, "%s%s", i ? ", " : "", q);
-        free(q);
-    }
-    for (size_t k = 0; k < t->n_keys; k++)
-        if (t->key_types[k] == NULL) {
+        if (i < 0) {
             st = pe_error_set(err, PE_ERR_CONFIG, false,
                               "key column \"%s\" does not exist",
                               t->key_cols[k]);
             goto out;
         }
+        note_key(t, r, i, k);
+    }
+    n = spec->n_columns ? spec->n_columns : (size_t)PQntuples(r);
+    t->cols = pe_xcalloc(n, sizeof(*t->cols));
+    t->key_col = SIZE_MAX;
+    for (size_t j = 0; j < n && st == PE_OK; j++) {
+        const struct pe_column_pick *p =
+            spec->n_columns ? &spec->columns[j] : NULL;
+        int i = p ? find_attr(r, p->column) : (int)j;
+
+        if (i < 0 && p != NULL)
+            st = pe_error_set(err, PE_ERR_CONFIG, false,
+                              "%s: column \"%s\" does not exist in %s",
+                              p->where, p->column, t->qname);
+        else if (i >= 0)
+            st = add_column(t, r, i, p ? p->as : PQgetvalue(r, i, 0), select,
+                            err);
+    }
 out:
     PQclear(r);
     return st;
@@ -410,6 +444,8 @@ static struct pe_table *open_table(struct pe_source *s,
 
     t->src = s;
     t->tracked = spec->tracked;
+    t->filter = spec->filter;
+    t->filter_at = spec->filter_at ? spec->filter_at : "where";
     t->n_keys = spec->n_keys;
     t->key_cols = pe_xcalloc(t->n_keys, sizeof(*t->key_cols));
     t->key_types = pe_xcalloc(t->n_keys, sizeof(*t->key_types));
@@ -420,18 +456,19 @@ static struct pe_table *open_table(struct pe_source *s,
     }
     pe_buf_init(&cols, 0);
     if ((st = resolve_table(t, spec->table, &reloid, err)) != PE_OK ||
-        (st = load_columns(t, reloid, &cols, err)) != PE_OK)
+        (st = load_columns(t, reloid, spec, &cols, err)) != PE_OK)
         goto out;
     if (spec->tracked)
         pe_buf_puts(&cols, ", xmin::text");
     key_forms(t, &cols);
-    if (t->n_keys > 1)
+    if (t->n_keys > 1 || t->key_col == SIZE_MAX)
         t->key_col = t->n_cols + (spec->tracked ? 1 : 0);
     if (require_unique && (st = key_unique(t, reloid, spec->table, shown.data,
                                            spec->unique_key, err)) != PE_OK)
         goto out;
     t->values = pe_xcalloc(t->n_cols, sizeof(*t->values));
     st = pe_pages_prepare(t, cols.data, spec->shard, spec->nshards, err);
+    t->filter = t->filter_at = NULL; /* borrowed */
 out:
     free(reloid);
     pe_buf_cleanup(&cols);

@@ -116,3 +116,102 @@ expect_eq "the 30 updated rows again" 20030 "$(recs $u.evs)"
 stored=$(sql "SELECT count(*) FROM pinemit.checkpoints WHERE stream = 'evs'
               AND ((state->>'key')::json->>1) ~ '^[0-9]+$'")
 expect_eq "each shard's checkpoint holds both components" 3 "$stored"
+
+# --- columns: exactly these members, in this order, renamed as asked ---
+sql "CREATE TABLE pins (index int PRIMARY KEY, category text, title text,
+       secret text, at timestamptz);
+     INSERT INTO pins SELECT g, CASE WHEN g % 4 = 0 THEN 'spam' ELSE 'c' || g % 3 END,
+       'title ' || g, 'hidden', timestamptz '2024-01-01' + g * interval '1 min'
+     FROM generate_series(1, 250) g" >/dev/null
+FETCH_ROWS=40 write_conf "$WORK/pinemit.conf" \
+    '{ name = "shaped"; table = "pins"; key = "index";
+    columns = ( "index", "category", { column = "title"; as = "pin_title"; } ); },
+  { name = "nokey"; table = "pins"; key = "index"; columns = ( "title", "at" ); },
+  { name = "evnote"; table = "ev"; key = ["updated_at", "id"]; columns = ( "note" ); }'
+run_expect 0 run --stream shaped --stream nokey --stream evnote
+expect_eq "every pin, shaped" 250 "$(recs $u.shaped)"
+expect_eq "every pin, key not sent" 250 "$(recs $u.nokey)"
+expect_eq "every ev row, one member" 20000 "$(recs $u.evnote)"
+sql "COPY (SELECT json_build_object('index', index, 'category', category,
+             'pin_title', title) FROM pins ORDER BY index) TO STDOUT" >"$WORK/want.jsonl"
+sql "COPY (SELECT json_build_object('title', title, 'at', at) FROM pins
+           ORDER BY index) TO STDOUT" >"$WORK/want2.jsonl"
+python3 - "$MOCK_STORE/records/$u.shaped.jsonl" "$WORK/want.jsonl" \
+    "$MOCK_STORE/records/$u.nokey.jsonl" "$WORK/want2.jsonl" \
+    "$MOCK_STORE/records/$u.evnote.jsonl" <<'PY' || fail "shaped records"
+import json, sys
+def pairs(path, value=True):
+    out = []
+    for line in open(path):
+        v = json.loads(line, object_pairs_hook=list)
+        out.append(dict(v)["value"] if value else v)
+    return out
+for got, want in ((sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])):
+    g, w = pairs(got), pairs(want, False)
+    if g != w:
+        sys.exit("%s: %r != %r" % (got, g[:2], w[:2]))
+names = {tuple(k for k, _ in v) for v in pairs(sys.argv[5])}
+if names != {("note",)}:
+    sys.exit("evnote members: %r" % names)
+PY
+
+# --- bad columns: exit 2 with FILE:LINE ---
+bad_conf() {
+    FETCH_ROWS=40 write_conf "$WORK/pinemit.conf" "$1"
+    line=$(grep -n "$2" "$WORK/pinemit.conf" | head -n 1 | cut -d: -f1)
+}
+bad_conf '{ name = "bad"; table = "pins"; key = "index";
+    columns = ( "index", "nope" ); }' '"nope"'
+run_expect 2 run --stream bad
+expect_match "unknown column" \
+    "$WORK/pinemit.conf:$line: streams.bad.columns: column \"nope\" does not exist in \"public\".\"pins\"" "$OUT"
+bad_conf '{ name = "bad"; table = "pins"; key = "index";
+    columns = ( "category",
+      { column = "title"; as = "category"; } ); }' 'as = "category"'
+run_expect 2 run --stream bad
+expect_match "a rename to a duplicate name" \
+    "$WORK/pinemit.conf:$line: streams.bad.columns: \"category\" would be the name of two members of the record" "$OUT"
+bad_conf '{ name = "bad"; table = "pins"; key = "index"; columns = ( ); }' 'columns = ( )'
+run_expect 2 run --stream bad
+expect_match "an empty list" \
+    "$WORK/pinemit.conf:$line: streams.bad.columns: at least one column is needed" "$OUT"
+
+# --- where: ANDed into every read; check runs it through EXPLAIN ---
+FETCH_ROWS=40 write_conf "$WORK/pinemit.conf" \
+    '{ name = "clean"; table = "pins"; key = "index"; where = "category <> '"'spam'"' OR title = '"'title 4'"'";
+    columns = ( "index", { column = "title"; as = "pin_title"; } ); }'
+# (check also reports the seed streams, whose tables this database lacks)
+set +e; out=$("$PINEMIT" -c "$WORK/pinemit.conf" check 2>&1); set -e
+expect_match "check passes the filter" 'stream clean: ok' "$out"
+run_expect 0 run --stream clean
+sql "COPY (SELECT json_build_object('index', index, 'pin_title', title) FROM pins
+           WHERE category <> 'spam' OR title = 'title 4' ORDER BY index) TO STDOUT" >"$WORK/want.jsonl"
+expect_eq "the matching rows only" 189 "$(wc -l <"$WORK/want.jsonl")"
+python3 - "$MOCK_STORE/records/$u.clean.jsonl" "$WORK/want.jsonl" <<'PY' || fail "filtered records"
+import json, sys
+got = [json.loads(l)["value"] for l in open(sys.argv[1])]
+want = [json.loads(l) for l in open(sys.argv[2])]
+if got != want or [list(g) for g in got] != [list(w) for w in want]:
+    sys.exit("filtered records differ: %d vs %d" % (len(got), len(want)))
+PY
+# A row that starts to match later goes out on the next run (key order).
+sql "INSERT INTO pins VALUES (251, 'spam', 'no', 'x', now()), (252, 'ok', 'yes', 'x', now())" >/dev/null
+run_expect 0 run --stream clean
+expect_eq "only the new matching row" 190 "$(recs $u.clean)"
+bad_conf '{ name = "bad"; table = "pins"; key = "index";
+    where = "category <>"; }' 'category <>"'
+run_expect 2 run --stream bad
+expect_match "a filter that does not parse" \
+    "$WORK/pinemit.conf:$line: streams.bad.where: syntax error at or near \"\\)\" \(in \"category <>\"\)" "$OUT"
+set +e; out=$("$PINEMIT" -c "$WORK/pinemit.conf" check 2>&1); rc=$?; set -e
+expect_eq "check refuses it too" 2 "$rc"
+expect_match "check names file and line" "stream bad: FAILED: table pins: $WORK/pinemit.conf:$line: streams.bad.where: syntax error" "$out"
+bad_conf '{ name = "bad"; table = "pins"; key = "index";
+    where = "colour = '"'red'"'"; }' 'colour'
+run_expect 2 run --stream bad
+expect_match "a filter naming a missing column" \
+    "$WORK/pinemit.conf:$line: streams.bad.where: column \"colour\" does not exist" "$OUT"
+bad_conf '{ name = "bad"; table = "pins"; key = "index"; where = "title"; }' 'where = "title"'
+run_expect 2 run --stream bad
+expect_match "a filter that is not boolean" \
+    "$WORK/pinemit.conf:$line: streams.bad.where: argument of AND must be type boolean, not type text" "$OUT"

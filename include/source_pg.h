@@ -195,6 +195,8 @@ enum pe_status pe_source_xact_info(struct pe_source *s, int64_t xid,
 void pe_table_free(struct pe_table *t);
 /* The index of column `name` in the rows, or -1. */
 long pe_table_column(const struct pe_table *t, const char *name);
+/* The record's members as sent (names after renaming), *n of them. */
+const struct pe_column *pe_table_columns(const struct pe_table *t, size_t *n);
 /* The quoted, schema-qualified name. */
 const char *pe_table_name(const struct pe_table *t);
 

@@ -619,6 +619,12 @@ long pe_table_column(const struct pe_table *t, const char *name)
     return -1;
 }
 
+const struct pe_column *pe_table_columns(const struct pe_table *t, size_t *n)
+{
+    *n = t->n_cols;
+    return t->cols;
+}
+
 const char *pe_table_name(const struct pe_table *t)
 {
     return t->qname;

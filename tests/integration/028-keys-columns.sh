@@ -129,6 +129,14 @@ FETCH_ROWS=40 write_conf "$WORK/pinemit.conf" \
   { name = "nokey"; table = "pins"; key = "index"; columns = ( "title", "at" ); },
   { name = "evnote"; table = "ev"; key = ["updated_at", "id"]; columns = ( "note" ); }'
 run_expect 0 run --stream shaped --stream nokey --stream evnote
+# check reports each stream's effective shape.
+set +e; out=$("$PINEMIT" -c "$WORK/pinemit.conf" check 2>&1); set -e
+expect_match "check: composite key, its types and index" \
+    'stream evnote: key \(updated_at, id\) \(timestamp without time zone, integer\), unique by public.ev_ts_id' "$out"
+expect_match "check: members with a rename" \
+    'stream shaped: columns \(3\): index, category, title AS pin_title' "$out"
+expect_match "check: the key need not be sent" 'stream nokey: columns \(2\): title, at' "$out"
+expect_match "check: no filter" 'stream shaped: where: -' "$out"
 expect_eq "every pin, shaped" 250 "$(recs $u.shaped)"
 expect_eq "every pin, key not sent" 250 "$(recs $u.nokey)"
 expect_eq "every ev row, one member" 20000 "$(recs $u.evnote)"
@@ -183,6 +191,8 @@ FETCH_ROWS=40 write_conf "$WORK/pinemit.conf" \
 # (check also reports the seed streams, whose tables this database lacks)
 set +e; out=$("$PINEMIT" -c "$WORK/pinemit.conf" check 2>&1); set -e
 expect_match "check passes the filter" 'stream clean: ok' "$out"
+expect_match "check shows the filter" "stream clean: where: category <> 'spam' OR title = 'title 4'" "$out"
+expect_match "check shows the key's index" 'stream clean: key \(index\) integer, unique by public.pins_pkey' "$out"
 run_expect 0 run --stream clean
 sql "COPY (SELECT json_build_object('index', index, 'pin_title', title) FROM pins
            WHERE category <> 'spam' OR title = 'title 4' ORDER BY index) TO STDOUT" >"$WORK/want.jsonl"

@@ -11,16 +11,33 @@
 
 #include "util.h"
 
+/* At most this many columns in a composite key. */
+#define PE_MAX_KEYS 8
+
+/* One element of a stream's `columns`. */
+struct pe_column_config {
+    char *column; /* in the table */
+    char *as;     /* the record's member name (column when not renamed) */
+    char *where;  /* "FILE:LINE: streams.NAME.columns", for messages */
+};
+
 struct pe_stream_config {
     char *name;  /* [A-Za-z0-9_-]+, unique */
     char *table; /* as written; "schema.table" or "table" */
-    char *key;   /* key column name */
+    char *key;   /* the key as written for messages: "id", or
+                    "updated_at, id" for a composite key */
+    char **keys; /* n_keys key column names, in ORDER BY order */
+    size_t n_keys;
     char *topic; /* Kafka topic or Kinesis stream; defaults to
                     "<user_id>.<name>" */
     bool ordered_writer; /* keys commit in order: a plain key watermark */
     long shards;         /* disjoint parts by key hash, each checkpointed */
     char *message_key;   /* column sent as the record key; may be NULL */
     bool unique_key;     /* the user vouches the key is unique (a view) */
+    struct pe_column_config *columns; /* the record's members, in order */
+    size_t n_columns;                 /* 0: every column, in table order */
+    char *where; /* a SQL condition ANDed into every read; may be NULL */
+    char *where_at; /* "FILE:LINE: streams.NAME.where", for messages */
 };
 
 enum pe_sink_kind { PE_SINK_REST_PROXY = 0, PE_SINK_KINESIS };

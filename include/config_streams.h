@@ -15,4 +15,7 @@ enum pe_status pe_config_read_streams(struct pe_cfg_reader *r,
                                       const config_setting_t *root,
                                       struct pe_config *c);
 
+/* Frees what the reader allocated for one stream. */
+void pe_config_stream_cleanup(struct pe_stream_config *s);
+
 #endif

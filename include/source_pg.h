@@ -73,15 +73,28 @@ struct pe_table *pe_table_open(struct pe_source *s, const char *table,
  * nshards.  With tracked, every row carries its inserting transaction
  * (xmin) and late rows can be requested; PE_ERR_CONFIG when the relation
  * has no xmin (a view, a foreign table). */
-struct pe_table *pe_table_open_shard(struct pe_source *s, const char *table,
-                                     const char *key, bool tracked, long shard,
-                                     long nshards, struct pe_error *err);
+struct pe_table_spec;
+struct pe_table *pe_table_open_shard(struct pe_source *s,
+                                     const struct pe_table_spec *spec,
+                                     struct pe_error *err);
+
+/* What run, replay and check open for a stream.  A key of several columns
+ * pages by a row comparison, (k1, k2) > (v1, v2), and its value (rows'
+ * keys, checkpoints, bounds) is a JSON array of each column's text as
+ * PostgreSQL prints it: ["2024-01-01 00:00:00+00", "17"]. */
+/* One member of the record: table column `column`, sent as `as`. */
+struct pe_column_pick {
+    const char *column;
+    const char *as;
+    const char *where; /* "FILE:LINE: setting" that named it, for messages */
+};
 
 /* The shard index of a table opened for nshards > 1: a btree on
  * ((shard expression), key), the expression exactly as the page queries
  * spell it, so each shard reads only its own rows.  Its name,
  * "pinemit_shard<N>_<table>_<key>" cut to 63 bytes, is in the table's
- * schema.  *present: a valid one exists (always false unsharded).  With
+ * schema.  *present: a valid one exists (always false unsharded; true
+ * for a key of several columns, whose shards need none).  With
  * create, builds it when missing (CREATE INDEX CONCURRENTLY; an invalid
  * one left by a failed build is dropped first).  PE_ERR_CONFIG for a view
  * or a foreign table; PE_ERR_DB when a statement fails (no privilege). */
@@ -89,10 +102,14 @@ enum pe_status pe_table_shard_index(struct pe_table *t, bool create,
                                     bool *present, struct pe_error *err);
 void pe_table_shard_index_name(const struct pe_table *t, char name[64]);
 
-/* What run, replay and check open for a stream. */
 struct pe_table_spec {
     const char *table;
-    const char *key;
+    const char *const *keys; /* n_keys column names, in key order */
+    size_t n_keys;
+    const struct pe_column_pick *columns; /* the record's members */
+    size_t n_columns;                     /* 0: every column, table order */
+    const char *filter;    /* SQL condition ANDed into every read; NULL */
+    const char *filter_at; /* "FILE:LINE: setting" of it, for messages */
     bool unique_key; /* the user vouches that no two rows share a key */
     bool tracked;
     long shard, nshards;
@@ -101,13 +118,17 @@ struct pe_table_spec {
 /* As pe_table_open_shard, and the key must be unique: keyset pages would
  * skip rows that share a key value.  PE_ERR_CONFIG unless a valid,
  * non-partial unique index (a primary key, a unique constraint) covers
- * exactly the key column, or spec->unique_key is set (the only way for a
- * view or a foreign table). */
+ * exactly the key's columns (in any order), or spec->unique_key is set
+ * (the only way for a view or a foreign table). */
 struct pe_table *pe_table_open_stream(struct pe_source *s,
                                       const struct pe_table_spec *spec,
                                       struct pe_error *err);
-/* The key column's type as PostgreSQL names it ("integer"). */
+/* The key column's type as PostgreSQL names it ("integer"; several:
+ * "(timestamp with time zone, integer)"). */
 const char *pe_table_key_type(const struct pe_table *t);
+/* The unique index that proves the key ("orders_pkey"), or NULL (a key
+ * vouched for with unique_key, or a table not opened as a stream). */
+const char *pe_table_key_index(const struct pe_table *t);
 /* Reads a and b (NULL: a again) as the key's type and compares them:
  * *cmp < 0, 0 or > 0.  PE_ERR_DATA, with PostgreSQL's reason, when one is
  * not a value of that type; PE_ERR_DB when the query fails otherwise. */
@@ -187,6 +208,8 @@ enum pe_status pe_source_xact_info(struct pe_source *s, int64_t xid,
 void pe_table_free(struct pe_table *t);
 /* The index of column `name` in the rows, or -1. */
 long pe_table_column(const struct pe_table *t, const char *name);
+/* The record's members as sent (names after renaming), *n of them. */
+const struct pe_column *pe_table_columns(const struct pe_table *t, size_t *n);
 /* The quoted, schema-qualified name. */
 const char *pe_table_name(const struct pe_table *t);
 

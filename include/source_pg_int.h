@@ -40,8 +40,17 @@ struct pe_table {
     size_t key_col;
     const char **values;
     bool tracked;
-    unsigned key_type; /* the key column's type OID */
-    char *key_type_name; /* as format_type prints it: "integer" */
+    unsigned key_type; /* one key column: its type OID; composite: text */
+    char *key_type_name; /* as format_type prints it: "integer", or
+                            "(timestamp with time zone, integer)" */
+    char **key_cols;   /* n_keys key column names */
+    char **key_types;  /* and their types as format_type prints them */
+    size_t n_keys;
+    char *key_lhs;     /* "k" or ("k1", "k2"), quoted */
+    char *key_order;   /* "k1", "k2" */
+    char *key_index;   /* the unique index proving the key, or NULL */
+    const char *filter;    /* borrowed for pe_pages_prepare: the stream's */
+    const char *filter_at; /* where, and its "FILE:LINE: setting" */
     bool inflight;     /* a page was sent and not received yet */
     char *range_sql;   /* replay: keys in [from, to] after a cursor */
     char *range_count;
@@ -57,10 +66,14 @@ enum pe_status pe_src_exec(PGconn *c, const char *sql, const char *what,
 char *pe_pages_shard_expr(const char *qkey, long nshards);
 
 /* pg_pages.c: prepares t's page, count, range (and, tracked, late)
- * statements over the select list `cols` (t->qname and t->src set).  Shard
- * `shard` of nshards filters by a hash of the key. */
+ * statements over the select list `cols` (t->qname, t->src and the key
+ * fields set).  Shard `shard` of nshards filters by a hash of the key. */
 enum pe_status pe_pages_prepare(struct pe_table *t, const char *cols,
-                                const char *key, long shard, long nshards,
+                                long shard, long nshards,
                                 struct pe_error *err);
+/* The key value bound as parameter $n, comparable with t->key_lhs: "$n"
+ * for one column; for several, each element of the JSON array of texts
+ * in $n read as its column's type. */
+char *pe_key_rhs(const struct pe_table *t, int n);
 
 #endif

@@ -99,6 +99,37 @@ static void check_shard_index(const struct pe_stream_config *sc,
                sc->name, name, sc->shards);
 }
 
+/* The stream's effective shape: key columns and types, the index that
+ * proves them unique, the members sent (renames as "column AS name"), the
+ * filter. */
+static void print_shape(const struct pe_stream_config *sc,
+                        const struct pe_table *t)
+{
+    const char *index = pe_table_key_index(t);
+    size_t n;
+    const struct pe_column *cols = pe_table_columns(t, &n);
+    struct pe_buf b;
+
+    pe_buf_init(&b, 0);
+    for (size_t i = 0; i < n; i++) {
+        const struct pe_column_config *cc =
+            i < sc->n_columns ? &sc->columns[i] : NULL;
+
+        if (cc != NULL && strcmp(cc->column, cc->as) != 0)
+            pe_buf_printf(&b, "%s%s AS %s", i ? ", " : "", cc->column,
+                          cc->as);
+        else
+            pe_buf_printf(&b, "%s%s", i ? ", " : "", cols[i].name);
+    }
+    printf("stream %s: key (%s) %s, unique by %s\n", sc->name, sc->key,
+           pe_table_key_type(t),
+           index ? index : "unique_key = true (no index)");
+    printf("stream %s: columns (%zu%s): %s\n", sc->name, n,
+           sc->n_columns ? "" : ", all", b.data ? b.data : "");
+    printf("stream %s: where: %s\n", sc->name, sc->where ? sc->where : "-");
+    pe_buf_cleanup(&b);
+}
+
 /* Opens every selected stream's table as run does: proves table, key
  * (unique), types, message_key, and a view only with ordered_writer.
  * *worst gets the worst status. */
@@ -124,6 +155,7 @@ static void check_tables(const struct pe_app_opts *o, struct pe_source *src,
         }
         printf("stream %s: ok: %s, key \"%s\", topic %s\n", sc->name,
                pe_table_name(t), sc->key, sc->topic);
+        print_shape(sc, t);
         check_shard_index(sc, t);
         pe_table_free(t);
     }

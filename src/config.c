@@ -326,13 +326,8 @@ void pe_config_cleanup(struct pe_config *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->n_streams; i++) {
-        free(c->streams[i].name);
-        free(c->streams[i].table);
-        free(c->streams[i].key);
-        free(c->streams[i].topic);
-        free(c->streams[i].message_key);
-    }
+    for (size_t i = 0; i < c->n_streams; i++)
+        pe_config_stream_cleanup(&c->streams[i]);
     free(c->streams);
     free(c->path);
     free(c->user_id);

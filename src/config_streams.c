@@ -69,8 +69,9 @@ static enum pe_status read_stream_name(struct pe_cfg_reader *r,
                                        struct pe_config *c)
 {
     static const char *const keys[] = {
-        "name",        "table",  "key",        "topic", "ordered_writer",
-        "message_key", "shards", "unique_key", NULL};
+        "name",        "table",  "key",        "topic",   "ordered_writer",
+        "message_key", "shards", "unique_key", "columns", "where",
+        NULL};
     struct pe_stream_config *s = &c->streams[i];
     char prefix[96];
     enum pe_status st;
@@ -96,6 +97,166 @@ static enum pe_status read_stream_name(struct pe_cfg_reader *r,
     return PE_OK;
 }
 
+/* key = "id"; or key = ["updated_at", "id"]; (1 to PE_MAX_KEYS distinct,
+ * non-empty names).  Fills s->keys and the display form s->key. */
+static enum pe_status read_key(struct pe_cfg_reader *r,
+                               const config_setting_t *g,
+                               struct pe_stream_config *s)
+{
+    const config_setting_t *k = config_setting_get_member(g, "key");
+    char prefix[96], what[112];
+    struct pe_buf shown;
+    int n;
+
+    snprintf(prefix, sizeof(prefix), "streams.%s.", s->name);
+    snprintf(what, sizeof(what), "%skey", prefix);
+    if (k == NULL || config_setting_type(k) == CONFIG_TYPE_STRING) {
+        s->keys = pe_xcalloc(1, sizeof(*s->keys));
+        s->n_keys = 1;
+        if (pe_cfg_string(r, g, prefix, "key", false, "id",
+                          &s->keys[0]) != PE_OK)
+            return PE_ERR_CONFIG;
+        s->key = pe_xstrdup(s->keys[0]);
+        return PE_OK;
+    }
+    if ((config_setting_type(k) != CONFIG_TYPE_ARRAY &&
+         config_setting_type(k) != CONFIG_TYPE_LIST) ||
+        (n = config_setting_length(k)) < 1 || n > PE_MAX_KEYS)
+        return pe_cfg_fail(r, k, what,
+                           "expected a column name or an array of 1 to %d "
+                           "column names",
+                           PE_MAX_KEYS);
+    s->keys = pe_xcalloc((size_t)n, sizeof(*s->keys));
+    pe_buf_init(&shown, 0);
+    for (int i = 0; i < n; i++) {
+        const char *v = config_setting_get_string_elem(k, i);
+
+        if (v == NULL || v[0] == '\0') {
+            pe_buf_cleanup(&shown);
+            return pe_cfg_fail(r, k, what, "element %d is not a column name",
+                               i + 1);
+        }
+        for (size_t j = 0; j < s->n_keys; j++)
+            if (strcmp(s->keys[j], v) == 0) {
+                pe_buf_cleanup(&shown);
+                return pe_cfg_fail(r, k, what, "column \"%s\" appears twice",
+                                   v);
+            }
+        s->keys[s->n_keys++] = pe_xstrdup(v);
+        pe_buf_printf(&shown, "%s%s", i ? ", " : "", v);
+    }
+    s->key = shown.data;
+    return PE_OK;
+}
+
+/* "FILE:LINE: streams.NAME.KEY" of setting `at`, for later messages. */
+static char *where_of(const struct pe_cfg_reader *r, const config_setting_t *at,
+                      const struct pe_stream_config *s, const char *key)
+{
+    return pe_xasprintf("%s:%d: streams.%s.%s", r->path,
+                        config_setting_source_line(at), s->name, key);
+}
+
+/* One element of `columns`: "name" or { column = "name"; as = "alias"; }. */
+static enum pe_status read_column(struct pe_cfg_reader *r,
+                                  const config_setting_t *e,
+                                  struct pe_stream_config *s,
+                                  struct pe_column_config *col)
+{
+    static const char *const members[] = {"column", "as", NULL};
+    char prefix[120], what[112];
+    enum pe_status st;
+
+    snprintf(what, sizeof(what), "streams.%s.columns", s->name);
+    snprintf(prefix, sizeof(prefix), "%s.", what);
+    col->where = where_of(r, e, s, "columns");
+    if (config_setting_type(e) == CONFIG_TYPE_STRING) {
+        col->column = pe_xstrdup(config_setting_get_string(e));
+    } else if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+        return pe_cfg_fail(r, e, what,
+                           "expected a column name or a group { column = "
+                           "\"...\"; as = \"...\"; }");
+    } else if ((st = pe_cfg_members(r, e, prefix, members)) != PE_OK ||
+               (st = pe_cfg_string(r, e, prefix, "column", true, NULL,
+                                   &col->column)) != PE_OK ||
+               (st = pe_cfg_string(r, e, prefix, "as", false, NULL,
+                                   &col->as)) != PE_OK) {
+        return st;
+    }
+    if (col->column[0] == '\0')
+        return pe_cfg_fail(r, e, what, "a column name cannot be empty");
+    if (col->as == NULL)
+        col->as = pe_xstrdup(col->column);
+    for (size_t j = 0; j < s->n_columns; j++)
+        if (strcmp(s->columns[j].as, col->as) == 0)
+            return pe_cfg_fail(r, e, what,
+                               "\"%s\" would be the name of two members of "
+                               "the record",
+                               col->as);
+    return PE_OK;
+}
+
+/* columns = ( "a", { column = "b"; as = "c"; } ); and where = "...". */
+static enum pe_status read_shape(struct pe_cfg_reader *r,
+                                 const config_setting_t *g,
+                                 struct pe_stream_config *s)
+{
+    const config_setting_t *list = config_setting_get_member(g, "columns");
+    const config_setting_t *w = config_setting_get_member(g, "where");
+    char prefix[96], what[112];
+    enum pe_status st;
+    int n;
+
+    snprintf(prefix, sizeof(prefix), "streams.%s.", s->name);
+    snprintf(what, sizeof(what), "%scolumns", prefix);
+    if ((st = pe_cfg_string(r, g, prefix, "where", false, NULL, &s->where)) !=
+        PE_OK)
+        return st;
+    if (w != NULL)
+        s->where_at = where_of(r, w, s, "where");
+    if (list == NULL)
+        return PE_OK;
+    if (config_setting_type(list) != CONFIG_TYPE_LIST &&
+        config_setting_type(list) != CONFIG_TYPE_ARRAY)
+        return pe_cfg_fail(r, list, what,
+                           "expected a list ( \"column\", { column = ...; "
+                           "as = ...; }, ... )");
+    if ((n = config_setting_length(list)) == 0)
+        return pe_cfg_fail(r, list, what,
+                           "at least one column is needed (leave columns "
+                           "out to send them all)");
+    s->columns = pe_xcalloc((size_t)n, sizeof(*s->columns));
+    for (int i = 0; i < n; i++) {
+        if ((st = read_column(r, config_setting_get_elem(list, (unsigned)i), s,
+                              &s->columns[i])) != PE_OK) {
+            s->n_columns = (size_t)i + 1; /* freed with the rest */
+            return st;
+        }
+        s->n_columns = (size_t)i + 1;
+    }
+    return PE_OK;
+}
+
+void pe_config_stream_cleanup(struct pe_stream_config *s)
+{
+    free(s->name);
+    free(s->table);
+    free(s->key);
+    for (size_t k = 0; k < s->n_keys; k++)
+        free(s->keys[k]);
+    free(s->keys);
+    free(s->topic);
+    free(s->message_key);
+    for (size_t i = 0; i < s->n_columns; i++) {
+        free(s->columns[i].column);
+        free(s->columns[i].as);
+        free(s->columns[i].where);
+    }
+    free(s->columns);
+    free(s->where);
+    free(s->where_at);
+}
+
 /* One element of the list: stream i. */
 static enum pe_status read_stream(struct pe_cfg_reader *r,
                                   const config_setting_t *g, int i,
@@ -114,8 +275,8 @@ static enum pe_status read_stream(struct pe_cfg_reader *r,
                             &s->message_key)) != PE_OK ||
         (st = pe_cfg_long(r, g, prefix, "shards", 1, 1, 1024, &s->shards)) !=
             PE_OK ||
-        (st = pe_cfg_string(r, g, prefix, "key", false, "id", &s->key)) !=
-            PE_OK ||
+        (st = read_key(r, g, s)) != PE_OK ||
+        (st = read_shape(r, g, s)) != PE_OK ||
         (st = pe_cfg_string(r, g, prefix, "topic", false, NULL, &s->topic)) !=
             PE_OK ||
         /* The flags' messages name them without the stream, as ever. */

@@ -42,41 +42,65 @@ struct page_sql {
     const char *first, *after, *order;
 };
 
+char *pe_key_rhs(const struct pe_table *t, int n)
+{
+    struct pe_buf b;
+
+    if (t->n_keys == 1)
+        return pe_xasprintf("$%d", n);
+    pe_buf_init(&b, 0);
+    for (size_t i = 0; i < t->n_keys; i++)
+        pe_buf_printf(&b, "%s(($%d::text::pg_catalog.json ->> %zu)::%s)",
+                      i ? ", " : "(", n, i, t->key_types[i]);
+    pe_buf_puts(&b, ")");
+    return b.data;
+}
+
 /* Keyset pages, counts and replay ranges: each one an index range scan
- * (pages as f says), `pred` (the shard filter) ahead of it. */
+ * on the key (a row comparison for several columns, which an index on
+ * them in that order reads as one range), `pred` (the shard and stream
+ * filters) ahead of it.  The pages read as f says (a shard through its
+ * shard index), with `fpred` (the stream's filter alone) ahead.  k[i] is
+ * the key bound as $i. */
 static enum pe_status page_statements(struct pe_table *t, const char *cols,
-                                      const char *qkey, const char *pred,
+                                      const char *pred, const char *fpred,
                                       const struct page_sql *f,
                                       struct pe_error *err)
 {
-    char *sql[4];
+    const char *lhs = t->key_lhs, *ord = t->key_order;
+    char *k[8], *sql[4];
     enum pe_status st;
 
-    sql[0] = pe_xasprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT $1",
-                          cols, t->qname, f->first, f->order);
-    sql[1] = pe_xasprintf("SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT $2",
-                          cols, t->qname, f->after, f->order);
+    for (int i = 1; i < 8; i++)
+        k[i] = pe_key_rhs(t, i);
+    k[0] = NULL;
+    sql[0] = pe_xasprintf("SELECT %s FROM %s WHERE %s%s ORDER BY %s LIMIT $1",
+                          cols, t->qname, fpred, f->first, f->order);
+    sql[1] = pe_xasprintf("SELECT %s FROM %s WHERE %s%s ORDER BY %s LIMIT $2",
+                          cols, t->qname, fpred, f->after, f->order);
     sql[2] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s IS NOT NULL",
-                          t->qname, pred, qkey);
-    sql[3] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s > $1", t->qname,
-                          pred, qkey);
+                          t->qname, pred, lhs);
+    sql[3] = pe_xasprintf("SELECT count(*) FROM %s WHERE %s%s > %s", t->qname,
+                          pred, lhs, k[1]);
     /* Replays bind every bound with the key's own type, so NULL means "no
      * bound" and the planner still sees an index range per call. */
     t->range_sql = pe_xasprintf(
-        "SELECT %s FROM %s WHERE %s($1::text IS NULL OR %s >= $4)"
-        " AND ($2::text IS NULL OR %s <= $5) AND ($3::text IS NULL OR %s > $6)"
+        "SELECT %s FROM %s WHERE %s($1::text IS NULL OR %s >= %s)"
+        " AND ($2::text IS NULL OR %s <= %s) AND ($3::text IS NULL OR %s > %s)"
         " ORDER BY %s LIMIT $7",
-        cols, t->qname, pred, qkey, qkey, qkey, qkey);
+        cols, t->qname, pred, lhs, k[4], lhs, k[5], lhs, k[6], ord);
     t->range_count = pe_xasprintf(
-        "SELECT count(*) FROM %s WHERE %s($1::text IS NULL OR %s >= $3)"
-        " AND ($2::text IS NULL OR %s <= $4)",
-        t->qname, pred, qkey, qkey);
+        "SELECT count(*) FROM %s WHERE %s($1::text IS NULL OR %s >= %s)"
+        " AND ($2::text IS NULL OR %s <= %s)",
+        t->qname, pred, lhs, k[3], lhs, k[4]);
     if ((st = prepare(t, &t->page_first, sql[0], 1, err)) == PE_OK &&
         (st = prepare(t, &t->page_after, sql[1], 2, err)) == PE_OK &&
         (st = prepare(t, &t->count_all, sql[2], 0, err)) == PE_OK)
         st = prepare(t, &t->count_after, sql[3], 1, err);
     for (size_t i = 0; i < 4; i++)
         free(sql[i]);
+    for (size_t i = 0; i < 8; i++)
+        free(k[i]);
     return st;
 }
 
@@ -85,28 +109,65 @@ static enum pe_status page_statements(struct pe_table *t, const char *cols,
  * $8/$9): rows up to a key from transactions already sent by an
  * interrupted late scan. */
 static enum pe_status late_statements(struct pe_table *t, const char *cols,
-                                      const char *qkey, const char *pred,
-                                      struct pe_error *err)
+                                      const char *pred, struct pe_error *err)
 {
+    const char *lhs = t->key_lhs, *ord = t->key_order;
+    char *k1 = pe_key_rhs(t, 1), *k7 = pe_key_rhs(t, 7),
+         *k9 = pe_key_rhs(t, 9);
     char *first, *after;
     enum pe_status st;
 
     first = pe_xasprintf(
-        "SELECT %s FROM %s WHERE %s%s <= $1 AND " WIDE_XMIN("$3", "$4")
+        "SELECT %s FROM %s WHERE %s%s <= %s AND " WIDE_XMIN("$3", "$4")
         " >= $2 AND " WIDE_XMIN("$3", "$4") " <> ALL($5::int8[])"
-        " AND NOT (%s <= $7 AND " WIDE_XMIN("$3", "$4")
+        " AND NOT (%s <= %s AND " WIDE_XMIN("$3", "$4")
         " = ANY($8::int8[])) ORDER BY %s LIMIT $6",
-        cols, t->qname, pred, qkey, qkey, qkey);
+        cols, t->qname, pred, lhs, k1, lhs, k7, ord);
     after = pe_xasprintf(
-        "SELECT %s FROM %s WHERE %s%s > $9 AND %s <= $1 AND "
+        "SELECT %s FROM %s WHERE %s%s > %s AND %s <= %s AND "
         WIDE_XMIN("$3", "$4") " >= $2 AND " WIDE_XMIN("$3", "$4")
-        " <> ALL($5::int8[]) AND NOT (%s <= $7 AND "
+        " <> ALL($5::int8[]) AND NOT (%s <= %s AND "
         WIDE_XMIN("$3", "$4") " = ANY($8::int8[])) ORDER BY %s LIMIT $6",
-        cols, t->qname, pred, qkey, qkey, qkey, qkey);
+        cols, t->qname, pred, lhs, k9, lhs, k1, lhs, k7, ord);
     if ((st = prepare(t, &t->late_first, first, 8, err)) == PE_OK)
         st = prepare(t, &t->late_after, after, 9, err);
     free(first);
     free(after);
+    free(k1);
+    free(k7);
+    free(k9);
+    return st;
+}
+
+/* The stream's filter, from the config owner (trusted like the conninfo),
+ * checked by EXPLAIN of the first page's query: planned, no row read.  A
+ * filter that does not parse, names a missing column, is not boolean or
+ * holds a bad constant is the config's fault. */
+static enum pe_status explain_filter(struct pe_table *t, const char *cols,
+                                     const char *pred, struct pe_error *err)
+{
+    char *sql = pe_xasprintf("EXPLAIN SELECT %s FROM %s WHERE %s%s IS NOT NULL"
+                             " ORDER BY %s LIMIT $1",
+                             cols, t->qname, pred, t->key_lhs, t->key_order);
+    const char *params[1] = {"1"};
+    PGresult *r = PQexecParams(t->src->conn, sql, 1, NULL, params, NULL, NULL,
+                               0);
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    enum pe_status st = PE_OK;
+
+    free(sql);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+        /* planned: the filter is sound */
+    } else if (state != NULL && (strncmp(state, "42", 2) == 0 ||
+                                 strncmp(state, "22", 2) == 0)) {
+        const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+        st = pe_error_set(err, PE_ERR_CONFIG, false, "%s: %s (in \"%s\")",
+                          t->filter_at, m ? m : "invalid", t->filter);
+    } else {
+        st = pe_pg_error(err, t->src->conn, r, "cannot check the filter");
+    }
+    PQclear(r);
     return st;
 }
 
@@ -138,37 +199,60 @@ static void shard_page_sql(const char *expr, const char *qkey, long shard,
 }
 
 enum pe_status pe_pages_prepare(struct pe_table *t, const char *cols,
-                                const char *key, long shard, long nshards,
+                                long shard, long nshards,
                                 struct pe_error *err)
 {
-    char *pred, *page[3];
+    struct pe_buf pred, fpred;
+    char *page[3], *k1 = pe_key_rhs(t, 1), *expr = NULL;
+    bool by_index = nshards > 1 && t->n_keys == 1;
     struct page_sql f;
-    enum pe_status st;
+    enum pe_status st = PE_OK;
 
+    /* The shard index is on the key's columns after the shard hash. */
     free(t->qkey);
-    t->qkey = pe_pg_quote_ident(key);
+    t->qkey = pe_xstrdup(t->n_keys == 1 ? t->key_lhs : t->key_order);
     t->nshards = nshards;
+    /* pred, ahead of counts, ranges and late rows: shard s of n (a hash
+     * of the key's text, the same on every instance: documented), then
+     * the stream's filter.  fpred, ahead of the pages: the filter, and the
+     * shard too unless the pages read through the shard index (one key
+     * column only). */
+    pe_buf_init(&pred, 0);
+    pe_buf_puts(&pred, "");
+    pe_buf_init(&fpred, 0);
+    pe_buf_puts(&fpred, "");
     if (nshards > 1) {
-        char *expr = pe_pages_shard_expr(t->qkey, nshards);
-
-        pred = pe_xasprintf("%s = %ld AND ", expr, shard);
-        shard_page_sql(expr, t->qkey, shard, page);
-        free(expr);
+        expr = pe_pages_shard_expr(t->key_lhs, nshards);
+        pe_buf_printf(&pred, "%s = %ld AND ", expr, shard);
+        if (!by_index)
+            pe_buf_printf(&fpred, "%s = %ld AND ", expr, shard);
+    }
+    if (t->filter != NULL) {
+        pe_buf_printf(&pred, "(%s) AND ", t->filter);
+        pe_buf_printf(&fpred, "(%s) AND ", t->filter);
+    }
+    if (by_index) {
+        shard_page_sql(expr, t->key_lhs, shard, page);
     } else {
-        pred = pe_xstrdup("");
-        page[0] = pe_xasprintf("%s IS NOT NULL", t->qkey);
-        page[1] = pe_xasprintf("%s > $1", t->qkey);
-        page[2] = pe_xstrdup(t->qkey);
+        page[0] = pe_xasprintf("%s IS NOT NULL", t->key_lhs);
+        page[1] = pe_xasprintf("%s > %s", t->key_lhs, k1);
+        page[2] = pe_xstrdup(t->key_order);
     }
     f.first = page[0];
     f.after = page[1];
     f.order = page[2];
-    st = page_statements(t, cols, t->qkey, pred, &f, err);
+    if (t->filter != NULL)
+        st = explain_filter(t, cols, pred.data, err);
+    if (st == PE_OK)
+        st = page_statements(t, cols, pred.data, fpred.data, &f, err);
     for (size_t i = 0; i < 3; i++)
         free(page[i]);
     if (st == PE_OK && t->tracked)
-        st = late_statements(t, cols, t->qkey, pred, err);
-    free(pred);
+        st = late_statements(t, cols, pred.data, err);
+    pe_buf_cleanup(&pred);
+    pe_buf_cleanup(&fpred);
+    free(expr);
+    free(k1);
     return st;
 }
 
@@ -602,6 +686,12 @@ enum pe_status pe_table_shard_index(struct pe_table *t, bool create,
     *present = false;
     if (t->nshards <= 1)
         return PE_OK;
+    if (t->n_keys > 1) {
+        /* Several key columns: shards filter the key's own range scan
+         * (pe_pages_prepare), so there is no shard index to build. */
+        *present = true;
+        return PE_OK;
+    }
     if (strchr("rpm", t->relkind) == NULL)
         return pe_error_set(err, PE_ERR_CONFIG, false,
                             "%s is a view or foreign table: it cannot have "

@@ -10,6 +10,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Opens sc's table with its key, record members and filter: as a stream
+ * (the key proven unique) or, for status, only to read it. */
+static struct pe_table *open_spec(struct pe_source *src,
+                                  const struct pe_stream_config *sc,
+                                  bool tracked, long shard, long nshards,
+                                  bool as_stream, struct pe_error *err)
+{
+    struct pe_column_pick *picks =
+        pe_xcalloc(sc->n_columns + 1, sizeof(*picks));
+    struct pe_table_spec spec = {.table = sc->table,
+                                 .keys = (const char *const *)sc->keys,
+                                 .n_keys = sc->n_keys,
+                                 .columns = picks,
+                                 .n_columns = sc->n_columns,
+                                 .filter = sc->where,
+                                 .filter_at = sc->where_at,
+                                 .unique_key = sc->unique_key,
+                                 .tracked = tracked,
+                                 .shard = shard,
+                                 .nshards = nshards};
+    struct pe_table *t;
+
+    for (size_t i = 0; i < sc->n_columns; i++) {
+        picks[i].column = sc->columns[i].column;
+        picks[i].as = sc->columns[i].as;
+        picks[i].where = sc->columns[i].where;
+    }
+    t = as_stream ? pe_table_open_stream(src, &spec, err)
+                  : pe_table_open_shard(src, &spec, err);
+    free(picks);
+    return t;
+}
+
 /* What run, replay and check open for a stream: the table (its key
  * unique, every type encodable, no view unless ordered_writer when
  * tracked) and the message_key column in *key_col (-1: none). */
@@ -18,9 +51,7 @@ struct pe_table *pe_stream_open_table(struct pe_source *src,
                                       bool tracked, long shard, long nshards,
                                       long *key_col, struct pe_error *err)
 {
-    struct pe_table_spec spec = {sc->table,  sc->key, sc->unique_key,
-                                 tracked,    shard,   nshards};
-    struct pe_table *t = pe_table_open_stream(src, &spec, err);
+    struct pe_table *t = open_spec(src, sc, tracked, shard, nshards, true, err);
 
     *key_col = -1;
     if (t == NULL || sc->message_key == NULL)
@@ -83,8 +114,7 @@ enum pe_status pe_stream_standing(struct pe_source *src,
     if (store != NULL && (st = pe_ckpt_load_shard(store, sc->name, shard,
                                                   sc->shards, ck, err)) != PE_OK)
         return st;
-    *table = pe_table_open_shard(src, sc->table, sc->key, false, shard,
-                                 sc->shards, err);
+    *table = open_spec(src, sc, false, shard, sc->shards, false, err);
     if (*table == NULL)
         return err->status;
     if (store != NULL &&

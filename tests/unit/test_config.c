@@ -266,6 +266,85 @@ static void unique_key_setting(void **state)
                  4, "unique_key: expected true or false");
 }
 
+/* key: a column name, or an array of distinct names (a composite key). */
+static void composite_keys(void **state)
+{
+    char *path = write_conf(SRC SNK
+                            "streams = ( { name = \"a\"; },\n"
+                            "  { name = \"b\"; key = \"k\"; },\n"
+                            "  { name = \"c\"; key = [\"at\", \"id\"]; } );\n");
+    struct pe_config c;
+    struct pe_error err;
+
+    (void)state;
+    assert_int_equal(pe_config_load(path, &c, &err), PE_OK);
+    assert_int_equal(c.streams[0].n_keys, 1);
+    assert_string_equal(c.streams[0].keys[0], "id");
+    assert_string_equal(c.streams[0].key, "id");
+    assert_int_equal(c.streams[1].n_keys, 1);
+    assert_string_equal(c.streams[1].key, "k");
+    assert_int_equal(c.streams[2].n_keys, 2);
+    assert_string_equal(c.streams[2].keys[0], "at");
+    assert_string_equal(c.streams[2].keys[1], "id");
+    assert_string_equal(c.streams[2].key, "at, id");
+    pe_config_cleanup(&c);
+    drop_conf(path);
+    expect_error(SRC SNK "streams = ( { name = \"a\";\n key = []; } );\n", 4,
+                 "streams.a.key: expected a column name or an array of 1 "
+                 "to 8 column names");
+    expect_error(SRC SNK "streams = ( { name = \"a\";\n key = [\"x\", \"x\"];"
+                 " } );\n",
+                 4, "streams.a.key: column \"x\" appears twice");
+    expect_error(SRC SNK "streams = ( { name = \"a\";\n key = [\"x\", \"\"];"
+                 " } );\n",
+                 4, "streams.a.key: element 2 is not a column name");
+    expect_error(SRC SNK "streams = ( { name = \"a\";\n key = 5; } );\n", 4,
+                 "streams.a.key: expected a column name or an array of 1 "
+                 "to 8 column names");
+}
+
+/* columns: names or { column; as; } groups, output names unique; where. */
+static void columns_and_where(void **state)
+{
+    char *path = write_conf(SRC SNK
+                            "streams = ( { name = \"a\";\n"
+                            "  columns = ( \"x\", { column = \"y\"; as = \"z\"; } );\n"
+                            "  where = \"x > 1\"; } );\n");
+    struct pe_config c;
+    struct pe_error err;
+    char *want;
+
+    (void)state;
+    assert_int_equal(pe_config_load(path, &c, &err), PE_OK);
+    assert_int_equal(c.streams[0].n_columns, 2);
+    assert_string_equal(c.streams[0].columns[0].column, "x");
+    assert_string_equal(c.streams[0].columns[0].as, "x");
+    assert_string_equal(c.streams[0].columns[1].column, "y");
+    assert_string_equal(c.streams[0].columns[1].as, "z");
+    want = pe_xasprintf("%s:4: streams.a.columns", path);
+    assert_string_equal(c.streams[0].columns[1].where, want);
+    free(want);
+    assert_string_equal(c.streams[0].where, "x > 1");
+    want = pe_xasprintf("%s:5: streams.a.where", path);
+    assert_string_equal(c.streams[0].where_at, want);
+    free(want);
+    pe_config_cleanup(&c);
+    drop_conf(path);
+    expect_error(SRC SNK "streams = ( { name = \"a\";\n columns = ( ); } );\n",
+                 4, "streams.a.columns: at least one column is needed "
+                    "(leave columns out to send them all)");
+    expect_error(SRC SNK "streams = ( { name = \"a\"; columns = ( \"x\",\n"
+                 " { column = \"y\"; as = \"x\"; } ); } );\n",
+                 4, "streams.a.columns: \"x\" would be the name of two "
+                    "members of the record");
+    expect_error(SRC SNK "streams = ( { name = \"a\"; columns = ( \"x\",\n"
+                 " { column = \"y\"; alias = \"x\"; } ); } );\n",
+                 4, "streams.a.columns.alias: unknown setting");
+    expect_error(SRC SNK "streams = ( { name = \"a\";\n columns = ( 5 ); } );\n",
+                 4, "streams.a.columns: expected a column name or a group "
+                    "{ column = \"...\"; as = \"...\"; }");
+}
+
 static void out_of_range(void **state)
 {
     (void)state;
@@ -687,6 +766,8 @@ int main(void)
         cmocka_unit_test(unknown_key_in_groups),
         cmocka_unit_test(wrong_types),
         cmocka_unit_test(unique_key_setting),
+        cmocka_unit_test(composite_keys),
+        cmocka_unit_test(columns_and_where),
         cmocka_unit_test(out_of_range),
         cmocka_unit_test(duplicate_stream_names),
         cmocka_unit_test(invalid_topic),

@@ -2,7 +2,8 @@
 # No row left behind: rows whose transactions commit out of key order are
 # still sent, exactly once; rollbacks, savepoints and a transaction left
 # open past source.max_pending_age_s; then 8 writers committing in random
-# order while pinemit runs again and again.
+# order while pinemit runs again and again, with a one-column key and with
+# a composite key (updated_at-style: now(), the transaction's start).
 set -eu
 . "$(dirname "$0")/lib.sh"
 SESSIONS=
@@ -126,3 +127,36 @@ while read -r p; do wait "$p" || fail "writer $p failed"; done <"$WORK/writers.p
 run_expect 0 run --stream ev
 verify $u.ev ev id --any-order
 echo "writers: $runs runs, $(sql 'SELECT count(*) FROM ev') rows, all delivered once"
+
+# 6. The same with a composite key, ["at", "id"]: `at` is now(), the start
+#    of each writer's transaction, so rows commit below keys already sent
+#    and many rows share an `at` (a transaction's rows all do).
+sql "CREATE TABLE ev2 (at timestamptz NOT NULL DEFAULT now(), id bigserial, who text);
+     CREATE UNIQUE INDEX ev2_at_id ON ev2 (at, id)" >/dev/null
+write_conf "$WORK/pinemit.conf" '{ name = "ev2"; key = ["at", "id"]; }'
+per=${WRITER_TXNS2:-120}
+: >"$WORK/writers2.pids"
+for w in $(seq 1 8); do
+    {
+        for i in $(seq 1 "$per"); do
+            echo "BEGIN; INSERT INTO ev2 (who) SELECT 'w$w-$i' FROM generate_series(1, 1 + $i % 3);"
+            echo "SELECT pg_sleep(random() * 0.02); COMMIT;"
+            [ $((i % 17)) -eq 0 ] && echo "BEGIN; INSERT INTO ev2 (who) VALUES ('rb'); ROLLBACK;"
+        done
+    } >"$WORK/writer2-$w.sql"
+    psql -X -q -o /dev/null -f "$WORK/writer2-$w.sql" 2>"$WORK/writer2-$w.err" &
+    echo $! >>"$WORK/writers2.pids"
+done
+runs=0
+while [ "$runs" -lt 2000 ]; do
+    alive=0
+    while read -r p; do kill -0 "$p" 2>/dev/null && alive=1; done <"$WORK/writers2.pids"
+    run_expect 0 run --stream ev2
+    runs=$((runs + 1))
+    [ "$alive" -eq 1 ] || break
+    sleep 0.1
+done
+while read -r p; do wait "$p" || fail "writer $p failed"; done <"$WORK/writers2.pids"
+run_expect 0 run --stream ev2
+verify $u.ev2 ev2 id --any-order
+echo "composite key writers: $runs runs, $(sql 'SELECT count(*) FROM ev2') rows, all delivered once"

@@ -14,6 +14,10 @@
 
 /* The largest sink.max_in_flight. */
 #define PE_WINDOW_MAX 64
+/* Where the window starts (at most sink.max_in_flight): a short run
+ * spends no round trips ramping up, and the first sign of trouble halves
+ * it as any other time. */
+#define PE_WINDOW_START 4
 
 struct pe_window {
     uint64_t base; /* sequence number of the oldest batch not popped */
@@ -30,7 +34,8 @@ struct pe_window {
     double rtt_ms;    /* smoothed round trip of clean answers; 0: none */
 };
 
-/* max is clamped to 1..PE_WINDOW_MAX.  The window starts at 1. */
+/* max is clamped to 1..PE_WINDOW_MAX.  The window starts at
+ * min(PE_WINDOW_START, max). */
 void pe_window_init(struct pe_window *w, long max, size_t max_bytes);
 /* Batches open: sent and not yet popped (acknowledged or not). */
 size_t pe_window_open_count(const struct pe_window *w);

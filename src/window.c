@@ -11,7 +11,7 @@ void pe_window_init(struct pe_window *w, long max, size_t max_bytes)
     memset(w, 0, sizeof(*w));
     w->max = max < 1 ? 1 : max > PE_WINDOW_MAX ? PE_WINDOW_MAX : max;
     w->max_bytes = max_bytes;
-    w->limit = 1;
+    w->limit = w->max < PE_WINDOW_START ? w->max : PE_WINDOW_START;
     w->slow_start = true;
 }
 

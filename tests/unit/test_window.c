@@ -78,7 +78,7 @@ static void room_counts_batches_and_bytes(void **state)
 
     (void)state;
     pe_window_init(&w, 3, 100);
-    assert_int_equal(w.limit, 1);
+    assert_int_equal(w.limit, 3); /* starts at min(PE_WINDOW_START, max) */
     assert_true(pe_window_room(&w, 500)); /* alone */
     open_n(&w, 2, 40);
     assert_false(pe_window_room(&w, 40)); /* 120 > 100 */
@@ -87,8 +87,10 @@ static void room_counts_batches_and_bytes(void **state)
     assert_false(pe_window_room(&w, 0)); /* 3 = limit */
     pe_window_init(&w, 1000, 100);
     assert_int_equal(w.max, PE_WINDOW_MAX);
+    assert_int_equal(w.limit, PE_WINDOW_START);
     pe_window_init(&w, 0, 100);
     assert_int_equal(w.max, 1);
+    assert_int_equal(w.limit, 1);
 }
 
 /* Slow start doubles per round trip, congestion halves, then one more
@@ -99,10 +101,10 @@ static void aimd(void **state)
 
     (void)state;
     pe_window_init(&w, 8, 1000);
-    /* Never full: a fast sink keeps the window where it is. */
+    /* Never full: a fast sink keeps the window where it starts. */
     for (int i = 0; i < 20; i++)
         pe_window_feedback(&w, 20, false);
-    assert_int_equal(w.limit, 1);
+    assert_int_equal(w.limit, PE_WINDOW_START);
     for (int i = 0; i < 20; i++) {
         pe_window_note_limited(&w);
         pe_window_feedback(&w, 20, false);

@@ -97,36 +97,43 @@ out=$("$PINEMIT" -c "$WORK/pinemit.conf" status --stream ev)
 expect_match "status" "^ev +$u.ev +36 +0 +0 +- +-$" "$(printf '%s\n' "$out" | grep '^ev ')"
 say a "ROLLBACK;"
 
+# writers TABLE PER STREAM: eight psql writers, PER transactions each,
+# committing in random order into TABLE (now and then a rollback, and
+# for ev a savepoint) while pinemit runs STREAM again and again; then
+# every committed row is there, exactly once.
+writers() {
+    local table=$1 per=$2 stream=$3 runs=0 alive p
+    : >"$WORK/$table.pids"
+    for w in $(seq 1 8); do
+        {
+            for i in $(seq 1 "$per"); do
+                echo "BEGIN; INSERT INTO $table (who) SELECT 'w$w-$i' FROM generate_series(1, 1 + $i % 3);"
+                echo "SELECT pg_sleep(random() * 0.02); COMMIT;"
+                [ $((i % 17)) -eq 0 ] && echo "BEGIN; INSERT INTO $table (who) VALUES ('rb'); ROLLBACK;"
+                [ "$table" = ev ] && [ $((i % 13)) -eq 0 ] && echo "BEGIN; SAVEPOINT s; INSERT INTO ev (who) VALUES ('sp$w-$i'); RELEASE s; SELECT pg_sleep(random() * 0.03); COMMIT;"
+            done
+        } >"$WORK/$table-writer$w.sql"
+        psql -X -q -o /dev/null -f "$WORK/$table-writer$w.sql" 2>"$WORK/$table-writer$w.err" &
+        echo $! >>"$WORK/$table.pids"
+    done
+    while [ "$runs" -lt 2000 ]; do
+        alive=0
+        while read -r p; do kill -0 "$p" 2>/dev/null && alive=1; done <"$WORK/$table.pids"
+        run_expect 0 run --stream "$stream"
+        runs=$((runs + 1))
+        [ "$alive" -eq 1 ] || break
+        sleep 0.1
+    done
+    while read -r p; do wait "$p" || fail "writer $p failed"; done <"$WORK/$table.pids"
+    run_expect 0 run --stream "$stream"
+    verify "$u.$stream" "$table" id --any-order
+    echo "$table writers: $runs runs, $(sql "SELECT count(*) FROM $table") rows, all delivered once"
+}
+
 # 5. Eight writers committing in random order while pinemit runs again
 #    and again; then every committed row is there, exactly once.
 write_conf "$WORK/pinemit.conf" '{ name = "ev"; key = "id"; }'
-per=${WRITER_TXNS:-300}
-for w in $(seq 1 8); do
-    {
-        for i in $(seq 1 "$per"); do
-            echo "BEGIN; INSERT INTO ev (who) SELECT 'w$w-$i' FROM generate_series(1, 1 + $i % 3);"
-            echo "SELECT pg_sleep(random() * 0.02); COMMIT;"
-            # Now and then a rollback, and a savepoint.
-            [ $((i % 17)) -eq 0 ] && echo "BEGIN; INSERT INTO ev (who) VALUES ('rb'); ROLLBACK;"
-            [ $((i % 13)) -eq 0 ] && echo "BEGIN; SAVEPOINT s; INSERT INTO ev (who) VALUES ('sp$w-$i'); RELEASE s; SELECT pg_sleep(random() * 0.03); COMMIT;"
-        done
-    } >"$WORK/writer$w.sql"
-    psql -X -q -o /dev/null -f "$WORK/writer$w.sql" 2>"$WORK/writer$w.err" &
-    echo $! >>"$WORK/writers.pids"
-done
-runs=0
-while [ "$runs" -lt 2000 ]; do
-    alive=0
-    while read -r p; do kill -0 "$p" 2>/dev/null && alive=1; done <"$WORK/writers.pids"
-    run_expect 0 run --stream ev
-    runs=$((runs + 1))
-    [ "$alive" -eq 1 ] || break
-    sleep 0.1
-done
-while read -r p; do wait "$p" || fail "writer $p failed"; done <"$WORK/writers.pids"
-run_expect 0 run --stream ev
-verify $u.ev ev id --any-order
-echo "writers: $runs runs, $(sql 'SELECT count(*) FROM ev') rows, all delivered once"
+writers ev "${WRITER_TXNS:-300}" ev
 
 # 6. The same with a composite key, ["at", "id"]: `at` is now(), the start
 #    of each writer's transaction, so rows commit below keys already sent
@@ -134,29 +141,4 @@ echo "writers: $runs runs, $(sql 'SELECT count(*) FROM ev') rows, all delivered 
 sql "CREATE TABLE ev2 (at timestamptz NOT NULL DEFAULT now(), id bigserial, who text);
      CREATE UNIQUE INDEX ev2_at_id ON ev2 (at, id)" >/dev/null
 write_conf "$WORK/pinemit.conf" '{ name = "ev2"; key = ["at", "id"]; }'
-per=${WRITER_TXNS2:-120}
-: >"$WORK/writers2.pids"
-for w in $(seq 1 8); do
-    {
-        for i in $(seq 1 "$per"); do
-            echo "BEGIN; INSERT INTO ev2 (who) SELECT 'w$w-$i' FROM generate_series(1, 1 + $i % 3);"
-            echo "SELECT pg_sleep(random() * 0.02); COMMIT;"
-            [ $((i % 17)) -eq 0 ] && echo "BEGIN; INSERT INTO ev2 (who) VALUES ('rb'); ROLLBACK;"
-        done
-    } >"$WORK/writer2-$w.sql"
-    psql -X -q -o /dev/null -f "$WORK/writer2-$w.sql" 2>"$WORK/writer2-$w.err" &
-    echo $! >>"$WORK/writers2.pids"
-done
-runs=0
-while [ "$runs" -lt 2000 ]; do
-    alive=0
-    while read -r p; do kill -0 "$p" 2>/dev/null && alive=1; done <"$WORK/writers2.pids"
-    run_expect 0 run --stream ev2
-    runs=$((runs + 1))
-    [ "$alive" -eq 1 ] || break
-    sleep 0.1
-done
-while read -r p; do wait "$p" || fail "writer $p failed"; done <"$WORK/writers2.pids"
-run_expect 0 run --stream ev2
-verify $u.ev2 ev2 id --any-order
-echo "composite key writers: $runs runs, $(sql 'SELECT count(*) FROM ev2') rows, all delivered once"
+writers ev2 "${WRITER_TXNS2:-120}" ev2

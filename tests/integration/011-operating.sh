@@ -15,17 +15,16 @@ sql "CREATE TABLE ev (id bigserial PRIMARY KEY, who text);
 start_mock --auto-create
 write_conf "$WORK/pinemit.conf" '{ name = "ev"; key = "id"; }'
 u=0e3bbd435bfb
-recs() { if [ -f "$MOCK_STORE/records/$1.jsonl" ]; then wc -l <"$MOCK_STORE/records/$1.jsonl"; else echo 0; fi; }
 
 # --- follow mode ---
 "$PINEMIT" -c "$WORK/pinemit.conf" --log-file "$WORK/follow.log" -v \
     run --stream ev --follow --interval 1 &
 PID=$!
-for _ in $(seq 1 100); do [ "$(recs $u.ev)" -ge 10 ] && break; sleep 0.05; done
-expect_eq "first poll" 10 "$(recs $u.ev)"
+for _ in $(seq 1 100); do [ "$(mock_records $u.ev)" -ge 10 ] && break; sleep 0.05; done
+expect_eq "first poll" 10 "$(mock_records $u.ev)"
 sql "INSERT INTO ev (who) SELECT 'later' FROM generate_series(1, 5)" >/dev/null
-for _ in $(seq 1 100); do [ "$(recs $u.ev)" -ge 15 ] && break; sleep 0.05; done
-expect_eq "rows inserted while it runs" 15 "$(recs $u.ev)"
+for _ in $(seq 1 100); do [ "$(mock_records $u.ev)" -ge 15 ] && break; sleep 0.05; done
+expect_eq "rows inserted while it runs" 15 "$(mock_records $u.ev)"
 # SIGHUP with a broken config: refused, the old one kept, still running.
 cp "$WORK/pinemit.conf" "$WORK/good.conf"
 echo 'this is not a config' >>"$WORK/pinemit.conf"
@@ -35,8 +34,8 @@ expect_match "bad config refused" "SIGHUP: .*pinemit.conf:[0-9]+: .*keeping the 
 kill -0 "$PID" || fail "follow mode died on a bad config"
 cp "$WORK/good.conf" "$WORK/pinemit.conf"
 sql "INSERT INTO ev (who) VALUES ('after hup')" >/dev/null
-for _ in $(seq 1 100); do [ "$(recs $u.ev)" -ge 16 ] && break; sleep 0.05; done
-expect_eq "still polling after SIGHUP" 16 "$(recs $u.ev)"
+for _ in $(seq 1 100); do [ "$(mock_records $u.ev)" -ge 16 ] && break; sleep 0.05; done
+expect_eq "still polling after SIGHUP" 16 "$(mock_records $u.ev)"
 # Two good re-reads in a row: the second replaces a config that was itself
 # re-read (under ASan this caught a use after free).
 for n in 1 2; do
@@ -48,8 +47,8 @@ for n in 1 2; do
     expect_eq "re-read number $n" "$n" "$(grep -c 'configuration re-read' "$WORK/follow.log")"
 done
 sql "INSERT INTO ev (who) VALUES ('after two re-reads')" >/dev/null
-for _ in $(seq 1 100); do [ "$(recs $u.ev)" -ge 17 ] && break; sleep 0.05; done
-expect_eq "still polling after two re-reads" 17 "$(recs $u.ev)"
+for _ in $(seq 1 100); do [ "$(mock_records $u.ev)" -ge 17 ] && break; sleep 0.05; done
+expect_eq "still polling after two re-reads" 17 "$(mock_records $u.ev)"
 # SIGTERM ends it within a second.
 t0=$(date +%s%N)
 kill -TERM "$PID"

@@ -13,7 +13,6 @@ new_db keys
 load_seed 50
 start_mock --auto-create
 u=0e3bbd435bfb
-recs() { if [ -f "$MOCK_STORE/records/$1.jsonl" ]; then wc -l <"$MOCK_STORE/records/$1.jsonl"; else echo 0; fi; }
 
 # check_expect CODE: runs check; the exit code must be CODE; stdout and
 # stderr land in $OUT.
@@ -62,7 +61,7 @@ sql "DROP INDEX dup3_partial, dup3_expr, dup3_two; TRUNCATE dup3;
      INSERT INTO dup3 SELECT g, g FROM generate_series(0, 29) g;
      ALTER TABLE dup3 ADD CONSTRAINT dup3_k UNIQUE (k)" >/dev/null
 run_expect 0 run --stream dup3
-expect_eq "every row of dup3" 30 "$(recs $u.dup3)"
+expect_eq "every row of dup3" 30 "$(mock_records $u.dup3)"
 verify $u.dup3 dup3 k
 
 # A unique index alone, and a partitioned table's primary key.
@@ -164,9 +163,9 @@ expect_eq "nothing replayed" "$before" "$(mock_requests)"
 # Not on a terminal: silent.  On one: one line says what goes where.
 run_expect 0 replay --stream rp --from 3 --to 7 --topic scratch.rp
 expect_eq "no plan line off a terminal" "" "$OUT"
-expect_eq "five rows replayed" 5 "$(recs scratch.rp)"
+expect_eq "five rows replayed" 5 "$(mock_records scratch.rp)"
 script -qec "$PINEMIT -c $WORK/pinemit.conf replay --stream rp --from 3 --to 7 --topic scratch.rp" \
     /dev/null >"$WORK/tty.out" 2>&1 </dev/null || fail "replay on a terminal: $(cat "$WORK/tty.out")"
 expect_match "plan line on a terminal" \
     'pinemit: replay: stream rp: keys 3 to 7 \(5 rows\) to topic scratch.rp' "$(cat "$WORK/tty.out")"
-expect_eq "ten rows replayed in all" 10 "$(recs scratch.rp)"
+expect_eq "ten rows replayed in all" 10 "$(mock_records scratch.rp)"

@@ -13,13 +13,12 @@ sql "CREATE TABLE ev (id bigserial PRIMARY KEY, who text);
 start_mock --auto-create
 write_conf "$WORK/pinemit.conf" '{ name = "ev"; key = "id"; }'
 u=0e3bbd435bfb
-recs() { if [ -f "$MOCK_STORE/records/$1.jsonl" ]; then wc -l <"$MOCK_STORE/records/$1.jsonl"; else echo 0; fi; }
 
 "$PINEMIT" -c "$WORK/pinemit.conf" --log-file "$WORK/follow.log" -v \
     run --stream ev --follow --interval 1 &
 PID=$!
-for _ in $(seq 1 100); do [ "$(recs $u.ev)" -ge 5 ] && break; sleep 0.05; done
-expect_eq "first poll" 5 "$(recs $u.ev)"
+for _ in $(seq 1 100); do [ "$(mock_records $u.ev)" -ge 5 ] && break; sleep 0.05; done
+expect_eq "first poll" 5 "$(mock_records $u.ev)"
 
 # state.store = "database": refused by name, old config kept.
 sed -i 's|^state = { dir = \(.*\); };|state = { dir = \1; store = "database"; };|' "$WORK/pinemit.conf"
@@ -31,8 +30,8 @@ kill -0 "$PID" || fail "follow mode died on a store change"
 
 # Still writing to the file store it started with.
 sql "INSERT INTO ev (who) VALUES ('after hup')" >/dev/null
-for _ in $(seq 1 100); do [ "$(recs $u.ev)" -ge 6 ] && break; sleep 0.05; done
-expect_eq "still polling after the refused reload" 6 "$(recs $u.ev)"
+for _ in $(seq 1 100); do [ "$(mock_records $u.ev)" -ge 6 ] && break; sleep 0.05; done
+expect_eq "still polling after the refused reload" 6 "$(mock_records $u.ev)"
 expect_eq "no checkpoint table was made" "" \
     "$(sql "SELECT to_regclass('pinemit.checkpoints')" | tr -d '[:space:]')"
 kill -TERM "$PID"

@@ -12,7 +12,6 @@ trap 'stop_mock; [ -z "$LATE" ] || kill "$LATE" 2>/dev/null || true' EXIT
 new_db keys15
 start_mock --auto-create
 u=0e3bbd435bfb
-recs() { if [ -f "$MOCK_STORE/records/$1.jsonl" ]; then wc -l <"$MOCK_STORE/records/$1.jsonl"; else echo 0; fi; }
 
 # 20,000 rows, 7 per updated_at value: with fetch_rows = 100 nearly every
 # page boundary falls inside a run of equal updated_at.
@@ -28,12 +27,12 @@ run_expect 2 run --stream ev
 expect_match "composite key not covered" \
     'stream ev: table ev: key "updated_at, id" is not unique: no primary key, unique constraint or unique index covers exactly those columns' "$OUT"
 expect_match "what to create" 'CREATE UNIQUE INDEX ON "public"."ev" \("updated_at", "id"\)' "$OUT"
-expect_eq "nothing sent" 0 "$(recs $u.ev)"
+expect_eq "nothing sent" 0 "$(mock_records $u.ev)"
 sql "CREATE UNIQUE INDEX ev_ts_id ON ev (updated_at, id)" >/dev/null
 
 # --- every row exactly once, values equal to row_to_json ---
 run_expect 0 run --stream ev
-expect_eq "every row of ev" 20000 "$(recs $u.ev)"
+expect_eq "every row of ev" 20000 "$(mock_records $u.ev)"
 verify $u.ev ev id --expect-count 20000
 want=$(sql "SELECT json_build_array(updated_at::text, id::text)::text FROM ev
             ORDER BY updated_at DESC, id DESC LIMIT 1")
@@ -43,7 +42,7 @@ out=$("$PINEMIT" -c "$WORK/pinemit.conf" status --stream ev)
 expect_match "status shows the composite checkpoint" \
     '^ev +0e3bbd435bfb.ev +\["2024-01-01 00:47:37", "20000"\] +0 ' "$out"
 run_expect 0 run --stream ev
-expect_eq "a second run sends nothing" 20000 "$(recs $u.ev)"
+expect_eq "a second run sends nothing" 20000 "$(mock_records $u.ev)"
 
 # --- updated rows go out again, in their new state, exactly once ---
 sql "CREATE FUNCTION ev_touch() RETURNS trigger LANGUAGE plpgsql AS
@@ -52,7 +51,7 @@ sql "CREATE FUNCTION ev_touch() RETURNS trigger LANGUAGE plpgsql AS
        EXECUTE FUNCTION ev_touch();
      UPDATE ev SET note = 'updated ' || id WHERE id % 40 = 0" >/dev/null
 run_expect 0 run --stream ev
-expect_eq "exactly 500 more records" 20500 "$(recs $u.ev)"
+expect_eq "exactly 500 more records" 20500 "$(mock_records $u.ev)"
 tail -n 500 "$MOCK_STORE/records/$u.ev.jsonl" >"$WORK/updated.jsonl"
 sql "COPY (SELECT row_to_json(e) FROM ev e WHERE id % 40 = 0
            ORDER BY updated_at, id) TO STDOUT" >"$WORK/want.jsonl"
@@ -69,7 +68,7 @@ PY
 # --- replay: bounds are JSON arrays of the key's texts ---
 run_expect 0 replay --stream ev --from '["2024-01-01 00:00:01", "8"]' \
     --to '["2024-01-01 00:00:02", "20"]' --topic scratch.ev
-expect_eq "13 rows replayed" 13 "$(recs scratch.ev)"
+expect_eq "13 rows replayed" 13 "$(mock_records scratch.ev)"
 run_expect 2 replay --stream ev --from '["2024-01-01 00:00:01"]'
 expect_match "one component short" \
     '--from: .* is not a valid \(timestamp without time zone, integer\).*expected a JSON array of 2 strings' "$OUT"
@@ -92,12 +91,12 @@ for _ in $(seq 1 100); do
 done
 sql "UPDATE ev SET note = 'B' WHERE id = 9" >/dev/null
 run_expect 0 run --stream ev
-expect_eq "B's row sent, A's still open" 20501 "$(recs $u.ev)"
+expect_eq "B's row sent, A's still open" 20501 "$(mock_records $u.ev)"
 expect_match "checkpoint past A's key" '"9"\]$' "$(ckpt ev)"
 set +e; wait "$LATE"; rc=$?; set -e; LATE=
 expect_eq "A committed" 0 "$rc"
 run_expect 0 run --stream ev
-expect_eq "A's row too, once" 20502 "$(recs $u.ev)"
+expect_eq "A's row too, once" 20502 "$(mock_records $u.ev)"
 expect_match "A's row in its new state" '"id":7,.*"note":"late A"' \
     "$(tail -n 1 "$MOCK_STORE/records/$u.ev.jsonl")"
 
@@ -108,11 +107,11 @@ sed -i 's|^state = { dir = "\(.*\)"; };|state = { dir = "\1"; store = "database"
 grep -q 'store = "database"' "$WORK/pinemit.conf" || fail "config edit"
 run_expect 0 init
 run_expect 0 run --stream evs
-expect_eq "every row once over 3 shards" 20000 "$(recs $u.evs)"
+expect_eq "every row once over 3 shards" 20000 "$(mock_records $u.evs)"
 verify $u.evs ev id --expect-count 20000 --any-order
 sql "UPDATE ev SET note = 'again ' || id WHERE id <= 30" >/dev/null
 run_expect 0 run --stream evs
-expect_eq "the 30 updated rows again" 20030 "$(recs $u.evs)"
+expect_eq "the 30 updated rows again" 20030 "$(mock_records $u.evs)"
 stored=$(sql "SELECT count(*) FROM pinemit.checkpoints WHERE stream = 'evs'
               AND ((state->>'key')::json->>1) ~ '^[0-9]+$'")
 expect_eq "each shard's checkpoint holds both components" 3 "$stored"
@@ -137,9 +136,9 @@ expect_match "check: members with a rename" \
     'stream shaped: columns \(3\): index, category, title AS pin_title' "$out"
 expect_match "check: the key need not be sent" 'stream nokey: columns \(2\): title, at' "$out"
 expect_match "check: no filter" 'stream shaped: where: -' "$out"
-expect_eq "every pin, shaped" 250 "$(recs $u.shaped)"
-expect_eq "every pin, key not sent" 250 "$(recs $u.nokey)"
-expect_eq "every ev row, one member" 20000 "$(recs $u.evnote)"
+expect_eq "every pin, shaped" 250 "$(mock_records $u.shaped)"
+expect_eq "every pin, key not sent" 250 "$(mock_records $u.nokey)"
+expect_eq "every ev row, one member" 20000 "$(mock_records $u.evnote)"
 sql "COPY (SELECT json_build_object('index', index, 'category', category,
              'pin_title', title) FROM pins ORDER BY index) TO STDOUT" >"$WORK/want.jsonl"
 sql "COPY (SELECT json_build_object('title', title, 'at', at) FROM pins
@@ -207,7 +206,7 @@ PY
 # A row that starts to match later goes out on the next run (key order).
 sql "INSERT INTO pins VALUES (251, 'spam', 'no', 'x', now()), (252, 'ok', 'yes', 'x', now())" >/dev/null
 run_expect 0 run --stream clean
-expect_eq "only the new matching row" 190 "$(recs $u.clean)"
+expect_eq "only the new matching row" 190 "$(mock_records $u.clean)"
 bad_conf '{ name = "bad"; table = "pins"; key = "index";
     where = "category <>"; }' 'category <>"'
 run_expect 2 run --stream bad

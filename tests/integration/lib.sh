@@ -98,6 +98,16 @@ mock_requests() {
     fi
 }
 
+# mock_records TOPIC: number of records the mock stored for TOPIC (0 when
+# none yet).
+mock_records() {
+    if [ -f "$MOCK_STORE/records/$1.jsonl" ]; then
+        wc -l <"$MOCK_STORE/records/$1.jsonl"
+    else
+        echo 0
+    fi
+}
+
 # write_conf FILE [extra stream entries]: config for the seed tables
 # pointing at the shared cluster and the current mock.
 write_conf() {

@@ -17,11 +17,7 @@ write_conf "$WORK/pinemit.conf" '{ name = "ev"; key = "id"; }'
 u=0e3bbd435bfb
 
 # --- follow mode ---
-"$PINEMIT" -c "$WORK/pinemit.conf" --log-file "$WORK/follow.log" -v \
-    run --stream ev --follow --interval 1 &
-PID=$!
-for _ in $(seq 1 100); do [ "$(mock_records $u.ev)" -ge 10 ] && break; sleep 0.05; done
-expect_eq "first poll" 10 "$(mock_records $u.ev)"
+follow_ev 10
 sql "INSERT INTO ev (who) SELECT 'later' FROM generate_series(1, 5)" >/dev/null
 for _ in $(seq 1 100); do [ "$(mock_records $u.ev)" -ge 15 ] && break; sleep 0.05; done
 expect_eq "rows inserted while it runs" 15 "$(mock_records $u.ev)"

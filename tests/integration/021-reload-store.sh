@@ -14,11 +14,7 @@ start_mock --auto-create
 write_conf "$WORK/pinemit.conf" '{ name = "ev"; key = "id"; }'
 u=0e3bbd435bfb
 
-"$PINEMIT" -c "$WORK/pinemit.conf" --log-file "$WORK/follow.log" -v \
-    run --stream ev --follow --interval 1 &
-PID=$!
-for _ in $(seq 1 100); do [ "$(mock_records $u.ev)" -ge 5 ] && break; sleep 0.05; done
-expect_eq "first poll" 5 "$(mock_records $u.ev)"
+follow_ev 5
 
 # state.store = "database": refused by name, old config kept.
 sed -i 's|^state = { dir = \(.*\); };|state = { dir = \1; store = "database"; };|' "$WORK/pinemit.conf"

@@ -108,6 +108,20 @@ mock_records() {
     fi
 }
 
+# follow_ev N: starts `run --stream ev --follow --interval 1` in the
+# background (PID set, -v messages in $WORK/follow.log) and waits, bounded,
+# until the mock holds N records of ev: its first poll.
+follow_ev() {
+    "$PINEMIT" -c "$WORK/pinemit.conf" --log-file "$WORK/follow.log" -v \
+        run --stream ev --follow --interval 1 &
+    PID=$!
+    for _ in $(seq 1 100); do
+        [ "$(mock_records "$u.ev")" -ge "$1" ] && break
+        sleep 0.05
+    done
+    expect_eq "first poll" "$1" "$(mock_records "$u.ev")"
+}
+
 # write_conf FILE [extra stream entries]: config for the seed tables
 # pointing at the shared cluster and the current mock.
 write_conf() {

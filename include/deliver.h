@@ -25,6 +25,11 @@ struct pe_deliver_env {
     size_t *rejected;      /* dead letters so far in this run (shared) */
     int64_t deadline_ms;   /* monotonic; 0 = none */
     const volatile sig_atomic_t *stop; /* 1: stop soon, 2: stop now */
+    /* Called by the delivering thread before each retry's backoff, so the
+     * first sign of congestion reaches the window of requests in flight
+     * at once, not after the backoff.  NULL: none. */
+    void (*on_retry)(void *arg);
+    void *retry_arg;
 };
 
 struct pe_send_stats {

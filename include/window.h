@@ -32,6 +32,8 @@ struct pe_window {
     bool slow_start;  /* no congestion seen yet: grow per answer */
     bool limited;     /* a batch waited for room since the last growth */
     double rtt_ms;    /* smoothed round trip of clean answers; 0: none */
+    uint64_t recover; /* batches numbered below were opened before the
+                         last decrease */
 };
 
 /* max is clamped to 1..PE_WINDOW_MAX.  The window starts at
@@ -56,13 +58,18 @@ void pe_window_clear(struct pe_window *w);
 /* A batch had to wait for room: the window, not the reading, is what
  * holds the unit back. */
 void pe_window_note_limited(struct pe_window *w);
-/* One answer's lesson: congested (a 429, a 503, a timeout, any retry) or
- * a round trip well above the smoothed one halves the limit; clean
+/* The lesson of batch seq's answer: congested (a 429, a 503, a timeout,
+ * any retry) or a round trip well above the smoothed one halves the
+ * limit; clean
  * answers grow it, by one per answer until the first congestion, then by
  * one per window of clean answers, but only while the window is what
  * holds the unit back (a batch waited for room since the last growth; as
  * TCP does not grow a window the sender does not fill, RFC 7661): a fast
- * sink keeps a small window and its memory.  Returns the new limit. */
-long pe_window_feedback(struct pe_window *w, double rtt_ms, bool congested);
+ * sink keeps a small window and its memory.  The answer of a batch opened
+ * before the last decrease is ignored: one overfull flight halves the
+ * limit once (as TCP reduces once per round trip, RFC 6582).  Returns
+ * the new limit. */
+long pe_window_feedback(struct pe_window *w, uint64_t seq, double rtt_ms,
+                        bool congested);
 
 #endif

@@ -248,6 +248,8 @@ static enum pe_status back_off(const struct job *j, const struct flight *f,
         return PE_ERR_PROXY;
     }
     j->stats->retries++;
+    if (j->env->on_retry != NULL)
+        j->env->on_retry(j->env->retry_arg);
     return pe_deliver_sleep(j->env, wait_ms(j->env, f->attempt, &f->res), err);
 }
 

@@ -35,6 +35,7 @@ struct slot {
     enum pe_status st; /* of the delivery, once done */
     struct pe_error err;
     struct pe_send_stats stats;
+    bool taught; /* the window has heard of this delivery's congestion */
 };
 
 /* mu guards the slots' state (the rest of a slot belongs to its thread
@@ -66,9 +67,23 @@ static void slot_done(struct pe_inflight *f, struct slot *s, enum pe_status st,
         f->failed_seq = s->seq;
         f->ferr = s->err;
     }
-    /* Any retry means a 429, a 5xx, a timeout or a lost connection. */
-    pe_window_feedback(&f->w, (double)ms, st != PE_OK || s->stats.retries > 0);
+    if (!s->taught)
+        pe_window_feedback(&f->w, s->seq, (double)ms, st != PE_OK);
     pthread_cond_broadcast(&f->cv);
+}
+
+/* A retry is coming (a 429, a 5xx, a timeout or a lost connection): the
+ * window learns it now, while the batch backs off, not when it is done. */
+static void slot_retry(void *arg)
+{
+    struct slot *s = arg;
+    struct pe_inflight *f = s->f;
+
+    pthread_mutex_lock(&f->mu);
+    if (!s->taught)
+        pe_window_feedback(&f->w, s->seq, 0, true);
+    s->taught = true;
+    pthread_mutex_unlock(&f->mu);
 }
 
 static void *slot_main(void *arg)
@@ -78,6 +93,7 @@ static void *slot_main(void *arg)
 
     pthread_mutex_lock(&f->mu);
     for (;;) {
+        struct pe_deliver_env env;
         int64_t t0;
         enum pe_status st;
 
@@ -85,11 +101,15 @@ static void *slot_main(void *arg)
             pthread_cond_wait(&f->cv, &f->mu);
         if (s->state != SLOT_BUSY)
             break;
+        s->taught = false;
+        env = *f->o.env;
+        env.on_retry = slot_retry;
+        env.retry_arg = s;
         pthread_mutex_unlock(&f->mu);
         t0 = pe_now_mono_ms();
         memset(&s->stats, 0, sizeof(s->stats));
         pe_error_clear(&s->err);
-        st = pe_deliver(f->o.env, s->sink, f->o.stream, f->o.topic, &s->batch,
+        st = pe_deliver(&env, s->sink, f->o.stream, f->o.topic, &s->batch,
                         NULL, s->batch.n, &s->stats, &s->err);
         if (st != PE_OK && st != PE_ERR_INTERRUPTED)
             pe_error_prefix(&s->err, "keys %s to %s",

@@ -76,12 +76,20 @@ static bool rising(const struct pe_window *w, double rtt_ms)
     return w->rtt_ms > 0 && rtt_ms > 2 * w->rtt_ms + 20;
 }
 
-long pe_window_feedback(struct pe_window *w, double rtt_ms, bool congested)
+long pe_window_feedback(struct pe_window *w, uint64_t seq, double rtt_ms,
+                        bool congested)
 {
+    /* A batch opened before the last decrease was sent under the old
+     * limit: its answer, clean or not, says nothing about the new one.
+     * So the batches of one overfull flight halve the limit once, not
+     * once each. */
+    if (seq < w->recover)
+        return w->limit;
     if (congested || rising(w, rtt_ms)) {
         w->limit = w->limit / 2 > 1 ? w->limit / 2 : 1;
         w->good = 0;
         w->slow_start = false;
+        w->recover = w->next;
         return w->limit;
     }
     w->rtt_ms = w->rtt_ms > 0 ? 0.8 * w->rtt_ms + 0.2 * rtt_ms : rtt_ms;

@@ -810,6 +810,7 @@ class MockServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    holding_open = False  # a produce request counted open (--max-open)
     timeout = 30  # idle keep-alive connections are closed, like Jetty's idle.timeout.ms
 
     def version_string(self):
@@ -972,6 +973,7 @@ class Handler(BaseHTTPRequestHandler):
         return out
 
     def respond(self, status, body=b"", ctype=None, headers=()):
+        self.leave_open()
         self.log_entry(status)
         self.responded = True
         self.send_response(status)
@@ -1209,12 +1211,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def produce(self, topic, path_partition, body):
         self.info["topic"] = topic
+        # Open from here until its answer starts (respond() leaves), so a
+        # client that sends the next request as soon as it has an answer
+        # never finds the previous one still counted.
+        self.holding_open = True
         try:
             if not self.state.enter():
                 self.info["action"] = "max_open"
                 return self.gateway_error(429, "Too Many Requests", "TooManyRequestsException")
             return self.produce_open(topic, path_partition, body)
         finally:
+            self.leave_open()
+
+    def leave_open(self):
+        if self.holding_open:
+            self.holding_open = False
             self.state.leave()
 
     def produce_open(self, topic, path_partition, body):

@@ -69,12 +69,16 @@ python3 - "$WORK/stats.json" "$WORK/t.prom" <<'PY' || fail "throttled: $(cat "$W
 import json, re, sys
 stats = json.load(open(sys.argv[1]))
 prom = open(sys.argv[2]).read()
-# The window went above K (it was probed), then settled near it: a fixed
-# window of 8 would draw five 429s for every three requests taken.
+# The window went above K (it was probed), then settled near it: a saw
+# tooth from about K/2 to K + 2 (a probe over K can pass when an answer
+# leaves just before it arrives), halved once per overfull flight, so
+# about one 429 per tooth.  A fixed window of 8 would draw five 429s for
+# every three requests taken.
+batches = stats["records"] / 25
 assert stats["throttled"] >= 1, stats
-assert stats["throttled"] <= stats["records"] / 25, stats
+assert stats["throttled"] <= batches / 2, stats
 m = re.search(r'^pinemit_window\{stream="pin"\} (\d+)$', prom, re.M)
-assert m and 1 <= int(m.group(1)) <= 4, prom
+assert m and 1 <= int(m.group(1)) <= 5, prom
 assert re.search(r'^pinemit_dead_letters_total\{stream="pin"\} 0$', prom, re.M), prom
 PY
 

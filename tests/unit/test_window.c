@@ -93,6 +93,46 @@ static void room_counts_batches_and_bytes(void **state)
     assert_int_equal(w.limit, 1);
 }
 
+/* One batch opened after everything before it, answered at once. */
+static long answer(struct pe_window *w, double rtt_ms, bool congested)
+{
+    uint64_t seq = pe_window_open(w, 1), popped;
+
+    pe_window_ack(w, seq);
+    assert_true(pe_window_pop(w, &popped));
+    assert_int_equal(popped, seq);
+    return pe_window_feedback(w, seq, rtt_ms, congested);
+}
+
+/* The 429s of one overfull flight halve the window once; a batch sent
+ * after the decrease teaches it again. */
+static void one_decrease_per_flight(void **state)
+{
+    struct pe_window w;
+    uint64_t seq[8], popped;
+
+    (void)state;
+    pe_window_init(&w, 8, 1000);
+    for (int i = 0; i < 20; i++) {
+        pe_window_note_limited(&w);
+        answer(&w, 20, false);
+    }
+    assert_int_equal(w.limit, 8);
+    for (int i = 0; i < 8; i++)
+        seq[i] = pe_window_open(&w, 1);
+    /* Answers in any order: the first 429 halves, the others of the
+     * flight (clean or not) change nothing. */
+    assert_int_equal(pe_window_feedback(&w, seq[5], 20, true), 4);
+    for (int i = 0; i < 8; i++) {
+        pe_window_ack(&w, seq[i]);
+        if (i != 5)
+            assert_int_equal(pe_window_feedback(&w, seq[i], 20, i % 2 == 0), 4);
+    }
+    for (int i = 0; i < 8; i++)
+        assert_true(pe_window_pop(&w, &popped));
+    assert_int_equal(answer(&w, 20, true), 2);
+}
+
 /* Slow start doubles per round trip, congestion halves, then one more
  * per window of clean answers, never above max nor below 1. */
 static void aimd(void **state)
@@ -103,27 +143,27 @@ static void aimd(void **state)
     pe_window_init(&w, 8, 1000);
     /* Never full: a fast sink keeps the window where it starts. */
     for (int i = 0; i < 20; i++)
-        pe_window_feedback(&w, 20, false);
+        answer(&w, 20, false);
     assert_int_equal(w.limit, PE_WINDOW_START);
     for (int i = 0; i < 20; i++) {
         pe_window_note_limited(&w);
-        pe_window_feedback(&w, 20, false);
+        answer(&w, 20, false);
     }
     assert_int_equal(w.limit, 8);
-    assert_int_equal(pe_window_feedback(&w, 20, true), 4);
-    assert_int_equal(pe_window_feedback(&w, 20, true), 2);
-    assert_int_equal(pe_window_feedback(&w, 20, true), 1);
-    assert_int_equal(pe_window_feedback(&w, 20, true), 1);
+    assert_int_equal(answer(&w, 20, true), 4);
+    assert_int_equal(answer(&w, 20, true), 2);
+    assert_int_equal(answer(&w, 20, true), 1);
+    assert_int_equal(answer(&w, 20, true), 1);
     pe_window_note_limited(&w);
-    assert_int_equal(pe_window_feedback(&w, 20, false), 2);
+    assert_int_equal(answer(&w, 20, false), 2);
     pe_window_note_limited(&w);
-    assert_int_equal(pe_window_feedback(&w, 20, false), 2);
-    assert_int_equal(pe_window_feedback(&w, 20, false), 3);
+    assert_int_equal(answer(&w, 20, false), 2);
+    assert_int_equal(answer(&w, 20, false), 3);
     /* A round trip far above the smoothed one counts as congestion. */
-    assert_int_equal(pe_window_feedback(&w, 200, false), 1);
-    assert_int_equal(pe_window_feedback(&w, 25, false), 1); /* not full */
+    assert_int_equal(answer(&w, 200, false), 1);
+    assert_int_equal(answer(&w, 25, false), 1); /* not full */
     pe_window_note_limited(&w);
-    assert_int_equal(pe_window_feedback(&w, 25, false), 2);
+    assert_int_equal(answer(&w, 25, false), 2);
     /* Forgetting what is open keeps what was learnt. */
     pe_window_open(&w, 30);
     pe_window_open(&w, 30);
@@ -141,6 +181,7 @@ int main(void)
         cmocka_unit_test(ring_wraps),
         cmocka_unit_test(room_counts_batches_and_bytes),
         cmocka_unit_test(aimd),
+        cmocka_unit_test(one_decrease_per_flight),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

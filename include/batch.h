@@ -11,8 +11,10 @@
 #include "util.h"
 
 struct pe_batch {
-    struct pe_buf body; /* built by pe_batch_finish / pe_batch_build */
-    struct pe_buf recs; /* the records, back to back */
+    struct pe_buf body; /* a subset's body, built by pe_batch_build */
+    struct pe_buf recs; /* the head, then the records joined by commas
+                           (and the tail, when tailed) */
+    size_t tailed;      /* bytes of the tail now at the end of recs */
     struct pe_buf keys; /* their keys, each NUL-terminated */
     size_t *rec_off;    /* n + 1 offsets into recs */
     size_t *key_off;    /* n offsets into keys */
@@ -49,7 +51,8 @@ enum pe_status pe_batch_add(struct pe_batch *b, const char *rec, size_t len,
  * pe_batch_count_sizes was called). */
 enum pe_status pe_batch_add_sized(struct pe_batch *b, const char *rec,
                                   size_t len, size_t size, const char *key);
-/* The body holding every record; valid until the next call on b. */
+/* The body holding every record; valid until the next call on b.  It is
+ * the batch's own storage, not a copy. */
 const char *pe_batch_finish(struct pe_batch *b, size_t *len);
 /* The body holding records idx[0..n) in that order (idx NULL: records
  * 0..n), into b->body. */

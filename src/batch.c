@@ -1,7 +1,15 @@
 /* SPDX-License-Identifier: MIT
- * batch.c - request bodies under both limits, by construction. */
+ * batch.c - request bodies under both limits, by construction.
+ *
+ * The records are kept as the body of the whole batch is sent: the frame's
+ * head, then the records joined by commas (recs).  The whole body is then
+ * recs plus the tail, appended when asked and taken off again before the
+ * next change, so the common request, every record in order, costs no
+ * second copy; only a subset (resends, 413 halves) is built apart, in
+ * body. */
 #include "batch.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,9 +70,19 @@ static size_t frame_bytes(const struct pe_batch *b)
     return b->sized ? 0 : strlen(HEAD(b)) + strlen(TAIL(b));
 }
 
+/* Takes off the tail pe_batch_build appended to recs. */
+static void untail(struct pe_batch *b)
+{
+    if (b->tailed != 0)
+        pe_buf_truncate(&b->recs, b->recs.len - b->tailed);
+    b->tailed = 0;
+}
+
 void pe_batch_reset(struct pe_batch *b)
 {
     pe_buf_reset(&b->recs);
+    pe_buf_puts(&b->recs, HEAD(b));
+    b->tailed = 0;
     pe_buf_reset(&b->keys);
     b->n = 0;
     b->body_bytes = frame_bytes(b);
@@ -98,8 +116,11 @@ enum pe_status pe_batch_add_sized(struct pe_batch *b, const char *rec,
     if (b->n >= b->max_records || grow > b->max_bytes ||
         b->body_bytes > b->max_bytes - grow)
         return PE_ERR_TOO_LARGE;
+    untail(b);
     b->key_off[b->n] = b->keys.len;
     pe_buf_append(&b->keys, key, strlen(key) + 1);
+    if (b->n > 0)
+        pe_buf_append(&b->recs, ",", 1);
     b->rec_off[b->n] = b->recs.len;
     pe_buf_append(&b->recs, rec, len);
     b->n++;
@@ -112,7 +133,9 @@ const char *pe_batch_record(const struct pe_batch *b, size_t i, size_t *len)
 {
     if (i >= b->n)
         return NULL;
-    *len = b->rec_off[i + 1] - b->rec_off[i];
+    /* rec_off[i + 1] is where record i ends (the next starts after the
+     * comma). */
+    *len = b->rec_off[i + 1] - b->rec_off[i] - (i + 1 < b->n ? 1 : 0);
     return b->recs.data + b->rec_off[i];
 }
 
@@ -121,9 +144,28 @@ const char *pe_batch_key(const struct pe_batch *b, size_t i)
     return i < b->n ? b->keys.data + b->key_off[i] : NULL;
 }
 
+/* Are idx[0..n) every record in order? */
+static bool all_in_order(const struct pe_batch *b, const size_t *idx, size_t n)
+{
+    if (n != b->n)
+        return false;
+    for (size_t j = 0; idx != NULL && j < n; j++)
+        if (idx[j] != j)
+            return false;
+    return true;
+}
+
 const char *pe_batch_build(struct pe_batch *b, const size_t *idx, size_t n,
                            size_t *len)
 {
+    if (all_in_order(b, idx, n)) {
+        if (b->tailed == 0) {
+            b->tailed = strlen(TAIL(b));
+            pe_buf_puts(&b->recs, TAIL(b));
+        }
+        *len = b->recs.len;
+        return b->recs.data;
+    }
     pe_buf_reset(&b->body);
     pe_buf_puts(&b->body, HEAD(b));
     for (size_t j = 0; j < n; j++) {

@@ -237,6 +237,38 @@ static void reset_reuses_the_batch(void **state)
     pe_batch_cleanup(&b);
 }
 
+/* The whole body is the batch's own storage, not a copy; a record added
+ * after it was asked for, a record read back and a subset's body all see
+ * the records without the tail. */
+static void whole_body_is_not_copied(void **state)
+{
+    struct pe_batch b;
+    size_t len = 0, idx[] = {1, 0}, same[] = {0, 1, 2};
+    const char *body, *r;
+
+    (void)state;
+    pe_batch_init(&b, 4, 1000);
+    assert_int_equal(add_str(&b, "10", "a"), PE_OK);
+    assert_int_equal(add_str(&b, "2", "b"), PE_OK);
+    body = pe_batch_finish(&b, &len);
+    assert_string_equal(body, "{\"records\":[10,2]}");
+    assert_ptr_equal(body, pe_batch_record(&b, 0, &len) - strlen("{\"records\":["));
+    assert_ptr_equal(pe_batch_finish(&b, &len), body); /* the tail once */
+    assert_int_equal(len, strlen("{\"records\":[10,2]}"));
+    r = pe_batch_record(&b, 1, &len);
+    assert_int_equal(len, 1);
+    assert_memory_equal(r, "2", 1);
+    assert_string_equal(pe_batch_build(&b, idx, 2, &len), "{\"records\":[2,10]}");
+    assert_int_equal(add_str(&b, "3", "c"), PE_OK);
+    r = pe_batch_record(&b, 0, &len);
+    assert_int_equal(len, 2);
+    assert_memory_equal(r, "10", 2);
+    assert_string_equal(pe_batch_build(&b, same, 3, &len), "{\"records\":[10,2,3]}");
+    assert_string_equal(pe_batch_build(&b, same, 2, &len), "{\"records\":[10,2]}");
+    assert_string_equal(pe_batch_finish(&b, &len), "{\"records\":[10,2,3]}");
+    pe_batch_cleanup(&b);
+}
+
 /* xorshift32: a fixed sequence, so a failure reproduces. */
 static uint32_t next_rand(uint32_t *s)
 {
@@ -390,6 +422,7 @@ int main(void)
         cmocka_unit_test(refusal_leaves_batch_unchanged),
         cmocka_unit_test(first_and_last_keys),
         cmocka_unit_test(reset_reuses_the_batch),
+        cmocka_unit_test(whole_body_is_not_copied),
         cmocka_unit_test(random_records_fill_within_limits),
         cmocka_unit_test(counted_sizes_not_text),
     };

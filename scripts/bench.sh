@@ -29,6 +29,7 @@
 #   DELAY_MS=0         the sink holds each produce answer this long (a
 #                      gateway a network round trip away); it still counts
 #                      every record
+#   MAX_IN_FLIGHT=N    pinemit's sink.max_in_flight (default: its default)
 #   STATE_DIR=DIR      put pinemit's state (checkpoints) under DIR, e.g.
 #                      /dev/shm to leave out the disk's fsync latency
 #                      (default: the temporary directory under /tmp)
@@ -66,6 +67,8 @@ UPDATE_DOCS=${UPDATE_DOCS:-0}
 RUN_TIMEOUT=${RUN_TIMEOUT:-900}
 SINK_SELFTEST=${SINK_SELFTEST:-1}
 DELAY_MS=${DELAY_MS:-0}
+MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-}
+case $MAX_IN_FLIGHT in *[!0-9]*) echo "bench: MAX_IN_FLIGHT must be a number" >&2; exit 2 ;; esac
 case $DELAY_MS in '' | *[!0-9]*) echo "bench: DELAY_MS must be a number of ms" >&2; exit 2 ;; esac
 CONTENDERS=${CONTENDERS:-copy_floor one_per_post batched_python psql_curl pinemit pinemit_big}
 USER_ID=0e3bbd435bfb
@@ -269,7 +272,7 @@ source = {
   fetch_rows = 2000;
 };
 sink = {
-  invoke_url = "$URL"; timeout_ms = 35000;
+  invoke_url = "$URL"; timeout_ms = 35000;${MAX_IN_FLIGHT:+ max_in_flight = $MAX_IN_FLIGHT;}
 };
 batch = { max_records = 500; max_bytes = 1048576; };
 state = { dir = "$PM_STATE"; };
@@ -284,7 +287,7 @@ CONF
 run_pinemit() { # NAME ROWS_PER_TABLE REP
     rm -rf "$PM_STATE"
     run_measured "$1" "$((3 * $2))" "$3" "$2" "$TMP/run.out" \
-        "$PINEMIT" -c "$TMP/pinemit.conf" run
+        "$PINEMIT" -c "$TMP/pinemit.conf" --metrics-file "$OUT/pinemit.prom" run
 }
 
 # ---------------------------------------------------------------- setup

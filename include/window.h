@@ -32,6 +32,10 @@ struct pe_window {
     bool slow_start;  /* no congestion seen yet: grow per answer */
     bool limited;     /* a batch waited for room since the last growth */
     double rtt_ms;    /* smoothed round trip of clean answers; 0: none */
+    double base_rtt_ms; /* the fastest clean answer's; 0: none */
+    long measured;      /* clean answers seen, up to PE_WINDOW_START */
+    double gap_ms;      /* mean time the unit takes to make a batch */
+    long gaps;          /* batches that mean is over; 0: none yet */
     uint64_t recover; /* batches numbered below were opened before the
                          last decrease */
 };
@@ -58,17 +62,26 @@ void pe_window_clear(struct pe_window *w);
 /* A batch had to wait for room: the window, not the reading, is what
  * holds the unit back. */
 void pe_window_note_limited(struct pe_window *w);
+/* The unit took ms (reading and encoding, not waiting for room) to make
+ * its last batch: the window grows no further than a round trip's worth
+ * of batches plus one (Little's law: more would wait, not fill the
+ * pipe). */
+void pe_window_note_gap(struct pe_window *w, double ms);
 /* The lesson of batch seq's answer: congested (a 429, a 503, a timeout,
- * any retry) or a round trip well above the smoothed one halves the
- * limit; clean
- * answers grow it, by one per answer until the first congestion, then by
- * one per window of clean answers, but only while the window is what
- * holds the unit back (a batch waited for room since the last growth; as
- * TCP does not grow a window the sender does not fill, RFC 7661): a fast
- * sink keeps a small window and its memory.  The answer of a batch opened
- * before the last decrease is ignored: one overfull flight halves the
- * limit once (as TCP reduces once per round trip, RFC 6582).  Returns
- * the new limit. */
+ * any retry) or a round trip well above the smoothed one (twice, and
+ * 20 ms) halves the limit.  The first PE_WINDOW_START clean answers
+ * only measure the round trip; later clean answers whose round trip
+ * stayed flat (within half the fastest one seen, and 1 ms: as TCP Vegas,
+ * more in flight did not make each wait longer) grow it: by one per answer until
+ * the first congestion, then by one per window of them; and only while
+ * the window is what holds the unit back (a batch waited for room since
+ * the last growth: as TCP does not grow a window the sender does not
+ * fill, RFC 7661) and the pipe holds more (pe_window_note_gap).  So a
+ * sink that answers at once, or a machine that is itself the limit,
+ * keeps a small window and its memory.  The answer of
+ * a batch opened before the last decrease is ignored: one overfull
+ * flight halves the limit once (as TCP reduces once per round trip, RFC
+ * 6582).  Returns the new limit. */
 long pe_window_feedback(struct pe_window *w, uint64_t seq, double rtt_ms,
                         bool congested);
 

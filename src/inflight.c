@@ -48,6 +48,8 @@ struct pe_inflight {
     struct pe_window w;
     struct slot *slots; /* o.max of them */
     bool quit;
+    int64_t made_from; /* when the unit began making its next batch; 0:
+                          not yet known */
     enum pe_status failed; /* of the oldest failed batch */
     uint64_t failed_seq;
     struct pe_error ferr;
@@ -255,6 +257,8 @@ enum pe_status pe_inflight_send(struct pe_inflight *f, struct pe_batch *b,
     struct slot *s;
 
     pthread_mutex_lock(&f->mu);
+    if (f->made_from != 0)
+        pe_window_note_gap(&f->w, (double)(pe_now_mono_ms() - f->made_from));
     while ((st = pop_acked(f, done, err)) == PE_OK && f->failed == PE_OK &&
            !pe_window_room(&f->w, size)) {
         pe_window_note_limited(&f->w);
@@ -273,6 +277,7 @@ enum pe_status pe_inflight_send(struct pe_inflight *f, struct pe_batch *b,
             s->seq = pe_window_open(&f->w, size);
             s->state = SLOT_BUSY;
             pthread_cond_broadcast(&f->cv);
+            f->made_from = pe_now_mono_ms();
             pthread_mutex_unlock(&f->mu);
             return PE_OK;
         }

@@ -68,12 +68,39 @@ void pe_window_clear(struct pe_window *w)
     w->bytes = 0;
 }
 
+void pe_window_note_gap(struct pe_window *w, double ms)
+{
+    /* The mean over the run: batches come in bursts (a page of rows read
+     * at once, then encoded batch by batch); the mean is the pace. */
+    w->gaps++;
+    w->gap_ms += (ms - w->gap_ms) / (double)w->gaps;
+}
+
+/* Would one more batch in flight fill the pipe better?  A round trip's
+ * worth of batches, plus the one being made, is all it can hold. */
+static bool worth_growing(const struct pe_window *w)
+{
+    if (w->gaps == 0 || w->gap_ms <= 0)
+        return true;
+    return (double)w->limit < w->rtt_ms / w->gap_ms + 1;
+}
+
 /* Latency counts as rising when an answer takes over twice the smoothed
  * round trip and 20 ms more: a sink's own jitter stays below that, a
  * queue building up in front of it does not. */
 static bool rising(const struct pe_window *w, double rtt_ms)
 {
     return w->rtt_ms > 0 && rtt_ms > 2 * w->rtt_ms + 20;
+}
+
+/* A round trip counts as flat within half the fastest one seen, and a
+ * millisecond: more requests in flight did not make each one wait
+ * longer.  Where the answers are quick and the machine is the limit (a
+ * sink on the same host), each request more only queues behind the
+ * others, the round trip grows with the window, and growing stops. */
+static bool flat(const struct pe_window *w, double rtt_ms)
+{
+    return rtt_ms <= 1.5 * w->base_rtt_ms + 1;
 }
 
 long pe_window_feedback(struct pe_window *w, uint64_t seq, double rtt_ms,
@@ -93,8 +120,19 @@ long pe_window_feedback(struct pe_window *w, uint64_t seq, double rtt_ms,
         return w->limit;
     }
     w->rtt_ms = w->rtt_ms > 0 ? 0.8 * w->rtt_ms + 0.2 * rtt_ms : rtt_ms;
+    if (w->base_rtt_ms <= 0 || rtt_ms < w->base_rtt_ms)
+        w->base_rtt_ms = rtt_ms;
+    /* The first window of answers only measures: they went out together
+     * on new connections, and the slowest of them says nothing of the
+     * pipe. */
+    if (w->measured < PE_WINDOW_START) {
+        w->measured++;
+        return w->limit;
+    }
+    if (!flat(w, rtt_ms))
+        return w->limit;
     if (++w->good >= (w->slow_start ? 1 : w->limit) && w->limit < w->max &&
-        w->limited) {
+        w->limited && worth_growing(w)) {
         w->limit++;
         w->good = 0;
         w->limited = false;

@@ -104,6 +104,63 @@ static long answer(struct pe_window *w, double rtt_ms, bool congested)
     return pe_window_feedback(w, seq, rtt_ms, congested);
 }
 
+/* Only answers whose round trip stayed flat (within half the fastest
+ * and 1 ms) grow the window: when each request more makes the others
+ * wait longer, more in flight fills nothing. */
+static void grows_only_while_flat(void **state)
+{
+    struct pe_window w;
+
+    (void)state;
+    pe_window_init(&w, 16, 1000);
+    /* The first window of answers only measures, however slow. */
+    pe_window_note_limited(&w);
+    assert_int_equal(answer(&w, 30, false), PE_WINDOW_START);
+    for (int i = 1; i < PE_WINDOW_START; i++)
+        assert_int_equal(answer(&w, 10, false), PE_WINDOW_START);
+    assert_true(w.limited);
+    assert_int_equal(answer(&w, 10, false), PE_WINDOW_START + 1);
+    for (int i = 0; i < 10; i++) {
+        pe_window_note_limited(&w);
+        assert_int_equal(answer(&w, 16.5, false), PE_WINDOW_START + 1);
+    }
+    pe_window_note_limited(&w);
+    assert_int_equal(answer(&w, 16, false), PE_WINDOW_START + 2);
+    /* A faster answer lowers the bar. */
+    pe_window_note_limited(&w);
+    assert_int_equal(answer(&w, 4, false), PE_WINDOW_START + 3);
+    pe_window_note_limited(&w);
+    assert_int_equal(answer(&w, 8, false), PE_WINDOW_START + 3);
+}
+
+/* Little's law: no more batches in flight than a round trip's worth of
+ * the unit's pace, plus one. */
+static void grows_no_further_than_the_pipe(void **state)
+{
+    struct pe_window w;
+
+    (void)state;
+    pe_window_init(&w, 16, 1000);
+    for (int i = 0; i < PE_WINDOW_START; i++)
+        answer(&w, 10, false);
+    /* A batch takes 5 ms to make, an answer 10: 3 in flight would do,
+     * and the window has 4 already. */
+    pe_window_note_gap(&w, 5);
+    for (int i = 0; i < 10; i++) {
+        pe_window_note_limited(&w);
+        assert_int_equal(answer(&w, 10, false), PE_WINDOW_START);
+    }
+    /* Faster batches: the mean of 5, 0, 0, 0 and 0 ms is 1 ms; up to
+     * 10 / 1 + 1 = 11. */
+    for (int i = 0; i < 4; i++)
+        pe_window_note_gap(&w, 0);
+    for (int i = 0; i < 20; i++) {
+        pe_window_note_limited(&w);
+        answer(&w, 10, false);
+    }
+    assert_int_equal(w.limit, 11);
+}
+
 /* The 429s of one overfull flight halve the window once; a batch sent
  * after the decrease teaches it again. */
 static void one_decrease_per_flight(void **state)
@@ -182,6 +239,8 @@ int main(void)
         cmocka_unit_test(room_counts_batches_and_bytes),
         cmocka_unit_test(aimd),
         cmocka_unit_test(one_decrease_per_flight),
+        cmocka_unit_test(grows_only_while_flat),
+        cmocka_unit_test(grows_no_further_than_the_pipe),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

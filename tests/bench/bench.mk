@@ -9,7 +9,7 @@
 BENCH_DIR := $(BUILD)/bench
 BENCH_CFLAGS := -std=c11 -O2 -Wall -Wextra -Werror
 
-.PHONY: bench bench-sink-test
+.PHONY: bench bench-sink-test bench-rss
 
 $(BENCH_DIR)/sink: tests/bench/sink.c
 	@mkdir -p $(BENCH_DIR)
@@ -27,3 +27,7 @@ bench: $(BENCH_DIR)/sink $(BENCH_DIR)/loadgen
 bench-sink-test: $(BENCH_DIR)/sink
 	SINK=$(abspath $(BENCH_DIR)/sink) SINK_FUZZ_N=$${SINK_FUZZ_N:-20000} \
 	    /usr/bin/python3 tests/bench/test_sink.py
+
+## bench-rss: where pinemit's peak memory goes (smaps at the peak of one run)
+bench-rss: $(BUILD)/pinemit $(BENCH_DIR)/sink
+	BUILD=$(abspath $(BUILD)) tests/bench/rss.sh

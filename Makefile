@@ -60,6 +60,7 @@ $(BUILD):
 -include tests/bench/bench.mk
 
 ## bench: pinemit beside COPY, Python and psql+curl on the same data and sink
+## bench-rss: where pinemit's peak memory goes (one run, smaps at the peak)
 ## fuzz: run each libFuzzer target for FUZZ_SECONDS (default 20)
 
 ## unit: run the unit tests (cmocka)

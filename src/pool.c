@@ -115,13 +115,15 @@ void pe_units_build(const struct pe_app_opts *o, bool replay,
     }
 }
 
-/* Lets unit i go: its lock, if its session still holds it. */
+/* Lets unit i go, its lock too: whatever session of its connection took
+ * it last (stream.c takes it again after a reconnect).  try_own never
+ * stacks it, so one unlock frees it; one not held unlocks nothing. */
 static void disown(const struct pe_config *c, struct pe_senders *s,
                    struct pe_units *u, size_t i)
 {
     struct pe_source *src = s->src[u->conn[i]];
 
-    if (src != NULL && u->session[i] == pe_source_session(src))
+    if (src != NULL)
         pe_source_disown(src, c->streams[u->stream[i]].name, u->shard[i]);
     u->owned[i] = false;
 }

@@ -5,7 +5,8 @@
 # window is open at the mock), every row arrives once; two instances
 # started together split a sharded stream without sending a row twice; a
 # sender whose session is killed takes its units' locks again and loses
-# no row.
+# no row; a unit whose lock was taken again that way and is then let go
+# (follow mode, another instance joins) leaves no lock behind.
 set -eu
 . "$(dirname "$0")/lib.sh"
 PIDS=
@@ -128,3 +129,52 @@ expect_no_match "nothing taken over" "took .* over" "$(cat "$WORK/k.log")"
 verify "$u.ev" ev id --any-order --allow-duplicates
 expect_eq "six checkpoint rows of ev" 6 \
     "$(sql "SELECT count(*) FROM pinemit.checkpoints WHERE stream = 'ev'")"
+
+# --- a lock taken again mid-unit is released with the unit ---
+# In follow mode a sender's session is killed during ev#1: the unit
+# reconnects and takes its lock again.  Another instance joins before the
+# poll ends; the next poll lets ev#1 go (fair share 1 of 2), and its lock
+# goes with it, so that the other instance can take it.
+stop_mock
+start_mock --auto-create
+mock_script '[{"delay_ms":100,"times":100000}]'
+sql "DELETE FROM pinemit.checkpoints" >/dev/null
+FETCH_ROWS=50 ev_conf 2
+sed -i 's/jobs = 3;/jobs = 2;/' "$WORK/ev.conf"
+"$PINEMIT" -c "$WORK/ev.conf" --log-file "$WORK/f.log" -v run --stream ev --follow --interval 1 &
+PID=$!
+PIDS=$PID
+ev1_locks() { # the advisory locks on ev#1 of the instance's connections
+    sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+         WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.objid = 1
+         AND l.classid = hashtext('pinemit:ev')::oid
+         AND a.application_name LIKE 'pinemit/%/$PID'"
+}
+victim=
+for _ in $(seq 1 200); do # ev#1's sender reading its pages
+    victim=$(sql "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+                  WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.objid = 1
+                  AND l.classid = hashtext('pinemit:ev')::oid
+                  AND a.query LIKE '%ORDER BY%'")
+    [ -n "$victim" ] && break
+    sleep 0.05
+done
+[ -n "$victim" ] || fail "no connection sending ev#1 ($(cat "$WORK/f.log"))"
+expect_eq "ev#1's session killed" t "$(sql "SELECT pg_terminate_backend($victim)")"
+for _ in $(seq 1 200); do
+    grep -q "stream ev#1: .*reconnecting in" "$WORK/f.log" && break
+    sleep 0.05
+done
+expect_match "ev#1 reconnected" "stream ev#1: .*reconnecting in" "$(cat "$WORK/f.log")"
+# The other instance: a session named as an instance is one.
+PGAPPNAME=pinemit/other/1 psql -X -q -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+PIDS="$PID $!"
+for _ in $(seq 1 400); do
+    grep -q "released ev#1" "$WORK/f.log" && break
+    sleep 0.05
+done
+expect_match "ev#1 released" "released ev#1 \(fair share 1 of 2 instances\)" "$(cat "$WORK/f.log")"
+expect_eq "no lock on ev#1 left with the instance" 0 "$(ev1_locks)"
+kill -TERM "$PID"
+reap
+expect_eq "follow stops on SIGTERM ($(cat "$WORK/f.log"))" 0 "$rc"

@@ -100,24 +100,30 @@ expect_eq "four checkpoint rows of ev" 4 \
     "$(sql "SELECT count(*) FROM pinemit.checkpoints WHERE stream = 'ev'")"
 
 # --- a sender's session killed mid-run: it takes its locks again ---
+# The kill must land while the sender reads its first unit's pages: it
+# waits for a page query on that connection, and the unit lasts seconds
+# (about 14 answers of 250 ms; pages of 50 rows, one asked ahead).
+pages_on() { # SQL: the backends whose last query asked for a page
+    echo "SELECT a.pid FROM pg_stat_activity a WHERE a.query LIKE 'SELECT %LIMIT \$%'"
+}
 stop_mock
 start_mock --auto-create
-mock_script '[{"delay_ms":100,"times":100000}]'
+mock_script '[{"delay_ms":250,"times":100000}]'
 sql "DELETE FROM pinemit.checkpoints" >/dev/null
 FETCH_ROWS=50 ev_conf 6 # pages of 50: a lost session is seen within the unit
 "$PINEMIT" -c "$WORK/ev.conf" --log-file "$WORK/k.log" -v run --stream ev &
 PID=$!
 PIDS=$PID
 victim=
-for _ in $(seq 1 100); do
+for _ in $(seq 1 200); do # a sender holding two units, reading the first
     victim=$(sql "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory'
                   AND l.objsubid = 2 AND l.classid = hashtext('pinemit:ev')::oid
+                  AND l.pid IN ($(pages_on))
                   GROUP BY l.pid HAVING count(*) = 2 LIMIT 1")
     [ -n "$victim" ] && break
     sleep 0.05
 done
-[ -n "$victim" ] || fail "no connection holding two units' locks"
-sleep 0.3 # its first unit is under way
+[ -n "$victim" ] || fail "no connection holding two units' locks reading pages ($(cat "$WORK/k.log"))"
 expect_eq "session killed" t "$(sql "SELECT pg_terminate_backend($victim)")"
 reap
 PIDS=
@@ -152,10 +158,10 @@ ev1_locks() { # the advisory locks on ev#1 of the instance's connections
 }
 victim=
 for _ in $(seq 1 200); do # ev#1's sender reading its pages
-    victim=$(sql "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+    victim=$(sql "SELECT l.pid FROM pg_locks l
                   WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.objid = 1
                   AND l.classid = hashtext('pinemit:ev')::oid
-                  AND a.query LIKE '%ORDER BY%'")
+                  AND l.pid IN ($(pages_on))")
     [ -n "$victim" ] && break
     sleep 0.05
 done

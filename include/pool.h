@@ -90,7 +90,9 @@ void pe_units_free(const struct pe_config *c, struct pe_senders *s,
 /* Takes free units up to this instance's fair share, lets go of more;
  * each new one's lock on the connection of the sender with the fewest
  * (opening it if needed), for s->jobs senders (pe_pass_begin sets it).
- * Runs between passes, in the command's thread. */
+ * A broken connection is reset once; a sender whose reset fails is
+ * passed over for another.  Runs between passes, in the command's
+ * thread. */
 enum pe_status pe_units_claim(const struct pe_app_opts *o,
                               struct pe_senders *s, struct pe_units *u,
                               struct pe_error *err);

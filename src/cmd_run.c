@@ -124,10 +124,7 @@ static enum pe_status one_pass(const struct pe_app_opts *o,
     enum pe_status st = PE_OK;
 
     pe_pass_begin(&p, o, plan, env, store, u, senders, false);
-    if (p.shared && (st = pe_units_claim(o, senders, u, err)) == PE_ERR_DB &&
-        err->retriable && pe_source_reset(src, err) == PE_OK)
-        /* The locks of the old session are gone; the units' senders take
-         * them again (pe_source_session tells them). */
+    if (p.shared)
         st = pe_units_claim(o, senders, u, err);
     if (st != PE_OK) {
         /* Without knowing what is ours, send nothing this time. */

@@ -187,6 +187,67 @@ static bool pick_sender(struct pe_senders *s, const size_t *load, bool *dead,
     }
 }
 
+/* How many live instances share the units (follow mode counts them):
+ * asked on the run's connection, reset once if it broke. */
+static enum pe_status live_instances(const struct pe_app_opts *o,
+                                     struct pe_senders *s, long *live,
+                                     struct pe_error *err)
+{
+    enum pe_status st;
+
+    *live = 1;
+    if (!o->follow)
+        return PE_OK;
+    st = pe_source_instances(s->src[0], live, err);
+    if (st == PE_ERR_DB && err->retriable &&
+        pe_source_reset(s->src[0], err) == PE_OK)
+        /* Its units' locks went with the old session: their senders take
+         * them again (pe_source_session tells them). */
+        st = pe_source_instances(s->src[0], live, err);
+    return st;
+}
+
+/* Takes what is free of the units, up to cap, each on the sender with
+ * the fewest; a sender whose connection fails (own_on reset it once) is
+ * left out of this claim and another one asked. */
+static enum pe_status claim_free(const struct pe_config *c,
+                                 struct pe_senders *s, struct pe_units *u,
+                                 size_t cap, size_t held, size_t *load,
+                                 bool *dead, struct pe_error *err)
+{
+    bool failed = false;
+
+    for (size_t i = 0; i < u->n && held < cap; i++) {
+        bool got = false;
+        size_t k = 0;
+
+        if (u->owned[i])
+            continue;
+        for (;;) {
+            if (!pick_sender(s, load, dead, &k))
+                return failed ? err->status
+                              : pe_error_set(err, PE_ERR_DB, true,
+                                             "no database connection to "
+                                             "claim units on");
+            if (own_on(c, s->src[k], u, i, &got, err) == PE_OK)
+                break;
+            pe_log(PE_LOG_WARN, "sender %zu: %s; claiming on another", k + 1,
+                   err->msg);
+            dead[k] = failed = true;
+        }
+        if (got) {
+            u->owned[i] = true;
+            u->conn[i] = k;
+            u->session[i] = pe_source_session(s->src[k]);
+            load[k]++;
+            held++;
+            pe_log(PE_LOG_INFO, "took %s#%ld", c->streams[u->stream[i]].name,
+                   u->shard[i]);
+        }
+    }
+    return PE_OK;
+}
+
 /* With the database store, instances share the units: each takes what is
  * free, up to its fair share of the live instances (in follow mode) and
  * state.max_shards_per_instance, and lets go of what is over it. */
@@ -200,8 +261,7 @@ enum pe_status pe_units_claim(const struct pe_app_opts *o,
     long live = 1;
     enum pe_status st;
 
-    if (o->follow &&
-        (st = pe_source_instances(s->src[0], &live, err)) != PE_OK)
+    if ((st = live_instances(o, s, &live, err)) != PE_OK)
         return st;
     if (live > 1)
         cap = (u->n + (size_t)live - 1) / (size_t)live;
@@ -225,28 +285,7 @@ enum pe_status pe_units_claim(const struct pe_app_opts *o,
                                 "instances)",
                    c->streams[u->stream[i]].name, u->shard[i], cap, live);
         }
-    for (size_t i = 0; i < u->n && held < cap; i++) {
-        bool got = false;
-        size_t k = 0;
-
-        if (u->owned[i])
-            continue;
-        if (!pick_sender(s, load, dead, &k))
-            return pe_error_set(err, PE_ERR_DB, true,
-                                "no database connection to claim units on");
-        if ((st = own_on(c, s->src[k], u, i, &got, err)) != PE_OK)
-            return st;
-        if (got) {
-            u->owned[i] = true;
-            u->conn[i] = k;
-            u->session[i] = pe_source_session(s->src[k]);
-            load[k]++;
-            held++;
-            pe_log(PE_LOG_INFO, "took %s#%ld", c->streams[u->stream[i]].name,
-                   u->shard[i]);
-        }
-    }
-    return PE_OK;
+    return claim_free(c, s, u, cap, held, load, dead, err);
 }
 
 /* How many units go at once.  A sink that prints its bodies prints them

@@ -6,7 +6,9 @@
 # started together split a sharded stream without sending a row twice; a
 # sender whose session is killed takes its units' locks again and loses
 # no row; a unit whose lock was taken again that way and is then let go
-# (follow mode, another instance joins) leaves no lock behind.
+# (follow mode, another instance joins) leaves no lock behind; a claim on
+# a sender that cannot reconnect goes to another sender, and the others
+# keep their sessions.
 set -eu
 . "$(dirname "$0")/lib.sh"
 PIDS=
@@ -21,6 +23,13 @@ export MAX_RECORDS=25 MAX_IN_FLIGHT=1
 to_db_store() { # FILE: state in the checkpoint table pinemit.checkpoints
     sed -i 's|^state = { dir = "\(.*\)"; };|state = { dir = "\1"; store = "database"; table = "pinemit.checkpoints"; };|' "$1"
     grep -q 'store = "database"' "$1" || fail "test setup: sed did not apply"
+}
+log_shows() { # WHAT FILE REGEX: waits (up to 20 s) for REGEX in FILE
+    for _ in $(seq 1 400); do
+        grep -Eq -- "$3" "$2" 2>/dev/null && break
+        sleep 0.05
+    done
+    expect_match "$1" "$3" "$(cat "$2")"
 }
 stats() { # KEY of the mock's /_mock/stats
     curl -sf "http://127.0.0.1:$MOCK_PORT/_mock/stats" |
@@ -167,20 +176,64 @@ for _ in $(seq 1 200); do # ev#1's sender reading its pages
 done
 [ -n "$victim" ] || fail "no connection sending ev#1 ($(cat "$WORK/f.log"))"
 expect_eq "ev#1's session killed" t "$(sql "SELECT pg_terminate_backend($victim)")"
-for _ in $(seq 1 200); do
-    grep -q "stream ev#1: .*reconnecting in" "$WORK/f.log" && break
-    sleep 0.05
-done
-expect_match "ev#1 reconnected" "stream ev#1: .*reconnecting in" "$(cat "$WORK/f.log")"
+log_shows "ev#1 reconnected" "$WORK/f.log" "stream ev#1: .*reconnecting in"
 # The other instance: a session named as an instance is one.
 PGAPPNAME=pinemit/other/1 psql -X -q -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
 PIDS="$PID $!"
-for _ in $(seq 1 400); do
-    grep -q "released ev#1" "$WORK/f.log" && break
-    sleep 0.05
-done
-expect_match "ev#1 released" "released ev#1 \(fair share 1 of 2 instances\)" "$(cat "$WORK/f.log")"
+log_shows "ev#1 released" "$WORK/f.log" "released ev#1 \(fair share 1 of 2 instances\)"
 expect_eq "no lock on ev#1 left with the instance" 0 "$(ev1_locks)"
 kill -TERM "$PID"
 reap
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+     WHERE application_name = 'pinemit/other/1'" >/dev/null
 expect_eq "follow stops on SIGTERM ($(cat "$WORK/f.log"))" 0 "$rc"
+
+# --- a claim on a sender whose connection is lost goes to another ---
+# ev#1 is held elsewhere at the first poll, so sender 2 asks for it in
+# vain.  Then the database takes no new connections, sender 2's session
+# and the holder's end: the next poll cannot reconnect sender 2 and takes
+# ev#1 on sender 1, whose session (and ev#0's lock) is kept.
+stop_mock
+start_mock --auto-create
+sql "DELETE FROM pinemit.checkpoints" >/dev/null
+ev_conf 2
+sed -i 's/jobs = 3;/jobs = 2;/' "$WORK/ev.conf"
+trap 'psql -X -q -d postgres -c "ALTER DATABASE dbjobs ALLOW_CONNECTIONS true" >/dev/null 2>&1;
+      stop_mock; for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done' EXIT
+PGAPPNAME=holder psql -X -q -c "SELECT pg_advisory_lock(hashtext('pinemit:ev'), 1), pg_sleep(60)" >/dev/null 2>&1 &
+PIDS=$!
+holder=
+for _ in $(seq 1 100); do
+    holder=$(sql "SELECT pid FROM pg_stat_activity WHERE application_name = 'holder'
+                  AND wait_event = 'PgSleep'")
+    [ -n "$holder" ] && break
+    sleep 0.05
+done
+[ -n "$holder" ] || fail "no holder of ev#1"
+"$PINEMIT" -c "$WORK/ev.conf" --log-file "$WORK/c.log" -v run --stream ev --follow --interval 2 &
+PID=$!
+PIDS="$PIDS $PID"
+log_shows "ev#0 sent" "$WORK/c.log" "stream ev#0: sent"
+expect_no_match "ev#1 held elsewhere" "took ev#1" "$(cat "$WORK/c.log")"
+mine="application_name LIKE 'pinemit/%/$PID'"
+sender2=$(sql "SELECT pid FROM pg_stat_activity WHERE $mine
+               AND query LIKE '%pg_try_advisory_lock%'
+               AND pid NOT IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory')")
+sender1=$(sql "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
+               AND objid = 0 AND classid = hashtext('pinemit:ev')::oid")
+[ -n "$sender2" ] && [ -n "$sender1" ] || fail "senders not found ($(cat "$WORK/c.log"))"
+psql -X -q -d postgres -c "ALTER DATABASE dbjobs ALLOW_CONNECTIONS false" \
+    -c "SELECT pg_terminate_backend($sender2), pg_terminate_backend($holder)" >/dev/null
+for _ in $(seq 1 200); do
+    [ "$(mock_records "$u.ev")" -ge 2000 ] && break
+    sleep 0.05
+done
+psql -X -q -d postgres -c "ALTER DATABASE dbjobs ALLOW_CONNECTIONS true" >/dev/null
+expect_eq "ev#1 sent on the other sender ($(cat "$WORK/c.log"))" 2000 "$(mock_records "$u.ev")"
+expect_match "sender 2 passed over" "sender 2: .*claiming on another" "$(cat "$WORK/c.log")"
+expect_eq "sender 1 kept its session and ev#0's lock" "$sender1" \
+    "$(sql "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
+            AND objid = 0 AND classid = hashtext('pinemit:ev')::oid")"
+kill -TERM "$PID"
+reap
+expect_eq "follow stops on SIGTERM ($(cat "$WORK/c.log"))" 0 "$rc"

@@ -59,6 +59,9 @@ void pe_source_free(struct pe_source *s);
 /* Reconnects with the same parameters and sets the session up again.
  * Tables opened before are invalid afterwards: free and reopen them. */
 enum pe_status pe_source_reset(struct pe_source *s, struct pe_error *err);
+/* Which session the connection is on: changes with each pe_source_reset,
+ * after which the advisory locks of the old session are gone. */
+unsigned pe_source_session(const struct pe_source *s);
 /* "host:port/dbname" of the live connection, for messages (no secrets). */
 const char *pe_source_describe(struct pe_source *s);
 
@@ -138,7 +141,9 @@ enum pe_status pe_table_key_compare(struct pe_table *t, const char *a,
 
 /* Instances share (stream, shard) units through session-level advisory
  * locks on (hashtext('pinemit:' || stream), shard); the session's end
- * releases them.  Connections are named pinemit/<host>/<pid>. */
+ * releases them.  Connections are named pinemit/<host>/<pid>.  try_own
+ * is idempotent: a session that holds the lock already gets true without
+ * taking it twice (so one disown lets it go). */
 enum pe_status pe_source_try_own(struct pe_source *s, const char *stream,
                                  long shard, bool *got, struct pe_error *err);
 void pe_source_disown(struct pe_source *s, const char *stream, long shard);

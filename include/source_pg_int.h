@@ -19,6 +19,7 @@ struct pe_source {
     char *schemas; /* current_schemas(true) at connect, as array text */
     char desc[256];
     unsigned stmt_seq;
+    unsigned session; /* counts pe_source_reset calls: see pe_source_session */
 };
 
 struct pe_table {

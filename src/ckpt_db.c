@@ -2,9 +2,13 @@
  * ckpt_db.c - the database checkpoint store: one row per (stream, shard)
  * in state.table, on a connection of its own (autocommit).  Owns that
  * table and connection; must not parse or print the state (ckpt_format.c
- * does) nor touch the source's connections. */
+ * does) nor touch the source's connections.  Several threads use the one
+ * connection (each unit's sender loads, each unit's background saver,
+ * ckpt_saver.c, writes): a mutex makes them take turns, one statement
+ * and its result at a time. */
 #include "ckpt_db.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +19,7 @@
 #include "pg_conn.h"
 
 struct db_store {
+    pthread_mutex_t mu; /* guards conn, from a statement to its result */
     PGconn *conn;
     char *qtable; /* "schema"."table" */
     char *table;  /* as configured, for messages */
@@ -29,6 +34,7 @@ static void db_close(void *impl)
 
     if (s->conn != NULL)
         PQfinish(s->conn);
+    pthread_mutex_destroy(&s->mu);
     free(s->qtable);
     free(s->table);
     free(s);
@@ -41,6 +47,7 @@ static struct db_store *db_new(const char *conninfo, long timeout_s,
     struct db_store *s = pe_xcalloc(1, sizeof(*s));
     char *what;
 
+    pthread_mutex_init(&s->mu, NULL);
     s->table = pe_xstrdup(table);
     s->qtable = pe_pg_quote_qualified(table);
     what = pe_xasprintf("checkpoint table %s: cannot connect", table);
@@ -201,8 +208,14 @@ static enum pe_status db_read(void *impl, const char *stream, long shard,
                               long nshards, char **text, size_t *len,
                               struct pe_error *err)
 {
+    struct db_store *s = impl;
+    enum pe_status st;
+
     (void)nshards; /* rows are keyed by shard whatever their number */
-    return db_load(impl, stream, shard, text, len, err);
+    pthread_mutex_lock(&s->mu);
+    st = db_load(s, stream, shard, text, len, err);
+    pthread_mutex_unlock(&s->mu);
+    return st;
 }
 
 static char *db_where(const void *impl, const char *stream, long shard,
@@ -222,8 +235,14 @@ static enum pe_status db_write(void *impl, const char *stream, long shard,
                                long nshards, const char *text,
                                struct pe_error *err)
 {
+    struct db_store *s = impl;
+    enum pe_status st;
+
     (void)nshards;
-    return db_save(impl, stream, shard, text, err);
+    pthread_mutex_lock(&s->mu);
+    st = db_save(s, stream, shard, text, err);
+    pthread_mutex_unlock(&s->mu);
+    return st;
 }
 
 /* Instances coordinate by the source's advisory locks, per stream and

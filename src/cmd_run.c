@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT
  * cmd_run.c - owns the run command start to end: store, lock, the run's
  * connection, one pass or --follow's polls, SIGHUP reloads, the metrics
- * file.  It must not send a unit itself (pool.c, stream.c do). */
+ * file.  It must not send a unit itself (pool.c, stream.c do).  This
+ * thread uses the run's connection (senders.src[0]) and, between passes,
+ * the senders' (claims, releases); during a pass each sender thread uses
+ * its own (pool.h). */
 #include "cmd_run.h"
 
 #include <errno.h>
@@ -121,16 +124,8 @@ static enum pe_status one_pass(const struct pe_app_opts *o,
     enum pe_status st = PE_OK;
 
     pe_pass_begin(&p, o, plan, env, store, u, senders, false);
-    if (p.shared && o->jobs > 1)
-        pe_log(PE_LOG_INFO, "--jobs %ld: with state.store = \"database\" "
-                            "one sender sends the units one after another",
-               o->jobs);
-    if (p.shared && (st = pe_units_claim(o, src, u, err)) == PE_ERR_DB &&
-        err->retriable && pe_source_reset(src, err) == PE_OK) {
-        /* A new session holds no lock: claim again from scratch. */
-        memset(u->owned, 0, u->n * sizeof(*u->owned));
-        st = pe_units_claim(o, src, u, err);
-    }
+    if (p.shared)
+        st = pe_units_claim(o, senders, u, err);
     if (st != PE_OK) {
         /* Without knowing what is ours, send nothing this time. */
         pe_log(PE_LOG_ERROR, "%s", err->msg);
@@ -242,7 +237,7 @@ static void reload(const char *path, const struct pe_config **live,
 
 /* SIGHUP in follow mode: reload, and rebuild the units if it took. */
 static void on_hup(const char *path, struct pe_app_opts *cur,
-                   struct pe_config **owned, struct pe_source *src,
+                   struct pe_config **owned, struct pe_senders *senders,
                    struct pe_units *units)
 {
     const struct pe_config *before = cur->cfg;
@@ -252,7 +247,7 @@ static void on_hup(const char *path, struct pe_app_opts *cur,
     reload(path, &cur->cfg, owned, &retired);
     if (cur->cfg != before) {
         /* Streams may have changed: let go and claim anew. */
-        pe_units_free(before, src, units);
+        pe_units_free(before, senders, units);
         pe_units_build(cur, false, units);
     }
     if (retired != NULL) {
@@ -334,7 +329,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
         notify_pass(o, st, err, sent);
         follow_sleep(o->interval_s);
         if (pe_signals_hup_pending())
-            on_hup(c->path, &cur, &owned, src, &units);
+            on_hup(c->path, &cur, &owned, &senders, &units);
         if (pe_signals_stop_level()) {
             st = PE_ERR_INTERRUPTED;
             break;
@@ -343,7 +338,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     if (o->follow && st == PE_ERR_INTERRUPTED)
         pe_log(PE_LOG_INFO, "follow: stopped by a signal");
     notify_stopping(o);
-    pe_units_free(cur.cfg, src, &units);
+    pe_units_free(cur.cfg, &senders, &units);
 out:
     if (fflush(stdout) != 0 && st == PE_OK)
         st = pe_error_set(err, PE_ERR_IO, false, "stdout: %s",

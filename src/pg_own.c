@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT
  * pg_own.c - ownership of (stream, shard) units between instances through
- * session-level advisory locks on the source connection, and who holds
- * them.  Must not know tables, pages or checkpoints. */
+ * session-level advisory locks on a source connection, and who holds
+ * them.  Each call runs on the connection it is given, in the caller's
+ * thread (pool.c: the sender's own connection, see pool.h).  Must not
+ * know tables, pages or checkpoints. */
 #include "source_pg.h"
 
 #include <stdio.h>
@@ -14,7 +16,9 @@
 
 /* Ownership of (stream, shard) between instances: a session-level advisory
  * lock on (hashtext('pinemit:' || stream), shard), released when the
- * session ends, whatever ends it. */
+ * session ends, whatever ends it.  Advisory locks stack within a session,
+ * so one this session holds already is not taken again (CASE evaluates
+ * the volatile pg_try_advisory_lock only when it is not). */
 enum pe_status pe_source_try_own(struct pe_source *s, const char *stream,
                                  long shard, bool *got, struct pe_error *err)
 {
@@ -25,8 +29,15 @@ enum pe_status pe_source_try_own(struct pe_source *s, const char *stream,
 
     snprintf(shard_s, sizeof(shard_s), "%ld", shard);
     r = PQexecParams(s->conn,
-                     "SELECT pg_catalog.pg_try_advisory_lock("
-                     "pg_catalog.hashtext('pinemit:' || $1), $2::int4)",
+                     "SELECT CASE WHEN EXISTS (SELECT 1"
+                     " FROM pg_catalog.pg_locks l"
+                     " WHERE l.locktype = 'advisory' AND l.granted"
+                     " AND l.pid = pg_catalog.pg_backend_pid()"
+                     " AND l.classid = pg_catalog.hashtext('pinemit:' ||"
+                     " $1)::oid AND l.objid = $2::int4::oid"
+                     " AND l.objsubid = 2) THEN true"
+                     " ELSE pg_catalog.pg_try_advisory_lock("
+                     "pg_catalog.hashtext('pinemit:' || $1), $2::int4) END",
                      2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
         st = pe_pg_error(err, s->conn, r, "cannot take an advisory lock");

@@ -2,7 +2,11 @@
  * pool.c - owns the units of a pass, their ownership claims, the sender
  * threads and their connections, and what the units' outcomes add up
  * to.  It must not look inside a unit's pass (stream.c) nor call back
- * into a command. */
+ * into a command.  Connections and threads: sender k's thread alone uses
+ * senders->src[k] during a pass (sender 0 is the command's thread);
+ * between passes the command's thread uses them all (pe_units_claim,
+ * pe_units_free).  With the database store a unit's advisory lock lives
+ * on the connection of the sender that sends it (see pool.h). */
 #include "pool.h"
 
 #include <stdio.h>
@@ -98,6 +102,8 @@ void pe_units_build(const struct pe_app_opts *o, bool replay,
     u->stream = pe_xcalloc(n, sizeof(*u->stream));
     u->shard = pe_xcalloc(n, sizeof(*u->shard));
     u->owned = pe_xcalloc(n, sizeof(*u->owned));
+    u->conn = pe_xcalloc(n, sizeof(*u->conn));
+    u->session = pe_xcalloc(n, sizeof(*u->session));
     for (size_t i = 0; i < c->n_streams; i++) {
         if (!pe_opts_selected(o, c->streams[i].name))
             continue;
@@ -109,59 +115,131 @@ void pe_units_build(const struct pe_app_opts *o, bool replay,
     }
 }
 
+/* Lets unit i go, its lock too: whatever session of its connection took
+ * it last (stream.c takes it again after a reconnect).  try_own never
+ * stacks it, so one unlock frees it; one not held unlocks nothing. */
+static void disown(const struct pe_config *c, struct pe_senders *s,
+                   struct pe_units *u, size_t i)
+{
+    struct pe_source *src = s->src[u->conn[i]];
+
+    if (src != NULL)
+        pe_source_disown(src, c->streams[u->stream[i]].name, u->shard[i]);
+    u->owned[i] = false;
+}
+
 /* Gives up every unit (their locks too) and frees the list. */
-void pe_units_free(const struct pe_config *c, struct pe_source *src,
+void pe_units_free(const struct pe_config *c, struct pe_senders *s,
                    struct pe_units *u)
 {
-    for (size_t i = 0; src != NULL && i < u->n; i++)
+    for (size_t i = 0; s != NULL && i < u->n; i++)
         if (u->owned[i])
-            pe_source_disown(src, c->streams[u->stream[i]].name, u->shard[i]);
+            disown(c, s, u, i);
     free(u->stream);
     free(u->shard);
     free(u->owned);
+    free(u->conn);
+    free(u->session);
     memset(u, 0, sizeof(*u));
 }
 
-/* With the database store, instances share the units: each takes what is
- * free, up to its fair share of the live instances (in follow mode) and
- * state.max_shards_per_instance, and lets go of what is over it. */
-enum pe_status pe_units_claim(const struct pe_app_opts *o,
-                              struct pe_source *src, struct pe_units *u,
-                              struct pe_error *err)
+/* Takes unit i's lock on src (again, after a reset: idempotent); a
+ * connection found broken is reset and asked once more. */
+static enum pe_status own_on(const struct pe_config *c, struct pe_source *src,
+                             const struct pe_units *u, size_t i, bool *got,
+                             struct pe_error *err)
 {
-    const struct pe_config *c = o->cfg;
-    size_t cap = u->n, held = 0;
-    long live = 1;
+    const char *name = c->streams[u->stream[i]].name;
+    enum pe_status st = pe_source_try_own(src, name, u->shard[i], got, err);
+
+    if (st == PE_ERR_DB && err->retriable &&
+        pe_source_reset(src, err) == PE_OK)
+        st = pe_source_try_own(src, name, u->shard[i], got, err);
+    return st;
+}
+
+/* The sender that takes the next unit: the one with the fewest whose
+ * connection is open or opens (a refused one is marked in dead[]). */
+static bool pick_sender(struct pe_senders *s, const size_t *load, bool *dead,
+                        size_t *k)
+{
+    for (;;) {
+        bool any = false;
+
+        for (size_t j = 0; j < s->jobs; j++)
+            if (!dead[j] && (!any || load[j] < load[*k])) {
+                *k = j;
+                any = true;
+            }
+        if (!any)
+            return false;
+        if (s->src[*k] == NULL) {
+            struct pe_error e;
+
+            pe_error_clear(&e);
+            if ((s->src[*k] = pe_source_open(&s->so, &e)) == NULL) {
+                pe_log(PE_LOG_WARN, "sender %zu: %s", *k + 1, e.msg);
+                dead[*k] = true;
+                continue;
+            }
+        }
+        return true;
+    }
+}
+
+/* How many live instances share the units (follow mode counts them):
+ * asked on the run's connection, reset once if it broke. */
+static enum pe_status live_instances(const struct pe_app_opts *o,
+                                     struct pe_senders *s, long *live,
+                                     struct pe_error *err)
+{
     enum pe_status st;
 
-    if (o->follow && (st = pe_source_instances(src, &live, err)) != PE_OK)
-        return st;
-    if (live > 1)
-        cap = (u->n + (size_t)live - 1) / (size_t)live;
-    if (c->state.max_shards_per_instance > 0 &&
-        cap > (size_t)c->state.max_shards_per_instance)
-        cap = (size_t)c->state.max_shards_per_instance;
-    for (size_t i = 0; i < u->n; i++)
-        held += u->owned[i];
-    for (size_t i = u->n; i-- > 0 && held > cap;)
-        if (u->owned[i]) {
-            pe_source_disown(src, c->streams[u->stream[i]].name, u->shard[i]);
-            u->owned[i] = false;
-            held--;
-            pe_log(PE_LOG_INFO, "released %s#%ld (fair share %zu of %ld "
-                                "instances)",
-                   c->streams[u->stream[i]].name, u->shard[i], cap, live);
-        }
+    *live = 1;
+    if (!o->follow)
+        return PE_OK;
+    st = pe_source_instances(s->src[0], live, err);
+    if (st == PE_ERR_DB && err->retriable &&
+        pe_source_reset(s->src[0], err) == PE_OK)
+        /* Its units' locks went with the old session: their senders take
+         * them again (pe_source_session tells them). */
+        st = pe_source_instances(s->src[0], live, err);
+    return st;
+}
+
+/* Takes what is free of the units, up to cap, each on the sender with
+ * the fewest; a sender whose connection fails (own_on reset it once) is
+ * left out of this claim and another one asked. */
+static enum pe_status claim_free(const struct pe_config *c,
+                                 struct pe_senders *s, struct pe_units *u,
+                                 size_t cap, size_t held, size_t *load,
+                                 bool *dead, struct pe_error *err)
+{
+    bool failed = false;
+
     for (size_t i = 0; i < u->n && held < cap; i++) {
         bool got = false;
+        size_t k = 0;
 
         if (u->owned[i])
             continue;
-        if ((st = pe_source_try_own(src, c->streams[u->stream[i]].name,
-                                    u->shard[i], &got, err)) != PE_OK)
-            return st;
+        for (;;) {
+            if (!pick_sender(s, load, dead, &k))
+                return failed ? err->status
+                              : pe_error_set(err, PE_ERR_DB, true,
+                                             "no database connection to "
+                                             "claim units on");
+            if (own_on(c, s->src[k], u, i, &got, err) == PE_OK)
+                break;
+            pe_log(PE_LOG_WARN, "sender %zu: %s; claiming on another", k + 1,
+                   err->msg);
+            dead[k] = failed = true;
+        }
         if (got) {
             u->owned[i] = true;
+            u->conn[i] = k;
+            u->session[i] = pe_source_session(s->src[k]);
+            load[k]++;
             held++;
             pe_log(PE_LOG_INFO, "took %s#%ld", c->streams[u->stream[i]].name,
                    u->shard[i]);
@@ -170,14 +248,55 @@ enum pe_status pe_units_claim(const struct pe_app_opts *o,
     return PE_OK;
 }
 
+/* With the database store, instances share the units: each takes what is
+ * free, up to its fair share of the live instances (in follow mode) and
+ * state.max_shards_per_instance, and lets go of what is over it. */
+enum pe_status pe_units_claim(const struct pe_app_opts *o,
+                              struct pe_senders *s, struct pe_units *u,
+                              struct pe_error *err)
+{
+    const struct pe_config *c = o->cfg;
+    size_t cap = u->n, held = 0, load[PE_MAX_JOBS] = {0};
+    bool dead[PE_MAX_JOBS] = {false};
+    long live = 1;
+    enum pe_status st;
+
+    if ((st = live_instances(o, s, &live, err)) != PE_OK)
+        return st;
+    if (live > 1)
+        cap = (u->n + (size_t)live - 1) / (size_t)live;
+    if (c->state.max_shards_per_instance > 0 &&
+        cap > (size_t)c->state.max_shards_per_instance)
+        cap = (size_t)c->state.max_shards_per_instance;
+    for (size_t i = 0; i < u->n; i++)
+        if (u->owned[i] && u->conn[i] >= s->jobs)
+            disown(c, s, u, i); /* fewer senders since a reload */
+    for (size_t i = 0; i < u->n; i++)
+        if (u->owned[i]) {
+            held++;
+            load[u->conn[i]]++;
+        }
+    for (size_t i = u->n; i-- > 0 && held > cap;)
+        if (u->owned[i]) {
+            disown(c, s, u, i);
+            load[u->conn[i]]--;
+            held--;
+            pe_log(PE_LOG_INFO, "released %s#%ld (fair share %zu of %ld "
+                                "instances)",
+                   c->streams[u->stream[i]].name, u->shard[i], cap, live);
+        }
+    return claim_free(c, s, u, cap, held, load, dead, err);
+}
+
 /* How many units go at once.  A sink that prints its bodies prints them
- * in order, one sender; so does the database store, whose advisory locks
- * belong to the run's one connection. */
+ * in order, one sender.  With the database store each sender holds the
+ * advisory locks of the units it sends on its own connection, so several
+ * go at once there too. */
 static size_t jobs_for(const struct pe_pass *p, size_t units)
 {
     long j = p->o->jobs > 0 ? p->o->jobs : p->o->cfg->run.jobs;
 
-    if (p->plan.prints || p->shared)
+    if (p->plan.prints)
         return 1;
     if (j <= 0)
         j = 4;
@@ -211,6 +330,7 @@ void pe_pass_begin(struct pe_pass *p, const struct pe_app_opts *o,
     p->shared = store != NULL && pe_ckpt_shared(store) && plan->keeps_state;
     p->replay = replay;
     p->reports = pe_xcalloc(o->cfg->n_streams, sizeof(*p->reports));
+    p->taken = pe_xcalloc(u->n > 0 ? u->n : 1, sizeof(*p->taken));
     p->senders = senders;
     pthread_mutex_init(&p->mu, NULL);
     senders->jobs = jobs_for(p, u->n);
@@ -221,6 +341,7 @@ void pe_pass_end(struct pe_pass *p)
     for (size_t i = 0; i < p->o->cfg->n_streams; i++)
         free(p->reports[i].checkpoint);
     free(p->reports);
+    free(p->taken);
     pthread_mutex_destroy(&p->mu);
 }
 
@@ -230,16 +351,29 @@ struct sender {
     pthread_t thread;
 };
 
-/* The next unit this instance sends, or false when none is left. */
-static bool next_unit(struct pe_pass *p, size_t *unit)
+/* Whether sender k sends unit i: any unit, or with the database store
+ * one this instance owns on k's connection; under p->mu. */
+static bool sends(const struct pe_pass *p, size_t k, size_t i)
+{
+    return !p->shared || (p->u->owned[i] && p->u->conn[i] == k);
+}
+
+/* The next unit sender k sends, or false when none is left.  *recheck:
+ * its lock was taken in an earlier session of k's connection. */
+static bool next_unit(struct pe_pass *p, size_t k, size_t *unit,
+                      bool *recheck)
 {
     bool got = false;
 
     pthread_mutex_lock(&p->mu);
-    while (!pe_signals_stopping() && p->next < p->u->n && !got) {
-        *unit = p->next++;
-        got = !p->shared || p->u->owned[*unit]; /* else another's */
-    }
+    for (size_t i = 0; i < p->u->n && !got && !pe_signals_stopping(); i++)
+        if (!p->taken[i] && sends(p, k, i)) {
+            p->taken[i] = got = true;
+            *unit = i;
+            *recheck = p->shared &&
+                       p->u->session[i] !=
+                           pe_source_session(p->senders->src[k]);
+        }
     pthread_mutex_unlock(&p->mu);
     return got;
 }
@@ -284,12 +418,58 @@ static void unit_done(struct pe_pass *p, size_t i, enum pe_status st,
         pe_signals_halt();
 }
 
+/* "pin", or "pin#2" for a shard (as pe_stream_run names it). */
+static void unit_name(const struct pe_pass *p, size_t i, char *buf, size_t n)
+{
+    const struct pe_stream_config *sc = &p->o->cfg->streams[p->u->stream[i]];
+
+    if (sc->shards > 1 && !p->replay)
+        snprintf(buf, n, "%s#%ld", sc->name, p->u->shard[i]);
+    else
+        snprintf(buf, n, "%s", sc->name);
+}
+
+/* Unit i's lock went with an earlier session of src (a reconnect during
+ * another unit): take it again, or leave the unit to whoever has it now.
+ * False: not ours (any failure counted). */
+static bool still_ours(struct pe_pass *p, struct pe_source *src, size_t i)
+{
+    struct pe_stream_report rep;
+    struct pe_error e;
+    char name[96];
+    bool got = false;
+    enum pe_status st;
+
+    pe_error_clear(&e);
+    memset(&rep, 0, sizeof(rep));
+    unit_name(p, i, name, sizeof(name));
+    st = own_on(p->o->cfg, src, p->u, i, &got, &e);
+    if (st == PE_OK && !got)
+        st = pe_error_set(&e, PE_ERR_LOCKED, false,
+                          "another instance took %s over while the "
+                          "database was away",
+                          name);
+    else if (st != PE_OK)
+        pe_error_prefix(&e, "stream %s", name);
+    pthread_mutex_lock(&p->mu);
+    if (st == PE_OK) {
+        p->u->session[i] = pe_source_session(src);
+        pe_log(PE_LOG_INFO, "took %s again (its connection was reset)", name);
+    } else
+        unit_done(p, i, st, &rep, &e); /* PE_ERR_LOCKED: no longer ours */
+    pthread_mutex_unlock(&p->mu);
+    if (st != PE_OK)
+        pe_progress_total(0, false); /* the progress line counts units */
+    return st == PE_OK;
+}
+
 static void *send_units(void *arg)
 {
     struct sender *w = arg;
     struct pe_pass *p = w->p;
     struct pe_source **src = &p->senders->src[w->k];
     size_t i = 0;
+    bool recheck = false;
 
     if (*src == NULL) {
         struct pe_error e;
@@ -303,12 +483,14 @@ static void *send_units(void *arg)
             return NULL;
         }
     }
-    while (next_unit(p, &i)) {
+    while (next_unit(p, w->k, &i, &recheck)) {
         const struct pe_config *c = p->o->cfg;
         struct pe_stream_report rep;
         struct pe_error e;
         enum pe_status st;
 
+        if (recheck && !still_ours(p, *src, i))
+            continue;
         pe_error_clear(&e);
         st = pe_stream_run(p->o, p->env, &c->streams[p->u->stream[i]],
                            p->u->shard[i], p->shared, *src, p->store, p->replay,
@@ -323,27 +505,50 @@ static void *send_units(void *arg)
     return NULL;
 }
 
-/* "pin", or "pin#2" for a shard (as pe_stream_run names it). */
-static void unit_name(const struct pe_pass *p, size_t i, char *buf, size_t n)
+/* Which senders have units: any (up to one per unit), or with the
+ * database store those holding some; how many in all. */
+static size_t busy_senders(const struct pe_pass *p, size_t n,
+                           bool busy[PE_MAX_JOBS])
 {
-    const struct pe_stream_config *sc = &p->o->cfg->streams[p->u->stream[i]];
+    size_t count = 0;
 
-    if (sc->shards > 1 && !p->replay)
-        snprintf(buf, n, "%s#%ld", sc->name, p->u->shard[i]);
-    else
-        snprintf(buf, n, "%s", sc->name);
+    for (size_t k = 0; k < PE_MAX_JOBS; k++) {
+        busy[k] = false;
+        for (size_t i = 0; k < p->senders->jobs && i < p->u->n && !busy[k];
+             i++)
+            busy[k] = p->shared ? sends(p, k, i) : k < n;
+        count += busy[k];
+    }
+    return count;
+}
+
+/* Sender k did not start: without the database store the others take
+ * its share; with it the units only it may send wait, a failure. */
+static void sender_lost(struct pe_pass *p, size_t k, int rc)
+{
+    if (!p->shared) {
+        pe_log(PE_LOG_WARN, "cannot start sender %zu: %s", k + 1,
+               strerror(rc));
+        return;
+    }
+    pe_log(PE_LOG_ERROR, "cannot start sender %zu: %s; the units it holds "
+                         "wait for the next run",
+           k + 1, strerror(rc));
+    p->failed++;
+    p->worst = pe_pool_worse(p->worst, PE_ERR_IO);
 }
 
 /* Sends the units with up to s->jobs senders; this thread is the first. */
 void pe_pass_send_all(struct pe_pass *p)
 {
-    struct pe_senders *s = p->senders;
     struct sender w[PE_MAX_JOBS];
-    size_t n = 0, started = 1;
+    bool busy[PE_MAX_JOBS], started[PE_MAX_JOBS] = {false}, lost = false;
+    size_t n = 0, going;
     char label[64];
 
     for (size_t i = 0; i < p->u->n; i++)
         n += !p->shared || p->u->owned[i];
+    going = busy_senders(p, n, busy);
     snprintf(label, sizeof(label), "%zu streams", n);
     for (size_t i = 0; i < p->u->n; i++) {
         if (n == 1 && (!p->shared || p->u->owned[i]))
@@ -353,27 +558,32 @@ void pe_pass_send_all(struct pe_pass *p)
     }
     pe_progress_start(pe_log_is_tty() && !p->o->quiet && !p->plan.prints &&
                     pe_log_format() == PE_LOG_TEXT && n > 0,
-                label, n < s->jobs ? n : s->jobs);
+                label, going);
     pe_signals_unhalt();
     for (size_t k = 0; k < PE_MAX_JOBS; k++) {
         w[k].p = p;
         w[k].k = k;
     }
-    for (size_t k = 1; k < s->jobs && k < n; k++) {
-        int rc = pthread_create(&w[k].thread, NULL, send_units, &w[k]);
+    for (size_t k = 1; k < PE_MAX_JOBS; k++) {
+        int rc;
 
-        if (rc != 0) {
-            pe_log(PE_LOG_WARN, "cannot start sender %zu: %s", k + 1,
-                   strerror(rc));
-            break;
+        if (!busy[k])
+            continue;
+        /* Without the store the first failure ends the starting. */
+        if (!lost || p->shared) {
+            rc = pthread_create(&w[k].thread, NULL, send_units, &w[k]);
+            if (rc == 0) {
+                started[k] = true;
+                continue;
+            }
+            sender_lost(p, k, rc);
+            lost = true;
         }
-        started++;
+        pe_progress_total(0, false); /* senders not started count nothing */
     }
-    for (size_t k = started; k < n && k < s->jobs; k++)
-        /* senders that did not start count nothing */
-        pe_progress_total(0, false);
     send_units(&w[0]);
-    for (size_t k = 1; k < started; k++)
-        pthread_join(w[k].thread, NULL);
+    for (size_t k = 1; k < PE_MAX_JOBS; k++)
+        if (started[k])
+            pthread_join(w[k].thread, NULL);
     pe_progress_finish();
 }

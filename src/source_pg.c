@@ -58,6 +58,7 @@ static enum pe_status setup_session(struct pe_source *s, struct pe_error *err)
 
 enum pe_status pe_source_reset(struct pe_source *s, struct pe_error *err)
 {
+    s->session++; /* the old session, and what it held, is gone */
     PQreset(s->conn);
     if (PQstatus(s->conn) != CONNECTION_OK)
         return pe_pg_error(err, s->conn, NULL, "cannot reconnect to the database");
@@ -94,6 +95,11 @@ void pe_source_free(struct pe_source *s)
         PQfinish(s->conn);
     free(s->schemas);
     free(s);
+}
+
+unsigned pe_source_session(const struct pe_source *s)
+{
+    return s->session;
 }
 
 const char *pe_source_describe(struct pe_source *s)

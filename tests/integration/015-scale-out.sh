@@ -31,9 +31,11 @@ expect_eq "exit code without CREATE" 2 "$rc"
 expect_match "clear error" "checkpoint table pinemit.checkpoints does not exist and this role may not create it: permission denied" "$out"
 
 "$PINEMIT" -c "$WORK/pinemit.conf" init >/dev/null || fail "init"
-owners() { # the number of distinct owners of ev's shards
-    sql "SELECT count(DISTINCT pid) FROM pg_locks WHERE locktype = 'advisory'
-         AND classid = hashtext('pinemit:ev')::oid AND objsubid = 2"
+owners() { # the number of distinct instances owning ev's shards (each
+    # holds its units' locks on its senders' connections, one or several)
+    sql "SELECT count(DISTINCT a.application_name) FROM pg_locks l
+         JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory'
+         AND l.classid = hashtext('pinemit:ev')::oid AND l.objsubid = 2"
 }
 owned_by() { # shards held by backend of instance pid $1
     sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)

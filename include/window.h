@@ -70,7 +70,10 @@ void pe_window_note_gap(struct pe_window *w, double ms);
 /* The lesson of batch seq's answer: congested (a 429, a 503, a timeout,
  * any retry) or a round trip well above the smoothed one (twice, and
  * 20 ms) halves the limit.  The first PE_WINDOW_START clean answers
- * only measure the round trip; later clean answers whose round trip
+ * only measure the round trip; after them, if batches waited for room,
+ * the limit leaps to what the pipe holds (the fastest round trip's worth
+ * of batches at the unit's pace, plus one, at most max).  Later clean
+ * answers whose round trip
  * stayed flat (within half the fastest one seen, and 1 ms: as TCP Vegas,
  * more in flight did not make each wait longer) grow it: by one per answer until
  * the first congestion, then by one per window of them; and only while

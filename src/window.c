@@ -93,6 +93,26 @@ static bool rising(const struct pe_window *w, double rtt_ms)
     return w->rtt_ms > 0 && rtt_ms > 2 * w->rtt_ms + 20;
 }
 
+/* Once the first window of answers has measured the pipe, slow start
+ * leaps to what it holds, if the stream waited for room: the fastest
+ * round trip's worth of batches at the stream's pace, plus one (at most
+ * max).  Over a gateway 100 ms away that is the whole window at once,
+ * not after three round trips of doubling; a 429 still halves it. */
+static void leap(struct pe_window *w)
+{
+    double fits;
+
+    if (!w->slow_start || !w->limited || w->gaps == 0 || w->gap_ms <= 0)
+        return;
+    fits = w->base_rtt_ms / w->gap_ms + 1;
+    if (fits > (double)w->max)
+        fits = (double)w->max;
+    if ((long)fits > w->limit) {
+        w->limit = (long)fits;
+        w->limited = false;
+    }
+}
+
 /* A round trip counts as flat within half the fastest one seen, and a
  * millisecond: more requests in flight did not make each one wait
  * longer.  Where the answers are quick and the machine is the limit (a
@@ -126,7 +146,8 @@ long pe_window_feedback(struct pe_window *w, uint64_t seq, double rtt_ms,
      * on new connections, and the slowest of them says nothing of the
      * pipe. */
     if (w->measured < PE_WINDOW_START) {
-        w->measured++;
+        if (++w->measured == PE_WINDOW_START)
+            leap(w);
         return w->limit;
     }
     if (!flat(w, rtt_ms))

@@ -161,6 +161,33 @@ static void grows_no_further_than_the_pipe(void **state)
     assert_int_equal(w.limit, 11);
 }
 
+/* Once measured, slow start leaps to what the pipe holds: 100 ms round
+ * trips, a batch made every 10 ms: 11 in flight, not 4 plus one per
+ * answer; never above max; and not when no batch waited for room. */
+static void leaps_to_the_pipe(void **state)
+{
+    struct pe_window w;
+
+    (void)state;
+    pe_window_init(&w, 16, 1000);
+    pe_window_note_gap(&w, 10);
+    pe_window_note_limited(&w);
+    for (int i = 1; i < PE_WINDOW_START; i++)
+        assert_int_equal(answer(&w, 100, false), PE_WINDOW_START);
+    assert_int_equal(answer(&w, 100, false), 11);
+    pe_window_init(&w, 8, 1000);
+    pe_window_note_gap(&w, 10);
+    pe_window_note_limited(&w);
+    for (int i = 0; i < PE_WINDOW_START; i++)
+        answer(&w, 100, false);
+    assert_int_equal(w.limit, 8);
+    pe_window_init(&w, 16, 1000);
+    pe_window_note_gap(&w, 10);
+    for (int i = 0; i < PE_WINDOW_START; i++)
+        answer(&w, 100, false);
+    assert_int_equal(w.limit, PE_WINDOW_START);
+}
+
 /* The 429s of one overfull flight halve the window once; a batch sent
  * after the decrease teaches it again. */
 static void one_decrease_per_flight(void **state)
@@ -241,6 +268,7 @@ int main(void)
         cmocka_unit_test(one_decrease_per_flight),
         cmocka_unit_test(grows_only_while_flat),
         cmocka_unit_test(grows_no_further_than_the_pipe),
+        cmocka_unit_test(leaps_to_the_pipe),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,13 +76,22 @@ void pe_window_note_gap(struct pe_window *w, double ms)
     w->gap_ms += (ms - w->gap_ms) / (double)w->gaps;
 }
 
-/* Would one more batch in flight fill the pipe better?  A round trip's
- * worth of batches, plus the one being made, is all it can hold. */
-static bool worth_growing(const struct pe_window *w)
+/* What a pipe of round trip rtt_ms holds, by Little's law: a round
+ * trip's worth of batches at the unit's pace, plus the one being made.
+ * Negative while the pace is unknown. */
+static double pipe_holds(const struct pe_window *w, double rtt_ms)
 {
     if (w->gaps == 0 || w->gap_ms <= 0)
-        return true;
-    return (double)w->limit < w->rtt_ms / w->gap_ms + 1;
+        return -1;
+    return rtt_ms / w->gap_ms + 1;
+}
+
+/* Would one more batch in flight fill the pipe better? */
+static bool worth_growing(const struct pe_window *w)
+{
+    double holds = pipe_holds(w, w->rtt_ms);
+
+    return holds < 0 || (double)w->limit < holds;
 }
 
 /* Latency counts as rising when an answer takes over twice the smoothed
@@ -100,11 +109,10 @@ static bool rising(const struct pe_window *w, double rtt_ms)
  * not after three round trips of doubling; a 429 still halves it. */
 static void leap(struct pe_window *w)
 {
-    double fits;
+    double fits = pipe_holds(w, w->base_rtt_ms);
 
-    if (!w->slow_start || !w->limited || w->gaps == 0 || w->gap_ms <= 0)
+    if (!w->slow_start || !w->limited || fits < 0)
         return;
-    fits = w->base_rtt_ms / w->gap_ms + 1;
     if (fits > (double)w->max)
         fits = (double)w->max;
     if ((long)fits > w->limit) {

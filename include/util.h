@@ -82,6 +82,8 @@ char *pe_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Monotonic and wall clocks in milliseconds. */
 int64_t pe_now_mono_ms(void);
+/* The same clock with its fraction: for round trips under a millisecond. */
+double pe_now_mono_msf(void);
 int64_t pe_now_wall_ms(void);
 
 /* Writes all n bytes, retrying on EINTR and short writes; -1 with errno. */

@@ -48,8 +48,8 @@ struct pe_inflight {
     struct pe_window w;
     struct slot *slots; /* o.max of them */
     bool quit;
-    int64_t made_from; /* when the unit began making its next batch; 0:
-                          not yet known */
+    double made_from; /* when the unit began making its next batch (ms,
+                         with its fraction); 0: not yet known */
     enum pe_status failed; /* of the oldest failed batch */
     uint64_t failed_seq;
     struct pe_error ferr;
@@ -58,7 +58,7 @@ struct pe_inflight {
 /* A delivery ended (mu held): acknowledge it, or remember the failure of
  * the oldest failed batch; either way it teaches the window. */
 static void slot_done(struct pe_inflight *f, struct slot *s, enum pe_status st,
-                      int64_t ms)
+                      double ms)
 {
     s->st = st;
     s->state = SLOT_DONE;
@@ -70,7 +70,7 @@ static void slot_done(struct pe_inflight *f, struct slot *s, enum pe_status st,
         f->ferr = s->err;
     }
     if (!s->taught)
-        pe_window_feedback(&f->w, s->seq, (double)ms, st != PE_OK);
+        pe_window_feedback(&f->w, s->seq, ms, st != PE_OK);
     pthread_cond_broadcast(&f->cv);
 }
 
@@ -96,7 +96,7 @@ static void *slot_main(void *arg)
     pthread_mutex_lock(&f->mu);
     for (;;) {
         struct pe_deliver_env env;
-        int64_t t0;
+        double t0;
         enum pe_status st;
 
         while (s->state != SLOT_BUSY && !f->quit)
@@ -108,7 +108,7 @@ static void *slot_main(void *arg)
         env.on_retry = slot_retry;
         env.retry_arg = s;
         pthread_mutex_unlock(&f->mu);
-        t0 = pe_now_mono_ms();
+        t0 = pe_now_mono_msf();
         memset(&s->stats, 0, sizeof(s->stats));
         pe_error_clear(&s->err);
         st = pe_deliver(&env, s->sink, f->o.stream, f->o.topic, &s->batch,
@@ -118,7 +118,7 @@ static void *slot_main(void *arg)
                             pe_batch_key(&s->batch, 0),
                             pe_batch_key(&s->batch, s->batch.n - 1));
         pthread_mutex_lock(&f->mu);
-        slot_done(f, s, st, pe_now_mono_ms() - t0);
+        slot_done(f, s, st, pe_now_mono_msf() - t0);
     }
     pthread_mutex_unlock(&f->mu);
     pe_json_arena_release(); /* the answers' parses kept a chunk */
@@ -258,7 +258,7 @@ enum pe_status pe_inflight_send(struct pe_inflight *f, struct pe_batch *b,
 
     pthread_mutex_lock(&f->mu);
     if (f->made_from != 0)
-        pe_window_note_gap(&f->w, (double)(pe_now_mono_ms() - f->made_from));
+        pe_window_note_gap(&f->w, pe_now_mono_msf() - f->made_from);
     while ((st = pop_acked(f, done, err)) == PE_OK && f->failed == PE_OK &&
            !pe_window_room(&f->w, size)) {
         pe_window_note_limited(&f->w);
@@ -277,7 +277,7 @@ enum pe_status pe_inflight_send(struct pe_inflight *f, struct pe_batch *b,
             s->seq = pe_window_open(&f->w, size);
             s->state = SLOT_BUSY;
             pthread_cond_broadcast(&f->cv);
-            f->made_from = pe_now_mono_ms();
+            f->made_from = pe_now_mono_msf();
             pthread_mutex_unlock(&f->mu);
             return PE_OK;
         }

@@ -434,6 +434,14 @@ int64_t pe_now_mono_ms(void)
     return clock_ms(CLOCK_MONOTONIC);
 }
 
+double pe_now_mono_msf(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
+}
+
 int64_t pe_now_wall_ms(void)
 {
     return clock_ms(CLOCK_REALTIME);

@@ -86,10 +86,15 @@ static double pipe_holds(const struct pe_window *w, double rtt_ms)
     return rtt_ms / w->gap_ms + 1;
 }
 
-/* Would one more batch in flight fill the pipe better? */
+/* Would one more batch in flight fill the pipe better?  The round trip
+ * counted is the smoothed one, but at most twice the fastest: a round
+ * trip swollen by a queue (a stall of the machine, a burst of the unit's
+ * own requests) is no longer pipe to fill. */
 static bool worth_growing(const struct pe_window *w)
 {
-    double holds = pipe_holds(w, w->rtt_ms);
+    double rtt = w->rtt_ms < 2 * w->base_rtt_ms ? w->rtt_ms
+                                                : 2 * w->base_rtt_ms;
+    double holds = pipe_holds(w, rtt);
 
     return holds < 0 || (double)w->limit < holds;
 }

@@ -161,6 +161,29 @@ static void grows_no_further_than_the_pipe(void **state)
     assert_int_equal(w.limit, 11);
 }
 
+/* A round trip swollen by a queue is not pipe to fill: after a stall the
+ * smoothed round trip stays high for a while, but the pipe counted is at
+ * most twice the fastest round trip.  Made every 1 ms, answered in 1 ms:
+ * 2 * 1 / 1 + 1 = 3 in flight would do, and the window has 4 already. */
+static void a_stall_is_not_pipe(void **state)
+{
+    struct pe_window w;
+
+    (void)state;
+    pe_window_init(&w, 16, 1000);
+    pe_window_note_gap(&w, 1);
+    for (int i = 0; i < PE_WINDOW_START; i++)
+        answer(&w, 1, false);
+    /* A stall: answers of 20 ms, neither flat nor rising. */
+    for (int i = 0; i < 10; i++)
+        answer(&w, 20, false);
+    assert_true(w.rtt_ms > 10);
+    for (int i = 0; i < 20; i++) {
+        pe_window_note_limited(&w);
+        assert_int_equal(answer(&w, 1, false), PE_WINDOW_START);
+    }
+}
+
 /* Once measured, slow start leaps to what the pipe holds: 100 ms round
  * trips, a batch made every 10 ms: 11 in flight, not 4 plus one per
  * answer; never above max; and not when no batch waited for room. */
@@ -268,6 +291,7 @@ int main(void)
         cmocka_unit_test(one_decrease_per_flight),
         cmocka_unit_test(grows_only_while_flat),
         cmocka_unit_test(grows_no_further_than_the_pipe),
+        cmocka_unit_test(a_stall_is_not_pipe),
         cmocka_unit_test(leaps_to_the_pipe),
     };
 

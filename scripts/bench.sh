@@ -30,6 +30,7 @@
 #                      gateway a network round trip away); it still counts
 #                      every record
 #   MAX_IN_FLIGHT=N    pinemit's sink.max_in_flight (default: its default)
+#   FETCH_ROWS=N       pinemit's source.fetch_rows (default: its default)
 #   STATE_DIR=DIR      put pinemit's state (checkpoints) under DIR, e.g.
 #                      /dev/shm to leave out the disk's fsync latency
 #                      (default: the temporary directory under /tmp)
@@ -68,7 +69,8 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-900}
 SINK_SELFTEST=${SINK_SELFTEST:-1}
 DELAY_MS=${DELAY_MS:-0}
 MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-}
-case $MAX_IN_FLIGHT in *[!0-9]*) echo "bench: MAX_IN_FLIGHT must be a number" >&2; exit 2 ;; esac
+FETCH_ROWS=${FETCH_ROWS:-}
+case $MAX_IN_FLIGHT$FETCH_ROWS in *[!0-9]*) echo "bench: MAX_IN_FLIGHT and FETCH_ROWS must be numbers" >&2; exit 2 ;; esac
 case $DELAY_MS in '' | *[!0-9]*) echo "bench: DELAY_MS must be a number of ms" >&2; exit 2 ;; esac
 CONTENDERS=${CONTENDERS:-copy_floor one_per_post batched_python psql_curl pinemit pinemit_big}
 USER_ID=0e3bbd435bfb
@@ -268,8 +270,7 @@ write_pinemit_conf() {
     cat >"$TMP/pinemit.conf" <<CONF
 user_id = "$USER_ID";
 source = {
-  conninfo = "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=$PGUSER";
-  fetch_rows = 2000;
+  conninfo = "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=$PGUSER";${FETCH_ROWS:+ fetch_rows = $FETCH_ROWS;}
 };
 sink = {
   invoke_url = "$URL"; timeout_ms = 35000;${MAX_IN_FLIGHT:+ max_in_flight = $MAX_IN_FLIGHT;}

@@ -104,7 +104,7 @@ static enum pe_status read_source(struct pe_cfg_reader *r,
         (st = pe_cfg_string(r, g, "source.", "conninfo", true, NULL,
                             &c->source.conninfo)) != PE_OK ||
         (st = check_conninfo(r, g, c->source.conninfo)) != PE_OK ||
-        (st = pe_cfg_long(r, g, "source.", "fetch_rows", 2000, 1, 1000000,
+        (st = pe_cfg_long(r, g, "source.", "fetch_rows", 1000, 1, 1000000,
                           &c->source.fetch_rows)) != PE_OK ||
         (st = pe_cfg_long(r, g, "source.", "connect_timeout_s", 10, 1, 3600,
                           &c->source.connect_timeout_s)) != PE_OK ||

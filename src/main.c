@@ -3,7 +3,11 @@
  * a message on stderr and an exit code. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "util.h"
 
@@ -105,6 +109,20 @@ static void report(enum pe_status st, const struct pe_error *err, bool quiet)
         pe_log_error(PE_LOG_ERROR, false, err);
 }
 
+/* glibc gives each new thread its own malloc arena, up to 8 per core, and
+ * each keeps what it once held: with one sender thread per request in
+ * flight that was about a quarter of pinemit's peak memory.  One arena
+ * serves its few allocations per batch well enough (docs/performance.md
+ * has the figures); MALLOC_ARENA_MAX or GLIBC_TUNABLES still decide when
+ * set. */
+static void fewer_arenas(void)
+{
+#if defined(__GLIBC__) && defined(M_ARENA_MAX)
+    if (getenv("MALLOC_ARENA_MAX") == NULL && getenv("GLIBC_TUNABLES") == NULL)
+        mallopt(M_ARENA_MAX, 1);
+#endif
+}
+
 int main(int argc, char **argv)
 {
     struct pe_cli cli;
@@ -113,6 +131,7 @@ int main(int argc, char **argv)
     enum pe_status st;
     int code;
 
+    fewer_arenas();
     pe_error_clear(&err);
     st = pe_cli_parse(argc, argv, &cli, &err);
     pe_log_setup(cli.log_level, cli.log_format);

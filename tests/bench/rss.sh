@@ -5,7 +5,7 @@
 # and /proc/PID/smaps at the largest VmRSS summed by mapping (shared
 # libraries by name, anonymous mappings by size).
 #
-#   make bench-rss [ROWS=60000] [DELAY_MS=0] [MAX_IN_FLIGHT=N]
+#   make bench-rss [ROWS=60000] [DELAY_MS=0] [MAX_IN_FLIGHT=N] [FETCH_ROWS=N]
 #
 # Starts its own throwaway PostgreSQL (tests/pgtmp.sh) and sink on
 # 127.0.0.1, and stops them, by PID, on exit.
@@ -20,7 +20,8 @@ MAX_IN_FLIGHT=${MAX_IN_FLIGHT:-}
 for v in ROWS DELAY_MS; do
     case ${!v} in '' | *[!0-9]*) echo "rss: $v must be a number" >&2; exit 2 ;; esac
 done
-case $MAX_IN_FLIGHT in *[!0-9]*) echo "rss: MAX_IN_FLIGHT must be a number" >&2; exit 2 ;; esac
+FETCH_ROWS=${FETCH_ROWS:-}
+case $MAX_IN_FLIGHT$FETCH_ROWS in *[!0-9]*) echo "rss: MAX_IN_FLIGHT and FETCH_ROWS must be numbers" >&2; exit 2 ;; esac
 [ -x "$PINEMIT" ] && [ -x "$SINK" ] || { echo "rss: build pinemit and $SINK first" >&2; exit 1; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/pinemit-rss.XXXXXX")
@@ -43,7 +44,7 @@ for _ in $(seq 1 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
 [ -s "$TMP/port" ] || { echo "rss: the sink did not start" >&2; exit 1; }
 cat >"$TMP/p.conf" <<CONF
 user_id = "0e3bbd435bfb";
-source = { conninfo = "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=$PGUSER"; };
+source = { conninfo = "host=$PGHOST port=$PGPORT dbname=$PGDATABASE user=$PGUSER";${FETCH_ROWS:+ fetch_rows = $FETCH_ROWS;} };
 sink = { invoke_url = "http://127.0.0.1:$(cat "$TMP/port")";${MAX_IN_FLIGHT:+ max_in_flight = $MAX_IN_FLIGHT;} };
 state = { dir = "$TMP/state"; };
 streams = (

@@ -139,7 +139,7 @@ static void minimal_config_defaults(void **state)
     (void)state;
     assert_int_equal(pe_config_load(path, &c, &err), PE_OK);
     assert_null(c.user_id);
-    assert_int_equal(c.source.fetch_rows, 2000);
+    assert_int_equal(c.source.fetch_rows, 1000);
     assert_int_equal(c.run.jobs, 0); /* automatic */
     assert_int_equal(c.source.connect_timeout_s, 10);
     assert_string_equal(c.sink.invoke_url, "https://gw.example/prod");

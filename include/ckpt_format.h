@@ -47,8 +47,9 @@ void pe_ckpt_state_cleanup(struct pe_ckpt_state *c);
 /* Parses `len` bytes of checkpoint text into *out (overwritten; the
  * caller cleans it up).  A text from an older version (a key only) gives
  * tracked = false; one without "shards" gives shards = shard_chunk = 0
- * (and "shards" without "shard_chunk", shard_chunk = 1).  PE_ERR_CONFIG naming `where` when it is damaged: never
- * silently start again from zero; *out is then empty. */
+ * (and "shards" without "shard_chunk", shard_chunk = 1).  PE_ERR_CONFIG
+ * naming `where` when it is damaged: never silently start again from
+ * zero; *out is then empty. */
 enum pe_status pe_ckpt_format_parse(const char *text, size_t len,
                                     const char *where,
                                     struct pe_ckpt_state *out,

@@ -74,9 +74,10 @@ struct pe_table *pe_table_open(struct pe_source *s, const char *table,
 /* The same for shard `shard` of nshards of the table: only rows whose key
  * hashes to it, (hashtextextended(key::text, 0) & 9223372036854775807) %
  * nshards, or with spec->shard_chunk C > 1 whose key / C does (an integer
- * key only: PE_ERR_CONFIG naming shard_chunk_at, the key and its type).  With tracked, every row carries its inserting transaction
- * (xmin) and late rows can be requested; PE_ERR_CONFIG when the relation
- * has no xmin (a view, a foreign table). */
+ * key only: PE_ERR_CONFIG naming shard_chunk_at, the key and its type).
+ * With tracked, every row carries its inserting transaction (xmin) and
+ * late rows can be requested; PE_ERR_CONFIG when the relation has no xmin
+ * (a view, a foreign table). */
 struct pe_table_spec;
 struct pe_table *pe_table_open_shard(struct pe_source *s,
                                      const struct pe_table_spec *spec,

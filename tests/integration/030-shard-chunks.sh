@@ -32,18 +32,6 @@ conf() {
     sed -i '/name = "pin"\|name = "geo"\|name = "user"/d' "$file"
 }
 
-# expect_exit CODE CONF [pinemit args...]: the exit code must be CODE;
-# stderr lands in $OUT.
-expect_exit() {
-    local want=$1 file=$2 rc
-    shift 2
-    set +e
-    OUT=$("$PINEMIT" -c "$file" "$@" 2>&1 >/dev/null)
-    rc=$?
-    set -e
-    expect_eq "exit code of pinemit $* (stderr: $OUT)" "$want" "$rc"
-}
-
 # flushed: pinemit's sessions are gone, so their statistics reached the
 # views (a backend reports them as it exits, before it leaves
 # pg_stat_activity); bounded.
@@ -124,7 +112,7 @@ PY
 # (b) ------------------------------------------------------------------
 conf "$WORK/b/pinemit.conf" \
     '{ name = "evt"; table = "ev"; key = "name"; shards = 2; shard_chunk = 64; }'
-expect_exit 2 "$WORK/b/pinemit.conf" run --stream evt
+CONF="$WORK/b/pinemit.conf" run_expect 2 run --stream evt
 expect_match "text key refused" 'stream evt#0: table ev: .*pinemit.conf:[0-9]+: streams.evt.shard_chunk = 64 needs a key of one smallint, integer or bigint column, but key "name" is text' "$OUT"
 conf "$WORK/b/pinemit.conf" \
     '{ name = "evts"; table = "ev"; key = "ts"; shards = 2; shard_chunk = 10; }'
@@ -143,13 +131,13 @@ out=$("$PINEMIT" -c "$C" run --stream ev4 2>&1) || fail "4 shards: $out"
 expect_eq "4 shards sent" 20000 "$(mock_records "$u.ev4")"
 sed -i 's/shards = 4;/shards = 2;/' "$C"
 sql "INSERT INTO ev SELECT g, 'late' FROM generate_series(20001, 20100) g" >/dev/null
-expect_exit 2 "$C" run --stream ev4
+CONF="$C" run_expect 2 run --stream ev4
 expect_match "4 -> 2 refused" "stream ev4#[01]: $WORK/c/state/ev4\.[01]\.checkpoint: written for shards = 4, shard_chunk = 1, but the configuration says shards = 2, shard_chunk = 1: .*would skip rows; put shards and shard_chunk back, or, to re-shard, remove all of stream ev4's checkpoints" "$OUT"
 expect_eq "nothing sent after 4 -> 2" 20000 "$(mock_records "$u.ev4")"
-expect_exit 2 "$C" status
+CONF="$C" run_expect 2 status
 expect_match "status refuses too" "ev4\.0\.checkpoint: written for shards = 4" "$OUT"
 sed -i 's/shards = 2;/shards = 4; shard_chunk = 512;/' "$C"
-expect_exit 2 "$C" run --stream ev4
+CONF="$C" run_expect 2 run --stream ev4
 expect_match "chunk change refused" "written for shards = 4, shard_chunk = 1, but the configuration says shards = 4, shard_chunk = 512" "$OUT"
 expect_eq "nothing sent after the chunk change" 20000 "$(mock_records "$u.ev4")"
 
@@ -165,7 +153,7 @@ grep -q 'store = "database"' "$D" || fail "test setup: sed did not apply"
 out=$("$PINEMIT" -c "$D" run --stream ev4 2>&1) || fail "database store, 4 shards: $out"
 expect_eq "4 shards sent (database store)" 20000 "$(mock_records "$u.ev4")"
 sed -i 's/shards = 4;/shards = 1;/' "$D"
-expect_exit 2 "$D" run --stream ev4
+CONF="$D" run_expect 2 run --stream ev4
 expect_match "4 -> 1 refused (database store)" 'pinemit.ck30 \(stream ev4, shard 0\): written for shards = 4, shard_chunk = 1, but the configuration says shards = 1' "$OUT"
 expect_eq "nothing sent after 4 -> 1" 20000 "$(mock_records "$u.ev4")"
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * source_pg_int.h - private to the source files (source_pg.c, pg_table.c,
  * pg_pages.c, pg_shard.c, pg_own.c): the structs behind source_pg.h's
- * opaque handles and the helpers they share.  Nothing else includes it; callers use
- * source_pg.h. */
+ * opaque handles and the helpers they share.  Nothing else includes it;
+ * callers use source_pg.h. */
 #ifndef PINEMIT_SOURCE_PG_INT_H
 #define PINEMIT_SOURCE_PG_INT_H
 

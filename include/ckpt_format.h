@@ -34,6 +34,11 @@ struct pe_ckpt_state {
     size_t n_history;
     int64_t updated_s; /* when it was saved (its "updated_at"), Unix time;
                           0 = unknown.  Read only: printing stamps now. */
+    /* The shard assignment the state was written for ("shards",
+     * "shard_chunk"): printed when shards > 1; 0 when not recorded (an
+     * unsharded stream, or a text from before they were). */
+    long shards;
+    long shard_chunk;
 };
 
 /* Frees what c owns and zeroes it; NULL or a cleaned state is fine. */
@@ -41,8 +46,10 @@ void pe_ckpt_state_cleanup(struct pe_ckpt_state *c);
 
 /* Parses `len` bytes of checkpoint text into *out (overwritten; the
  * caller cleans it up).  A text from an older version (a key only) gives
- * tracked = false.  PE_ERR_CONFIG naming `where` when it is damaged: never
- * silently start again from zero; *out is then empty. */
+ * tracked = false; one without "shards" gives shards = shard_chunk = 0
+ * (and "shards" without "shard_chunk", shard_chunk = 1).  PE_ERR_CONFIG
+ * naming `where` when it is damaged: never silently start again from
+ * zero; *out is then empty. */
 enum pe_status pe_ckpt_format_parse(const char *text, size_t len,
                                     const char *where,
                                     struct pe_ckpt_state *out,

@@ -32,6 +32,10 @@ struct pe_stream_config {
                     "<user_id>.<name>" */
     bool ordered_writer; /* keys commit in order: a plain key watermark */
     long shards;         /* disjoint parts by key hash, each checkpointed */
+    long shard_chunk;    /* 1: each key hashed; C: runs of C integer keys
+                            (key / C) hashed together */
+    char *shard_chunk_at; /* "FILE:LINE: streams.NAME.shard_chunk"; NULL
+                             when not set */
     char *message_key;   /* column sent as the record key; may be NULL */
     bool unique_key;     /* the user vouches the key is unique (a view) */
     struct pe_column_config *columns; /* the record's members, in order */

@@ -73,9 +73,11 @@ struct pe_table *pe_table_open(struct pe_source *s, const char *table,
                                const char *key, struct pe_error *err);
 /* The same for shard `shard` of nshards of the table: only rows whose key
  * hashes to it, (hashtextextended(key::text, 0) & 9223372036854775807) %
- * nshards.  With tracked, every row carries its inserting transaction
- * (xmin) and late rows can be requested; PE_ERR_CONFIG when the relation
- * has no xmin (a view, a foreign table). */
+ * nshards, or with spec->shard_chunk C > 1 whose key / C does (an integer
+ * key only: PE_ERR_CONFIG naming shard_chunk_at, the key and its type).
+ * With tracked, every row carries its inserting transaction (xmin) and
+ * late rows can be requested; PE_ERR_CONFIG when the relation has no xmin
+ * (a view, a foreign table). */
 struct pe_table_spec;
 struct pe_table *pe_table_open_shard(struct pe_source *s,
                                      const struct pe_table_spec *spec,
@@ -95,7 +97,8 @@ struct pe_column_pick {
 /* The shard index of a table opened for nshards > 1: a btree on
  * ((shard expression), key), the expression exactly as the page queries
  * spell it, so each shard reads only its own rows.  Its name,
- * "pinemit_shard<N>_<table>_<key>" cut to 63 bytes, is in the table's
+ * "pinemit_shard<N>_<table>_<key>" ("pinemit_shard<N>c<C>_..." with a
+ * shard_chunk C > 1) cut to 63 bytes, is in the table's
  * schema.  *present: a valid one exists (always false unsharded; true
  * for a key of several columns, whose shards need none).  With
  * create, builds it when missing (CREATE INDEX CONCURRENTLY; an invalid
@@ -116,6 +119,8 @@ struct pe_table_spec {
     bool unique_key; /* the user vouches that no two rows share a key */
     bool tracked;
     long shard, nshards;
+    long shard_chunk; /* <= 1: each key hashed alone; C: key / C */
+    const char *shard_chunk_at; /* "FILE:LINE: setting" of it; NULL */
 };
 
 /* As pe_table_open_shard, and the key must be unique: keyset pages would

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * source_pg_int.h - private to the source files (source_pg.c, pg_table.c,
- * pg_pages.c, pg_own.c): the structs behind source_pg.h's opaque handles
- * and the helpers they share.  Nothing else includes it; callers use
- * source_pg.h. */
+ * pg_pages.c, pg_shard.c, pg_own.c): the structs behind source_pg.h's
+ * opaque handles and the helpers they share.  Nothing else includes it;
+ * callers use source_pg.h. */
 #ifndef PINEMIT_SOURCE_PG_INT_H
 #define PINEMIT_SOURCE_PG_INT_H
 
@@ -30,6 +30,7 @@ struct pe_table {
     char relkind;
     char *qkey;      /* the quoted key column */
     long nshards;    /* > 1: a shard's pages, through the shard index */
+    long shard_chunk; /* 1: each key hashed; C: key / C (pg_shard.h) */
     char *page_first; /* prepared statement names */
     char *page_after;
     char *count_all;
@@ -62,13 +63,10 @@ struct pe_table {
 enum pe_status pe_src_exec(PGconn *c, const char *sql, const char *what,
                            struct pe_error *err);
 
-/* pg_pages.c: the shard of a row, "(hash of key's text) % nshards", as
- * the page statements and the shard index spell it (caller frees). */
-char *pe_pages_shard_expr(const char *qkey, long nshards);
-
 /* pg_pages.c: prepares t's page, count, range (and, tracked, late)
  * statements over the select list `cols` (t->qname, t->src and the key
- * fields set).  Shard `shard` of nshards filters by a hash of the key. */
+ * fields set).  Shard `shard` of nshards filters by a hash of the key
+ * (of its chunk: t->shard_chunk, set before). */
 enum pe_status pe_pages_prepare(struct pe_table *t, const char *cols,
                                 long shard, long nshards,
                                 struct pe_error *err);

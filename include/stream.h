@@ -27,6 +27,17 @@ struct pe_table *pe_stream_open_table(struct pe_source *src,
                                       const struct pe_stream_config *sc,
                                       bool tracked, long shard, long nshards,
                                       long *key_col, struct pe_error *err);
+/* Loads the checkpoint of shard `shard` of nshards of stream sc (nshards
+ * 1: the whole stream) into *ck, as pe_ckpt_load_shard, and proves it was
+ * written for this shard assignment: PE_ERR_CONFIG naming it, what it was
+ * written for, what the configuration says and what to do, when it
+ * records other shards or shard_chunk (one that records none is taken as
+ * it is).  On success ck records this assignment for its next save. */
+enum pe_status pe_stream_ckpt_load(struct pe_ckpt_store *store,
+                                   const struct pe_stream_config *sc,
+                                   long shard, long nshards,
+                                   struct pe_ckpt_state *ck,
+                                   struct pe_error *err);
 /* Every key checkpoint c holds must read as table t's key type; one that
  * does not (the file edited by hand, the key column changed) is a damaged
  * checkpoint: PE_ERR_CONFIG naming it as store names it (run and status

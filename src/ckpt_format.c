@@ -135,6 +135,25 @@ static int64_t parse_updated(const cJSON *doc)
     return (int64_t)timegm(&tm);
 }
 
+/* "shards" and "shard_chunk": absent (0), or whole numbers from 1. */
+static bool parse_shards(const cJSON *doc, struct pe_ckpt_state *c)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(doc, "shards");
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(doc, "shard_chunk");
+
+    if (n == NULL)
+        return true;
+    if (!cJSON_IsNumber(n) || n->valuedouble < 1 || n->valuedouble > 1e9 ||
+        n->valuedouble != (double)(long)n->valuedouble ||
+        (k != NULL &&
+         (!cJSON_IsNumber(k) || k->valuedouble < 1 || k->valuedouble > 1e12 ||
+          k->valuedouble != (double)(long)k->valuedouble)))
+        return false;
+    c->shards = (long)n->valuedouble;
+    c->shard_chunk = k != NULL ? (long)k->valuedouble : 1;
+    return true;
+}
+
 enum pe_status pe_ckpt_format_parse(const char *text, size_t len,
                                     const char *where,
                                     struct pe_ckpt_state *out,
@@ -143,19 +162,23 @@ enum pe_status pe_ckpt_format_parse(const char *text, size_t len,
     cJSON *doc = cJSON_ParseWithLength(text, len);
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(doc, "key");
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "tracking");
+    const char *why = NULL;
     enum pe_status st = PE_OK;
 
     memset(out, 0, sizeof(*out));
     /* A null key: a tracked stream that has sent nothing yet. */
-    if (!(cJSON_IsString(k) || (cJSON_IsNull(k) && t != NULL)) ||
-        (t != NULL && !cJSON_IsNull(t) && !parse_tracking(t, out))) {
+    if (!(cJSON_IsString(k) || (cJSON_IsNull(k) && t != NULL)))
+        why = "no \"key\" string";
+    else if (t != NULL && !cJSON_IsNull(t) && !parse_tracking(t, out))
+        why = "bad \"tracking\"";
+    else if (!parse_shards(doc, out))
+        why = "bad \"shards\" or \"shard_chunk\"";
+    if (why != NULL) {
         pe_ckpt_state_cleanup(out);
         st = pe_error_set(err, PE_ERR_CONFIG, false,
                           "%s: damaged checkpoint (%s); fix or remove it "
                           "by hand",
-                          where,
-                          cJSON_IsString(k) ? "bad \"tracking\""
-                                            : "no \"key\" string");
+                          where, why);
     } else {
         out->key = cJSON_IsString(k) ? pe_xstrdup(k->valuestring) : NULL;
         out->updated_s = parse_updated(doc);
@@ -213,6 +236,14 @@ char *pe_ckpt_format_print(const char *stream, const struct pe_ckpt_state *c)
     else
         cJSON_AddNullToObject(doc, "key");
     cJSON_AddStringToObject(doc, "updated_at", when);
+    if (c->shards > 1) {
+        /* What a shard's rows are: a reader with other settings must not
+         * take this state for its own shard's (see ckpt_format.h). */
+        cJSON_AddNumberToObject(doc, "shards", (double)c->shards);
+        cJSON_AddNumberToObject(doc, "shard_chunk",
+                                (double)(c->shard_chunk > 1 ? c->shard_chunk
+                                                            : 1));
+    }
     if (c->tracked)
         cJSON_AddItemToObject(doc, "tracking", tracking_json(c));
     text = cJSON_Print(doc);

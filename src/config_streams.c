@@ -70,8 +70,8 @@ static enum pe_status read_stream_name(struct pe_cfg_reader *r,
 {
     static const char *const keys[] = {
         "name",        "table",  "key",        "topic",   "ordered_writer",
-        "message_key", "shards", "unique_key", "columns", "where",
-        NULL};
+        "message_key", "shards", "shard_chunk", "unique_key", "columns",
+        "where",       NULL};
     struct pe_stream_config *s = &c->streams[i];
     char prefix[96];
     enum pe_status st;
@@ -255,6 +255,24 @@ void pe_config_stream_cleanup(struct pe_stream_config *s)
     free(s->columns);
     free(s->where);
     free(s->where_at);
+    free(s->shard_chunk_at);
+}
+
+/* shard_chunk = C; (1 to 2^31 - 1): runs of C keys share a shard.  The
+ * key's type is the table's to check (pg_shard.c), so the setting's place
+ * is kept for that message. */
+static enum pe_status read_shard_chunk(struct pe_cfg_reader *r,
+                                       const config_setting_t *g,
+                                       const char *prefix,
+                                       struct pe_stream_config *s)
+{
+    const config_setting_t *at = config_setting_get_member(g, "shard_chunk");
+    enum pe_status st = pe_cfg_long(r, g, prefix, "shard_chunk", 1, 1,
+                                    2147483647L, &s->shard_chunk);
+
+    if (st == PE_OK && at != NULL)
+        s->shard_chunk_at = where_of(r, at, s, "shard_chunk");
+    return st;
 }
 
 /* One element of the list: stream i. */
@@ -275,6 +293,7 @@ static enum pe_status read_stream(struct pe_cfg_reader *r,
                             &s->message_key)) != PE_OK ||
         (st = pe_cfg_long(r, g, prefix, "shards", 1, 1, 1024, &s->shards)) !=
             PE_OK ||
+        (st = read_shard_chunk(r, g, prefix, s)) != PE_OK ||
         (st = read_key(r, g, s)) != PE_OK ||
         (st = read_shape(r, g, s)) != PE_OK ||
         (st = pe_cfg_string(r, g, prefix, "topic", false, NULL, &s->topic)) !=

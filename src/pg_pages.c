@@ -2,7 +2,8 @@
  * pg_pages.c - reading a table: the page, count, range and late-row
  * statements, keyset pages sent and received apart, snapshots and the
  * transactions in them, the rows of a page.  Must not resolve tables or
- * map types (pg_table.c does) nor know checkpoints or sinks. */
+ * map types (pg_table.c does), spell the shard expression or touch the
+ * shard index (pg_shard.c does) nor know checkpoints or sinks. */
 #include "source_pg.h"
 
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include "pg_conn.h"
+#include "pg_shard.h"
 #include "source_pg_int.h"
 
 static enum pe_status prepare(struct pe_table *t, char **name, const char *sql,
@@ -171,33 +173,6 @@ static enum pe_status explain_filter(struct pe_table *t, const char *cols,
     return st;
 }
 
-char *pe_pages_shard_expr(const char *qkey, long nshards)
-{
-    /* A hash of the key's text, the same on every instance (documented).
-     * The shard index is on exactly this expression: the planner matches
-     * it only when the query spells it the same way. */
-    return pe_xasprintf("(pg_catalog.hashtextextended(%s::text, 0)"
-                        " & 9223372036854775807) %% %ld",
-                        qkey, nshards);
-}
-
-/* Shard s of n reads its pages through the shard index, ((expr), key):
- * "expr >= s AND expr < s + 1 ... ORDER BY expr, key", the cursor a row
- * comparison on both columns.  The same rows in the same order as
- * "expr = s AND key > $1 ORDER BY key", but only the shard index gives
- * that order without a sort; with "key > $1" the planner may prefer the
- * key's own index (the heap is in key order there) and read every
- * shard's rows to drop 7 in 8. */
-static void shard_page_sql(const char *expr, const char *qkey, long shard,
-                           char *out[3])
-{
-    out[0] = pe_xasprintf("%s >= %ld AND %s < %ld AND %s IS NOT NULL", expr,
-                          shard, expr, shard + 1, qkey);
-    out[1] = pe_xasprintf("(%s, %s) > (%ld, $1) AND %s < %ld", expr, qkey,
-                          shard, expr, shard + 1);
-    out[2] = pe_xasprintf("%s, %s", expr, qkey);
-}
-
 enum pe_status pe_pages_prepare(struct pe_table *t, const char *cols,
                                 long shard, long nshards,
                                 struct pe_error *err)
@@ -213,7 +188,8 @@ enum pe_status pe_pages_prepare(struct pe_table *t, const char *cols,
     t->qkey = pe_xstrdup(t->n_keys == 1 ? t->key_lhs : t->key_order);
     t->nshards = nshards;
     /* pred, ahead of counts, ranges and late rows: shard s of n (a hash
-     * of the key's text, the same on every instance: documented), then
+     * of the key's text or its chunk's, the same on every instance:
+     * documented; pg_shard.c spells it), then
      * the stream's filter.  fpred, ahead of the pages: the filter, and the
      * shard too unless the pages read through the shard index (one key
      * column only). */
@@ -222,7 +198,7 @@ enum pe_status pe_pages_prepare(struct pe_table *t, const char *cols,
     pe_buf_init(&fpred, 0);
     pe_buf_puts(&fpred, "");
     if (nshards > 1) {
-        expr = pe_pages_shard_expr(t->key_lhs, nshards);
+        expr = pe_shard_expr(t->key_lhs, nshards, t->shard_chunk);
         pe_buf_printf(&pred, "%s = %ld AND ", expr, shard);
         if (!by_index)
             pe_buf_printf(&fpred, "%s = %ld AND ", expr, shard);
@@ -232,7 +208,7 @@ enum pe_status pe_pages_prepare(struct pe_table *t, const char *cols,
         pe_buf_printf(&fpred, "(%s) AND ", t->filter);
     }
     if (by_index) {
-        shard_page_sql(expr, t->key_lhs, shard, page);
+        pe_shard_page_sql(expr, t->key_lhs, shard, page);
     } else {
         page[0] = pe_xasprintf("%s IS NOT NULL", t->key_lhs);
         page[1] = pe_xasprintf("%s > %s", t->key_lhs, k1);
@@ -589,127 +565,4 @@ enum pe_status pe_table_count(struct pe_table *t, const char *after,
               : PQexecPrepared(t->src->conn, t->count_all, 0, NULL, NULL,
                                NULL, 0);
     return count_result(t, r, count, err);
-}
-
-void pe_table_shard_index_name(const struct pe_table *t, char name[64])
-{
-    char *key = t->qkey ? pe_xstrndup(t->qkey + 1, strlen(t->qkey) - 2)
-                        : pe_xstrdup("");
-    size_t n;
-
-    /* PostgreSQL cuts names to 63 bytes; cut here the same way, at a
-     * character's start, so the name looked up is the name made. */
-    n = (size_t)snprintf(name, 64, "pinemit_shard%ld_%s_%s", t->nshards,
-                         t->relname, key);
-    if (n > 63) {
-        n = 63;
-        while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
-            n--;
-        name[n] = '\0';
-    }
-    free(key);
-}
-
-/* 1: a valid index of that name on t; 0: none; -1: an invalid one (a
- * concurrent build that failed); -2: the query failed (err set). */
-static int shard_index_state(struct pe_table *t, const char *name,
-                             struct pe_error *err)
-{
-    const char *params[2] = {name, t->reloid};
-    PGresult *r;
-    int state = -2;
-
-    r = PQexecParams(t->src->conn,
-                     "SELECT i.indisvalid FROM pg_catalog.pg_index i"
-                     " JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
-                     " WHERE c.relname = $1 AND i.indrelid = $2::oid",
-                     2, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        pe_pg_error(err, t->src->conn, r, "cannot look up the shard index");
-    else
-        state = PQntuples(r) == 0 ? 0
-                : PQgetvalue(r, 0, 0)[0] == 't' ? 1
-                                                : -1;
-    PQclear(r);
-    return state;
-}
-
-/* CREATE INDEX CONCURRENTLY: writers go on while it builds.  A
- * partitioned table cannot build one concurrently (PostgreSQL 15). */
-static enum pe_status shard_index_create(struct pe_table *t, const char *name,
-                                         bool drop_first,
-                                         struct pe_error *err)
-{
-    char *qname = pe_pg_quote_ident(name);
-    char *expr = pe_pages_shard_expr(t->qkey, t->nshards);
-    char *sql = NULL;
-    enum pe_status st = PE_OK;
-
-    if (drop_first) {
-        char *qs = pe_xstrndup(t->qname, strlen(t->qname) -
-                                             strlen(strrchr(t->qname, '.')));
-
-        sql = pe_xasprintf("DROP INDEX CONCURRENTLY IF EXISTS %s.%s", qs,
-                           qname);
-        free(qs);
-        st = pe_src_exec(t->src->conn, sql, "cannot drop an invalid index",
-                         err);
-        free(sql);
-    }
-    if (st == PE_OK) {
-        sql = pe_xasprintf("CREATE INDEX %sIF NOT EXISTS %s ON %s ((%s), %s)",
-                           t->relkind == 'p' ? "" : "CONCURRENTLY ", qname,
-                           t->qname, expr, t->qkey);
-        st = pe_src_exec(t->src->conn, sql, "cannot create the shard index",
-                         err);
-        free(sql);
-    }
-    if (st == PE_OK) {
-        /* Statistics on the new expression, so the planner knows each
-         * shard holds 1/N of the rows. */
-        sql = pe_xasprintf("ANALYZE %s", t->qname);
-        st = pe_src_exec(t->src->conn, sql, "cannot analyze the table", err);
-        free(sql);
-    }
-    free(qname);
-    free(expr);
-    return st;
-}
-
-enum pe_status pe_table_shard_index(struct pe_table *t, bool create,
-                                    bool *present, struct pe_error *err)
-{
-    char name[64];
-    int state;
-    enum pe_status st;
-
-    *present = false;
-    if (t->nshards <= 1)
-        return PE_OK;
-    if (t->n_keys > 1) {
-        /* Several key columns: shards filter the key's own range scan
-         * (pe_pages_prepare), so there is no shard index to build. */
-        *present = true;
-        return PE_OK;
-    }
-    if (strchr("rpm", t->relkind) == NULL)
-        return pe_error_set(err, PE_ERR_CONFIG, false,
-                            "%s is a view or foreign table: it cannot have "
-                            "a shard index",
-                            t->qname);
-    pe_table_shard_index_name(t, name);
-    if ((state = shard_index_state(t, name, err)) == -2)
-        return err->status;
-    if (state == 1 || !create) {
-        *present = state == 1;
-        return PE_OK;
-    }
-    if ((st = shard_index_create(t, name, state == -1, err)) != PE_OK) {
-        pe_error_prefix(err, "%s", t->qname);
-        return st;
-    }
-    if ((state = shard_index_state(t, name, err)) == -2)
-        return err->status;
-    *present = state == 1;
-    return PE_OK;
 }

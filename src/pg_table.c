@@ -13,6 +13,7 @@
 #include <libpq-fe.h>
 
 #include "pg_conn.h"
+#include "pg_shard.h"
 #include "source_pg_int.h"
 
 /* Built-in type OIDs (pg_type.dat); stable across releases. */
@@ -470,7 +471,10 @@ static struct pe_table *open_table(struct pe_source *s,
                                            spec->unique_key, err)) != PE_OK)
         goto out;
     t->values = pe_xcalloc(t->n_cols, sizeof(*t->values));
-    st = pe_pages_prepare(t, cols.data, spec->shard, spec->nshards, err);
+    t->shard_chunk = spec->shard_chunk > 1 ? spec->shard_chunk : 1;
+    if ((st = pe_shard_check_key(t, t->shard_chunk, spec->shard_chunk_at,
+                                 err)) == PE_OK)
+        st = pe_pages_prepare(t, cols.data, spec->shard, spec->nshards, err);
     t->filter = t->filter_at = NULL; /* borrowed */
 out:
     free(reloid);

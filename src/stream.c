@@ -582,8 +582,8 @@ enum pe_status pe_stream_run(const struct pe_app_opts *o,
 
     unit_init(&r, o, env, sc, shard, owned, src, store, replay);
     if (store != NULL && !replay &&
-        (st = pe_ckpt_load_shard(store, sc->name, r.shard, r.nshards,
-                                 &r.state, err)) != PE_OK)
+        (st = pe_stream_ckpt_load(store, sc, r.shard, r.nshards, &r.state,
+                                  err)) != PE_OK)
         goto out;
     r.table = pe_stream_open_table(src, sc, r.tracked, r.shard, r.nshards,
                                    &r.key_col, err);

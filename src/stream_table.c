@@ -29,7 +29,9 @@ static struct pe_table *open_spec(struct pe_source *src,
                                  .unique_key = sc->unique_key,
                                  .tracked = tracked,
                                  .shard = shard,
-                                 .nshards = nshards};
+                                 .nshards = nshards,
+                                 .shard_chunk = sc->shard_chunk,
+                                 .shard_chunk_at = sc->shard_chunk_at};
     struct pe_table *t;
 
     for (size_t i = 0; i < sc->n_columns; i++) {
@@ -64,6 +66,44 @@ struct pe_table *pe_stream_open_table(struct pe_source *src,
         return NULL;
     }
     return t;
+}
+
+enum pe_status pe_stream_ckpt_load(struct pe_ckpt_store *store,
+                                   const struct pe_stream_config *sc,
+                                   long shard, long nshards,
+                                   struct pe_ckpt_state *ck,
+                                   struct pe_error *err)
+{
+    long chunk = sc->shard_chunk > 1 ? sc->shard_chunk : 1;
+    enum pe_status st = pe_ckpt_load_shard(store, sc->name, shard, nshards,
+                                           ck, err);
+    char *where;
+
+    if (st != PE_OK)
+        return st;
+    /* Not recorded (unsharded, or written before it was): as ever.  The
+     * unsharded stream's checkpoint may be shard 0's (the database store
+     * keys by shard), so it counts as written for shards = 1. */
+    if (ck->shards == 0 ||
+        (ck->shards == nshards && (nshards == 1 || ck->shard_chunk == chunk))) {
+        ck->shards = nshards > 1 ? nshards : 0;
+        ck->shard_chunk = nshards > 1 ? chunk : 0;
+        return PE_OK;
+    }
+    where = pe_ckpt_where(store, sc->name, shard, nshards);
+    pe_error_set(err, PE_ERR_CONFIG, false,
+                 "%s: written for shards = %ld, shard_chunk = %ld, but the "
+                 "configuration says shards = %ld, shard_chunk = %ld: this "
+                 "shard's rows are not the ones it counted, and resuming "
+                 "from it would skip rows; put shards and shard_chunk back, "
+                 "or, to re-shard, remove all of stream %s's checkpoints "
+                 "and run again (the whole stream is sent again: "
+                 "duplicates, no loss)",
+                 where, ck->shards, ck->shard_chunk, nshards, chunk,
+                 sc->name);
+    free(where);
+    pe_ckpt_state_cleanup(ck);
+    return PE_ERR_CONFIG;
 }
 
 enum pe_status pe_stream_ckpt_fits(struct pe_table *t,
@@ -111,8 +151,9 @@ enum pe_status pe_stream_standing(struct pe_source *src,
     memset(ck, 0, sizeof(*ck));
     *table = NULL;
     *pending = -1;
-    if (store != NULL && (st = pe_ckpt_load_shard(store, sc->name, shard,
-                                                  sc->shards, ck, err)) != PE_OK)
+    if (store != NULL && (st = pe_stream_ckpt_load(store, sc, shard,
+                                                   sc->shards, ck, err)) !=
+                             PE_OK)
         return st;
     *table = open_spec(src, sc, false, shard, sc->shards, false, err);
     if (*table == NULL)

@@ -166,13 +166,13 @@ reap() {
     PID=
 }
 
-# run_expect CODE [pinemit args...]: runs pinemit with the test config;
-# the exit code must be CODE; stderr lands in $OUT.
+# run_expect CODE [pinemit args...]: runs pinemit with the test config
+# ($CONF when set); the exit code must be CODE; stderr lands in $OUT.
 run_expect() {
     local want=$1 rc
     shift
     set +e
-    OUT=$("$PINEMIT" -c "$WORK/pinemit.conf" "$@" 2>&1 >/dev/null)
+    OUT=$("$PINEMIT" -c "${CONF:-$WORK/pinemit.conf}" "$@" 2>&1 >/dev/null)
     rc=$?
     set -e
     expect_eq "exit code of pinemit $* (stderr: $OUT)" "$want" "$rc"

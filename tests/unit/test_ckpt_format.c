@@ -104,6 +104,9 @@ static void damage_is_named(void **state)
         "\"history\":[]}}",
         "{\"key\":\"1\",\"tracking\":{\"floor\":\"5\",\"sent_xids\":[],"
         "\"history\":[{\"xmax\":\"x\"}]}}",
+        "{\"key\":\"1\",\"shards\":\"8\"}",
+        "{\"key\":\"1\",\"shards\":0}",
+        "{\"key\":\"1\",\"shards\":8,\"shard_chunk\":2.5}",
     };
 
     (void)state;
@@ -119,6 +122,48 @@ static void damage_is_named(void **state)
     }
 }
 
+/* A sharded state records its assignment, and reads it back; an
+ * unsharded one records none, and a text without it reads as unknown. */
+static void shard_assignment_round_trip(void **state)
+{
+    char k[] = "2048";
+    struct pe_ckpt_state in = {.key = k, .shards = 8, .shard_chunk = 1024};
+    struct pe_ckpt_state plain = {.key = k};
+    struct pe_ckpt_state out;
+    struct pe_error err;
+    char *text = pe_ckpt_format_print("pin", &in);
+
+    (void)state;
+    assert_non_null(strstr(text, "\"shards\":\t8"));
+    assert_non_null(strstr(text, "\"shard_chunk\":\t1024"));
+    assert_int_equal(parse(text, &out, &err), PE_OK);
+    assert_int_equal(out.shards, 8);
+    assert_int_equal(out.shard_chunk, 1024);
+    assert_string_equal(out.key, "2048");
+    pe_ckpt_state_cleanup(&out);
+    assert_int_equal(out.shards, 0);
+    free(text);
+    in.shard_chunk = 0; /* per key: written as 1 */
+    text = pe_ckpt_format_print("pin", &in);
+    assert_int_equal(parse(text, &out, &err), PE_OK);
+    assert_int_equal(out.shards, 8);
+    assert_int_equal(out.shard_chunk, 1);
+    pe_ckpt_state_cleanup(&out);
+    free(text);
+    text = pe_ckpt_format_print("pin", &plain);
+    assert_null(strstr(text, "shard"));
+    free(text);
+    assert_int_equal(parse("{\"key\":\"5\"}", &out, &err), PE_OK);
+    assert_int_equal(out.shards, 0);
+    assert_int_equal(out.shard_chunk, 0);
+    pe_ckpt_state_cleanup(&out);
+    assert_int_equal(parse("{\"key\":\"5\",\"shards\":4}", &out, &err),
+                     PE_OK);
+    assert_int_equal(out.shards, 4);
+    assert_int_equal(out.shard_chunk, 1);
+    pe_ckpt_state_cleanup(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -126,6 +171,7 @@ int main(void)
         cmocka_unit_test(tracked_round_trip_keeps_exact_xids),
         cmocka_unit_test(null_key_needs_tracking),
         cmocka_unit_test(damage_is_named),
+        cmocka_unit_test(shard_assignment_round_trip),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -280,6 +280,34 @@ static enum pe_status open_state(const struct pe_app_opts *o,
     return PE_OK;
 }
 
+/* Before anything is sent: every unit's checkpoint was written for the
+ * shard split configured now.  Each unit checks its own when it starts,
+ * but after a change from 2 shards to 4, shards 2 and 3 have none, and
+ * would send their whole part while shards 0 and 1 are refused. */
+static enum pe_status shards_agree(const struct pe_config *c,
+                                   struct pe_ckpt_store *store,
+                                   const struct pe_units *u,
+                                   struct pe_error *err)
+{
+    for (size_t i = 0; store != NULL && i < u->n; i++) {
+        const struct pe_stream_config *sc = &c->streams[u->stream[i]];
+        struct pe_ckpt_state ck;
+        enum pe_status st;
+
+        memset(&ck, 0, sizeof(ck));
+        st = pe_stream_ckpt_load(store, sc, u->shard[i], sc->shards, &ck, err);
+        pe_ckpt_state_cleanup(&ck);
+        if (st != PE_OK) {
+            if (sc->shards > 1)
+                pe_error_prefix(err, "stream %s#%ld", sc->name, u->shard[i]);
+            else
+                pe_error_prefix(err, "stream %s", sc->name);
+            return st;
+        }
+    }
+    return PE_OK;
+}
+
 enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
 {
     struct pe_app_opts cur = *o;
@@ -313,6 +341,10 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
     }
     senders.src[0] = src;
     pe_units_build(&cur, false, &units);
+    if ((st = shards_agree(c, store, &units, err)) != PE_OK) {
+        pe_units_free(cur.cfg, &senders, &units);
+        goto out;
+    }
     notify_ready(o);
     for (;;) {
         dlq = pe_dlq_new(cur.cfg->dead_letter.path);

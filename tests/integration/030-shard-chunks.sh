@@ -136,6 +136,13 @@ expect_match "4 -> 2 refused" "stream ev4#[01]: $WORK/c/state/ev4\.[01]\.checkpo
 expect_eq "nothing sent after 4 -> 2" 20000 "$(mock_records "$u.ev4")"
 CONF="$C" run_expect 2 status
 expect_match "status refuses too" "ev4\.0\.checkpoint: written for shards = 4" "$OUT"
+# 4 -> 8: shards 4 to 7 have no checkpoint, but nothing is sent while
+# shards 0 to 3 are refused.
+sed -i 's/shards = 2;/shards = 8;/' "$C"
+CONF="$C" run_expect 2 run --stream ev4
+expect_match "4 -> 8 refused" "stream ev4#[0-3]: .*written for shards = 4, shard_chunk = 1, but the configuration says shards = 8" "$OUT"
+expect_eq "nothing sent after 4 -> 8" 20000 "$(mock_records "$u.ev4")"
+sed -i 's/shards = 8;/shards = 2;/' "$C"
 sed -i 's/shards = 2;/shards = 4; shard_chunk = 512;/' "$C"
 CONF="$C" run_expect 2 run --stream ev4
 expect_match "chunk change refused" "written for shards = 4, shard_chunk = 1, but the configuration says shards = 4, shard_chunk = 512" "$OUT"

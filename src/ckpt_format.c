@@ -243,6 +243,10 @@ char *pe_ckpt_format_print(const char *stream, const struct pe_ckpt_state *c)
         cJSON_AddNumberToObject(doc, "shard_chunk",
                                 (double)(c->shard_chunk > 1 ? c->shard_chunk
                                                             : 1));
+    } else if (c->shards == 1) {
+        /* Unsharded: this state holds every row up to its key, whatever
+         * the split; recorded so that it tells from an old shard's. */
+        cJSON_AddNumberToObject(doc, "shards", 1);
     }
     if (c->tracked)
         cJSON_AddItemToObject(doc, "tracking", tracking_json(c));

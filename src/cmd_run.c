@@ -193,13 +193,44 @@ static void notify_stopping(const struct pe_app_opts *o)
     pe_notify_close();
 }
 
+/* Before anything is sent: every unit's checkpoint was written for the
+ * shard split configured now.  Each unit checks its own when it starts,
+ * but after a change from 2 shards to 4, shards 2 and 3 have none, and
+ * would send their whole part while shards 0 and 1 are refused. */
+static enum pe_status shards_agree(const struct pe_config *c,
+                                   struct pe_ckpt_store *store,
+                                   const struct pe_units *u,
+                                   struct pe_error *err)
+{
+    for (size_t i = 0; store != NULL && i < u->n; i++) {
+        const struct pe_stream_config *sc = &c->streams[u->stream[i]];
+        struct pe_ckpt_state ck;
+        enum pe_status st;
+
+        memset(&ck, 0, sizeof(ck));
+        st = pe_stream_ckpt_load(store, sc, u->shard[i], sc->shards, &ck, err);
+        pe_ckpt_state_cleanup(&ck);
+        if (st != PE_OK) {
+            if (sc->shards > 1)
+                pe_error_prefix(err, "stream %s#%ld", sc->name, u->shard[i]);
+            else
+                pe_error_prefix(err, "stream %s", sc->name);
+            return st;
+        }
+    }
+    return PE_OK;
+}
+
 /* SIGHUP: reopen the log file and re-read the config.  A config that
  * does not load, moves state.dir or changes the checkpoint store (kind or
  * table) is refused and the old one kept. */
-static void reload(const char *path, const struct pe_config **live,
-                   struct pe_config **owned,
+static void reload(const char *path, struct pe_app_opts *cur,
+                   struct pe_ckpt_store *store, struct pe_config **owned,
                    struct pe_config **retired)
 {
+    const struct pe_config **live = &cur->cfg;
+    struct pe_app_opts want = *cur;
+    struct pe_units units;
     struct pe_config *next = pe_xcalloc(1, sizeof(*next));
     struct pe_error e;
     const char *fixed = NULL; /* settings that may not change */
@@ -229,6 +260,18 @@ static void reload(const char *path, const struct pe_config **live,
         free(next);
         return;
     }
+    /* A changed shard split must not start the shards it adds. */
+    want.cfg = next;
+    pe_units_build(&want, false, &units);
+    if (shards_agree(next, store, &units, &e) != PE_OK) {
+        pe_log(PE_LOG_ERROR, "SIGHUP: %s; keeping the running config",
+               e.msg);
+        pe_units_free(next, NULL, &units);
+        pe_config_cleanup(next);
+        free(next);
+        return;
+    }
+    pe_units_free(next, NULL, &units);
     *retired = *owned; /* the caller frees it once done with it */
     *owned = next;
     *live = next;
@@ -237,14 +280,14 @@ static void reload(const char *path, const struct pe_config **live,
 
 /* SIGHUP in follow mode: reload, and rebuild the units if it took. */
 static void on_hup(const char *path, struct pe_app_opts *cur,
-                   struct pe_config **owned, struct pe_senders *senders,
-                   struct pe_units *units)
+                   struct pe_ckpt_store *store, struct pe_config **owned,
+                   struct pe_senders *senders, struct pe_units *units)
 {
     const struct pe_config *before = cur->cfg;
     struct pe_config *retired = NULL; /* `before`, if re-read */
 
     pe_notify_reloading();
-    reload(path, &cur->cfg, owned, &retired);
+    reload(path, cur, store, owned, &retired);
     if (cur->cfg != before) {
         /* Streams may have changed: let go and claim anew. */
         pe_units_free(before, senders, units);
@@ -277,34 +320,6 @@ static enum pe_status open_state(const struct pe_app_opts *o,
     if (plan->unverified_tls)
         pe_log(PE_LOG_WARN, "sink.insecure = true: the proxy's TLS "
                             "certificate is not verified");
-    return PE_OK;
-}
-
-/* Before anything is sent: every unit's checkpoint was written for the
- * shard split configured now.  Each unit checks its own when it starts,
- * but after a change from 2 shards to 4, shards 2 and 3 have none, and
- * would send their whole part while shards 0 and 1 are refused. */
-static enum pe_status shards_agree(const struct pe_config *c,
-                                   struct pe_ckpt_store *store,
-                                   const struct pe_units *u,
-                                   struct pe_error *err)
-{
-    for (size_t i = 0; store != NULL && i < u->n; i++) {
-        const struct pe_stream_config *sc = &c->streams[u->stream[i]];
-        struct pe_ckpt_state ck;
-        enum pe_status st;
-
-        memset(&ck, 0, sizeof(ck));
-        st = pe_stream_ckpt_load(store, sc, u->shard[i], sc->shards, &ck, err);
-        pe_ckpt_state_cleanup(&ck);
-        if (st != PE_OK) {
-            if (sc->shards > 1)
-                pe_error_prefix(err, "stream %s#%ld", sc->name, u->shard[i]);
-            else
-                pe_error_prefix(err, "stream %s", sc->name);
-            return st;
-        }
-    }
     return PE_OK;
 }
 
@@ -361,7 +376,7 @@ enum pe_status pe_app_run(const struct pe_app_opts *o, struct pe_error *err)
         notify_pass(o, st, err, sent);
         follow_sleep(o->interval_s);
         if (pe_signals_hup_pending())
-            on_hup(c->path, &cur, &owned, &senders, &units);
+            on_hup(c->path, &cur, store, &owned, &senders, &units);
         if (pe_signals_stop_level()) {
             st = PE_ERR_INTERRUPTED;
             break;

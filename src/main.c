@@ -111,14 +111,17 @@ static void report(enum pe_status st, const struct pe_error *err, bool quiet)
 
 /* glibc gives each new thread its own malloc arena, up to 8 per core, and
  * each keeps what it once held: with one sender thread per request in
- * flight that was about a quarter of pinemit's peak memory.  One arena
- * serves its few allocations per batch well enough (docs/performance.md
- * has the figures); MALLOC_ARENA_MAX or GLIBC_TUNABLES still decide when
- * set. */
+ * flight, about 1 MiB of pinemit's peak (docs/performance.md has the
+ * figures).  One arena serves their few allocations per batch well
+ * enough; MALLOC_ARENA_MAX or glibc.malloc.arena_max in GLIBC_TUNABLES
+ * still decide when set. */
 static void fewer_arenas(void)
 {
 #if defined(__GLIBC__) && defined(M_ARENA_MAX)
-    if (getenv("MALLOC_ARENA_MAX") == NULL && getenv("GLIBC_TUNABLES") == NULL)
+    const char *tunables = getenv("GLIBC_TUNABLES");
+
+    if (getenv("MALLOC_ARENA_MAX") == NULL &&
+        (tunables == NULL || strstr(tunables, "malloc.arena_max") == NULL))
         mallopt(M_ARENA_MAX, 1);
 #endif
 }

@@ -74,7 +74,7 @@ void pe_table_shard_index_name(const struct pe_table *t, char name[64])
 {
     char *key = t->qkey ? pe_xstrndup(t->qkey + 1, strlen(t->qkey) - 2)
                         : pe_xstrdup("");
-    char shards[48];
+    char shards[48], *full;
     size_t n;
 
     /* The chunk is in the name: an index on another expression must not
@@ -86,14 +86,17 @@ void pe_table_shard_index_name(const struct pe_table *t, char name[64])
         snprintf(shards, sizeof(shards), "%ld", t->nshards);
     /* PostgreSQL cuts names to 63 bytes; cut here the same way, at a
      * character's start, so the name looked up is the name made. */
-    n = (size_t)snprintf(name, 64, "pinemit_shard%s_%s_%s", shards,
-                         t->relname, key);
+    full = pe_xasprintf("pinemit_shard%s_%s_%s", shards, t->relname, key);
+    n = strlen(full);
     if (n > 63) {
+        /* Back to the start of the character that byte 63 is in. */
         n = 63;
-        while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
+        while (n > 0 && ((unsigned char)full[n] & 0xC0) == 0x80)
             n--;
-        name[n] = '\0';
     }
+    memcpy(name, full, n);
+    name[n] = '\0';
+    free(full);
     free(key);
 }
 

@@ -68,6 +68,25 @@ struct pe_table *pe_stream_open_table(struct pe_source *src,
     return t;
 }
 
+/* May a checkpoint written for ck's split resume shard of a stream split
+ * into nshards by chunk?  An unsharded stream's checkpoint holds every row
+ * up to its key, so it fits any shard (the database store keys the
+ * unsharded stream's row as shard 0).  One written before pinemit
+ * recorded the split (ck->shards 0) was an unsharded stream's or a shard
+ * of per-key hashing: it fits as ever, but not a chunked split.  No
+ * checkpoint at all (or one that has not moved) fits any split. */
+static bool split_fits(const struct pe_ckpt_state *ck, long nshards,
+                       long chunk)
+{
+    if (ck->shards == 0)
+        return nshards == 1 || chunk == 1 ||
+               (ck->key == NULL && ck->late_key == NULL &&
+                ck->n_history == 0); /* none: nothing to skip */
+    if (ck->shards == 1)
+        return true;
+    return ck->shards == nshards && ck->shard_chunk == chunk;
+}
+
 enum pe_status pe_stream_ckpt_load(struct pe_ckpt_store *store,
                                    const struct pe_stream_config *sc,
                                    long shard, long nshards,
@@ -77,30 +96,31 @@ enum pe_status pe_stream_ckpt_load(struct pe_ckpt_store *store,
     long chunk = sc->shard_chunk > 1 ? sc->shard_chunk : 1;
     enum pe_status st = pe_ckpt_load_shard(store, sc->name, shard, nshards,
                                            ck, err);
-    char *where;
+    char *where, was[96];
 
     if (st != PE_OK)
         return st;
-    /* Not recorded (unsharded, or written before it was): as ever.  The
-     * unsharded stream's checkpoint may be shard 0's (the database store
-     * keys by shard), so it counts as written for shards = 1. */
-    if (ck->shards == 0 ||
-        (ck->shards == nshards && (nshards == 1 || ck->shard_chunk == chunk))) {
-        ck->shards = nshards > 1 ? nshards : 0;
+    if (split_fits(ck, nshards, chunk)) {
+        ck->shards = nshards;
         ck->shard_chunk = nshards > 1 ? chunk : 0;
         return PE_OK;
     }
     where = pe_ckpt_where(store, sc->name, shard, nshards);
+    if (ck->shards == 0)
+        snprintf(was, sizeof(was), "before pinemit recorded its shard "
+                                   "split, so for shard_chunk = 1");
+    else
+        snprintf(was, sizeof(was), "for shards = %ld, shard_chunk = %ld",
+                 ck->shards, ck->shard_chunk);
     pe_error_set(err, PE_ERR_CONFIG, false,
-                 "%s: written for shards = %ld, shard_chunk = %ld, but the "
+                 "%s: written %s, but the "
                  "configuration says shards = %ld, shard_chunk = %ld: this "
                  "shard's rows are not the ones it counted, and resuming "
                  "from it would skip rows; put shards and shard_chunk back, "
                  "or, to re-shard, remove all of stream %s's checkpoints "
                  "and run again (the whole stream is sent again: "
                  "duplicates, no loss)",
-                 where, ck->shards, ck->shard_chunk, nshards, chunk,
-                 sc->name);
+                 where, was, nshards, chunk, sc->name);
     free(where);
     pe_ckpt_state_cleanup(ck);
     return PE_ERR_CONFIG;

@@ -153,6 +153,14 @@ static void shard_assignment_round_trip(void **state)
     text = pe_ckpt_format_print("pin", &plain);
     assert_null(strstr(text, "shard"));
     free(text);
+    plain.shards = 1; /* unsharded, recorded: no chunk */
+    text = pe_ckpt_format_print("pin", &plain);
+    assert_non_null(strstr(text, "\"shards\":\t1"));
+    assert_null(strstr(text, "shard_chunk"));
+    assert_int_equal(parse(text, &out, &err), PE_OK);
+    assert_int_equal(out.shards, 1);
+    pe_ckpt_state_cleanup(&out);
+    free(text);
     assert_int_equal(parse("{\"key\":\"5\"}", &out, &err), PE_OK);
     assert_int_equal(out.shards, 0);
     assert_int_equal(out.shard_chunk, 0);

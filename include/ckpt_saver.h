@@ -15,23 +15,28 @@ struct pe_ckpt_saver; /* opaque */
 
 /* Starts the saver thread for (stream, shard of nshards); NULL when no
  * thread could be started (the caller then saves in its own thread).
+ * Writes begin at least interval_ms apart (0: as soon as the last one is
+ * done); pe_ckpt_saver_finish writes the last state without waiting.
  * Threading contract: the saver's thread is the only user of `s` until
  * pe_ckpt_saver_finish returns; the calls below come from one thread (the
  * unit's).  A save never waits: while one state is being written the
  * newest one handed over waits, and older waiting ones are dropped (each
  * state holds the ones before it).  After a crash, what was acknowledged
- * since the last completed write is sent again. */
+ * since the last completed write is sent again: at most interval_ms and
+ * one write's worth. */
 struct pe_ckpt_saver *pe_ckpt_saver_start(struct pe_ckpt_store *s,
                                           const char *stream, long shard,
-                                          long nshards);
+                                          long nshards, long interval_ms);
 /* Hands a copy of c over (the caller may change c at once).  Returns the
  * error of an earlier save if one failed, once; c is then not handed
  * over (a later state holds it). */
 enum pe_status pe_ckpt_saver_save(struct pe_ckpt_saver *sv,
                                   const struct pe_ckpt_state *c,
                                   struct pe_error *err);
-/* States dropped so far for a newer one (for tests and the debug log). */
+/* States dropped so far for a newer one, and writes done (for tests and
+ * the debug log). */
 size_t pe_ckpt_saver_skipped(struct pe_ckpt_saver *sv);
+size_t pe_ckpt_saver_written(struct pe_ckpt_saver *sv);
 /* Waits for the last save, stops the saver and frees it: PE_OK unless a
  * save failed that was not reported yet.  NULL is fine. */
 enum pe_status pe_ckpt_saver_finish(struct pe_ckpt_saver *sv,

@@ -94,6 +94,7 @@ struct pe_config {
         bool database;      /* store = "database": checkpoints in the source */
         char *table;        /* "schema.table" for the database store */
         long max_shards_per_instance; /* 0: no cap */
+        long save_interval_ms; /* least time between a unit's saves */
     } state;
     struct {
         long max_runtime_s; /* 0 = no limit */

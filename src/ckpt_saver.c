@@ -6,9 +6,11 @@
  * printed text through checkpoint.c) nor read checkpoints. */
 #include "ckpt_saver.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "ckpt_backend.h"
 #include "log.h"
@@ -27,10 +29,31 @@ struct pe_ckpt_saver {
     char *next; /* the newest state not yet being written (owned) */
     bool busy;  /* a state is being written */
     bool quit;
+    long interval_ms;          /* the least time from one write to the next */
+    struct timespec last;      /* when the last write began (monotonic) */
     size_t written, skipped; /* states written; dropped for a newer one */
     enum pe_status st; /* the first failure */
     struct pe_error err;
 };
+
+/* Lets interval_ms pass since the last write began (mu held), unless the
+ * unit is finishing: the states handed over meanwhile are coalesced. */
+static void pause_locked(struct pe_ckpt_saver *sv)
+{
+    struct timespec until = sv->last;
+
+    if (sv->interval_ms <= 0 || (until.tv_sec == 0 && until.tv_nsec == 0))
+        return;
+    until.tv_sec += sv->interval_ms / 1000;
+    until.tv_nsec += (sv->interval_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (!sv->quit &&
+           pthread_cond_timedwait(&sv->cv, &sv->mu, &until) != ETIMEDOUT)
+        ;
+}
 
 static void *saver_main(void *arg)
 {
@@ -47,9 +70,11 @@ static void *saver_main(void *arg)
             pthread_cond_wait(&sv->cv, &sv->mu);
         if (sv->next == NULL)
             break; /* quit, nothing left */
+        pause_locked(sv);
         text = sv->next;
         sv->next = NULL;
         sv->busy = true;
+        clock_gettime(CLOCK_MONOTONIC, &sv->last);
         pthread_mutex_unlock(&sv->mu);
         pe_error_clear(&e);
         st = pe_ckpt_write_text(sv->store, sv->stream, sv->shard,
@@ -70,16 +95,21 @@ static void *saver_main(void *arg)
 
 struct pe_ckpt_saver *pe_ckpt_saver_start(struct pe_ckpt_store *s,
                                           const char *stream, long shard,
-                                          long nshards)
+                                          long nshards, long interval_ms)
 {
     struct pe_ckpt_saver *sv = pe_xcalloc(1, sizeof(*sv));
+    pthread_condattr_t ca;
 
     sv->store = s;
     sv->stream = pe_xstrdup(stream);
     sv->shard = shard;
     sv->nshards = nshards;
+    sv->interval_ms = interval_ms;
     pthread_mutex_init(&sv->mu, NULL);
-    pthread_cond_init(&sv->cv, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&sv->cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (pthread_create(&sv->thread, NULL, saver_main, sv) != 0) {
         pthread_cond_destroy(&sv->cv);
         pthread_mutex_destroy(&sv->mu);
@@ -133,9 +163,9 @@ enum pe_status pe_ckpt_saver_finish(struct pe_ckpt_saver *sv,
     if (sv == NULL)
         return PE_OK;
     pthread_mutex_lock(&sv->mu);
-    saver_wait(sv);
-    sv->quit = true;
+    sv->quit = true; /* the last state is written without a pause */
     pthread_cond_broadcast(&sv->cv);
+    saver_wait(sv);
     st = sv->st;
     if (st != PE_OK && err != NULL)
         *err = sv->err;
@@ -157,6 +187,16 @@ size_t pe_ckpt_saver_skipped(struct pe_ckpt_saver *sv)
 
     pthread_mutex_lock(&sv->mu);
     n = sv->skipped;
+    pthread_mutex_unlock(&sv->mu);
+    return n;
+}
+
+size_t pe_ckpt_saver_written(struct pe_ckpt_saver *sv)
+{
+    size_t n;
+
+    pthread_mutex_lock(&sv->mu);
+    n = sv->written;
     pthread_mutex_unlock(&sv->mu);
     return n;
 }

@@ -63,7 +63,9 @@ static enum pe_status read_state_store(struct pe_cfg_reader *r,
     if ((st = pe_cfg_string(r, g, "state.", "table", false,
                             "pinemit.checkpoints", &c->state.table)) != PE_OK ||
         (st = pe_cfg_long(r, g, "state.", "max_shards_per_instance", 0, 0,
-                          100000, &c->state.max_shards_per_instance)) != PE_OK)
+                          100000, &c->state.max_shards_per_instance)) != PE_OK ||
+        (st = pe_cfg_long(r, g, "state.", "save_interval_ms", 100, 0, 60000,
+                          &c->state.save_interval_ms)) != PE_OK)
         return st;
     if (strchr(c->state.table, '.') == NULL ||
         strchr(strchr(c->state.table, '.') + 1, '.') != NULL)
@@ -176,7 +178,8 @@ static enum pe_status read_state(struct pe_cfg_reader *r,
                                  const config_setting_t *g, struct pe_config *c)
 {
     static const char *const sta[] = {"dir", "store", "table",
-                                      "max_shards_per_instance", NULL};
+                                      "max_shards_per_instance",
+                                      "save_interval_ms", NULL};
     enum pe_status st;
 
     if (g != NULL && (st = pe_cfg_members(r, g, "state.", sta)) != PE_OK)

@@ -606,7 +606,8 @@ enum pe_status pe_stream_run(const struct pe_app_opts *o,
         counted = true;
     }
     if (store != NULL && !replay && pe_sink_delivers(r.sink))
-        r.saver = pe_ckpt_saver_start(store, sc->name, r.shard, r.nshards);
+        r.saver = pe_ckpt_saver_start(store, sc->name, r.shard, r.nshards,
+                                      o->cfg->state.save_interval_ms);
     if (pe_sink_delivers(r.sink) && o->cfg->sink.max_in_flight > 1)
         r.fl = window_open(&r);
     st = pump(&r, err);

@@ -504,7 +504,7 @@ static void regression_lock_holder_text_overflows(void **state)
 static void saver_coalesces_to_newest(void **state)
 {
     struct pe_ckpt_store *s = open_store(*state);
-    struct pe_ckpt_saver *sv = pe_ckpt_saver_start(s, "bg", 0, 1);
+    struct pe_ckpt_saver *sv = pe_ckpt_saver_start(s, "bg", 0, 1, 0);
     struct pe_ckpt_state c;
     struct pe_error err;
     char *key = NULL, buf[32];
@@ -529,6 +529,56 @@ static void saver_coalesces_to_newest(void **state)
     pe_ckpt_close(s);
 }
 
+/* With an interval, the states handed over after a write wait for it to
+ * pass, and only the newest of them is written; finish does not wait for
+ * the interval but writes the newest at once. */
+static void saver_waits_out_the_interval(void **state)
+{
+    struct pe_ckpt_store *s = open_store(*state);
+    struct pe_ckpt_saver *sv = pe_ckpt_saver_start(s, "iv", 0, 1, 60000);
+    struct pe_ckpt_state c;
+    struct pe_error err;
+    char *key = NULL;
+    int tries = 0;
+
+    assert_non_null(sv);
+    memset(&c, 0, sizeof(c));
+    pe_error_clear(&err);
+    c.key = (char *)"1";
+    assert_int_equal(pe_ckpt_saver_save(sv, &c, &err), PE_OK);
+    /* Bounded: the first write is not held back. */
+    while (pe_ckpt_saver_written(sv) < 1 && tries++ < 5000) {
+        struct timespec ts = {0, 1000000};
+
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(load_key(s, "iv", &key, &err), PE_OK);
+    assert_non_null(key);
+    assert_string_equal(key, "1");
+    free(key);
+    key = NULL;
+    c.key = (char *)"2";
+    assert_int_equal(pe_ckpt_saver_save(sv, &c, &err), PE_OK);
+    {
+        /* Time for an idle saver to take "2"; this one must not. */
+        struct timespec ts = {0, 50000000};
+
+        nanosleep(&ts, NULL);
+    }
+    c.key = (char *)"3";
+    assert_int_equal(pe_ckpt_saver_save(sv, &c, &err), PE_OK);
+    /* "2" waited out the interval and was dropped for "3". */
+    assert_int_equal(pe_ckpt_saver_skipped(sv), 1);
+    assert_int_equal(load_key(s, "iv", &key, &err), PE_OK);
+    assert_string_equal(key, "1");
+    free(key);
+    assert_int_equal(pe_ckpt_saver_finish(sv, &err), PE_OK);
+    assert_int_equal(load_key(s, "iv", &key, &err), PE_OK);
+    assert_string_equal(key, "3");
+    free(key);
+    pe_ckpt_close(s);
+}
+
 /* A save that fails is reported by a later save (the saver does not make
  * the sender wait for it), once, and a later failure by finish. */
 static void saver_reports_failure(void **state)
@@ -542,7 +592,7 @@ static void saver_reports_failure(void **state)
 
     /* The directory goes away under the open store: every save fails. */
     remove_tree(*state);
-    sv = pe_ckpt_saver_start(s, "bg", 0, 1);
+    sv = pe_ckpt_saver_start(s, "bg", 0, 1, 0);
     assert_non_null(sv);
     memset(&c, 0, sizeof(c));
     pe_error_clear(&err);
@@ -588,6 +638,7 @@ int main(void)
         T(open_on_a_file_fails),
         T(regression_lock_holder_text_overflows),
         T(saver_coalesces_to_newest),
+        T(saver_waits_out_the_interval),
         T(saver_reports_failure),
     };
 #undef T

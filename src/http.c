@@ -220,6 +220,10 @@ static void common_opts(struct pe_http *h, const char *url)
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    /* Each handle (one per request in flight) keeps an upload buffer of
+     * 64 KiB by default; the smallest, 16 KiB, sends a body of hundreds
+     * of KiB as well (docs/performance.md, peak memory). */
+    curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     h->curl_err[0] = '\0';
     h->retry_after[0] = '\0';
     pe_buf_reset(&h->resp);

@@ -5,6 +5,7 @@
 #ifndef PINEMIT_CKPT_SAVER_H
 #define PINEMIT_CKPT_SAVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ckpt_format.h"
@@ -33,10 +34,9 @@ struct pe_ckpt_saver *pe_ckpt_saver_start(struct pe_ckpt_store *s,
 enum pe_status pe_ckpt_saver_save(struct pe_ckpt_saver *sv,
                                   const struct pe_ckpt_state *c,
                                   struct pe_error *err);
-/* States dropped so far for a newer one, and writes done (for tests and
- * the debug log). */
-size_t pe_ckpt_saver_skipped(struct pe_ckpt_saver *sv);
-size_t pe_ckpt_saver_written(struct pe_ckpt_saver *sv);
+/* Writes done so far (written), or states dropped for a newer one (not
+ * written); for tests. */
+size_t pe_ckpt_saver_count(struct pe_ckpt_saver *sv, bool written);
 /* Waits for the last save, stops the saver and frees it: PE_OK unless a
  * save failed that was not reported yet.  NULL is fine. */
 enum pe_status pe_ckpt_saver_finish(struct pe_ckpt_saver *sv,

@@ -181,22 +181,12 @@ enum pe_status pe_ckpt_saver_finish(struct pe_ckpt_saver *sv,
     return st;
 }
 
-size_t pe_ckpt_saver_skipped(struct pe_ckpt_saver *sv)
+size_t pe_ckpt_saver_count(struct pe_ckpt_saver *sv, bool written)
 {
     size_t n;
 
     pthread_mutex_lock(&sv->mu);
-    n = sv->skipped;
-    pthread_mutex_unlock(&sv->mu);
-    return n;
-}
-
-size_t pe_ckpt_saver_written(struct pe_ckpt_saver *sv)
-{
-    size_t n;
-
-    pthread_mutex_lock(&sv->mu);
-    n = sv->written;
+    n = written ? sv->written : sv->skipped;
     pthread_mutex_unlock(&sv->mu);
     return n;
 }

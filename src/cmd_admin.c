@@ -161,6 +161,39 @@ static void check_tables(const struct pe_app_opts *o, struct pe_source *src,
     }
 }
 
+/* Each selected stream's checkpoints were written for the shard split
+ * configured now (run refuses them otherwise, and so does check). */
+static void check_splits(const struct pe_app_opts *o, size_t *bad,
+                         enum pe_status *worst)
+{
+    struct pe_error e;
+    struct pe_ckpt_store *store;
+
+    pe_error_clear(&e);
+    if ((store = pe_pool_open_store(o->cfg, false, &e)) == NULL)
+        return; /* the state line said why */
+    for (size_t i = 0; i < o->cfg->n_streams; i++) {
+        const struct pe_stream_config *sc = &o->cfg->streams[i];
+
+        for (long s = 0; pe_opts_selected(o, sc->name) && s < sc->shards;
+             s++) {
+            struct pe_ckpt_state ck;
+            enum pe_status st;
+
+            memset(&ck, 0, sizeof(ck));
+            st = pe_stream_ckpt_load(store, sc, s, sc->shards, &ck, &e);
+            pe_ckpt_state_cleanup(&ck);
+            if (st != PE_OK) {
+                printf("stream %s: FAILED: %s\n", sc->name, e.msg);
+                (*bad)++;
+                *worst = pe_pool_worse(*worst, st);
+                break;
+            }
+        }
+    }
+    pe_ckpt_close(store);
+}
+
 /* The metrics file's directory must exist and take new files (the file
  * is written to a temporary name beside it, then renamed). */
 static enum pe_status check_metrics(const char *path, struct pe_error *err)
@@ -285,6 +318,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
         worst = pe_pool_worse(worst, e.status);
     } else {
         printf("state: ok: %s\n", state);
+        check_splits(o, &bad, &worst);
     }
     metrics_line(o, &bad, &worst);
     src = pe_source_open(&so, &e);

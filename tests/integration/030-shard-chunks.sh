@@ -137,6 +137,12 @@ expect_match "4 -> 2 refused" "stream ev4#[01]: $WORK/c/state/ev4\.[01]\.checkpo
 expect_eq "nothing sent after 4 -> 2" 20000 "$(mock_records "$u.ev4")"
 CONF="$C" run_expect 2 status
 expect_match "status refuses too" "ev4\.0\.checkpoint: written for shards = 4" "$OUT"
+set +e
+out=$("$PINEMIT" -c "$C" check 2>/dev/null)
+rc=$?
+set -e
+expect_eq "check fails on the changed split" 2 "$rc"
+expect_match "check names it" "stream ev4: FAILED: .*ev4\.0\.checkpoint: written for shards = 4, shard_chunk = 1, but the configuration says shards = 2" "$out"
 # 4 -> 8: shards 4 to 7 have no checkpoint, but nothing is sent while
 # shards 0 to 3 are refused.
 sed -i 's/shards = 2;/shards = 8;/' "$C"

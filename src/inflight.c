@@ -44,7 +44,9 @@ struct slot {
 struct pe_inflight {
     struct pe_inflight_opts o;
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* a slot changed state, or quit */
+    pthread_cond_t cv;  /* for the unit's thread: a slot is done */
+    pthread_cond_t *go; /* one per slot: it has a batch to send, or quit
+                           (a broadcast on one cv woke every idle slot) */
     struct pe_window w;
     struct slot *slots; /* o.max of them */
     bool quit;
@@ -100,7 +102,7 @@ static void *slot_main(void *arg)
         enum pe_status st;
 
         while (s->state != SLOT_BUSY && !f->quit)
-            pthread_cond_wait(&f->cv, &f->mu);
+            pthread_cond_wait(&f->go[s - f->slots], &f->mu);
         if (s->state != SLOT_BUSY)
             break;
         s->taught = false;
@@ -133,8 +135,11 @@ struct pe_inflight *pe_inflight_new(const struct pe_inflight_opts *o)
     pe_window_init(&f->w, o->max, o->max_bytes);
     f->o.max = f->w.max;
     f->slots = pe_xcalloc((size_t)f->o.max, sizeof(*f->slots));
+    f->go = pe_xcalloc((size_t)f->o.max, sizeof(*f->go));
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
+    for (long i = 0; i < f->o.max; i++)
+        pthread_cond_init(&f->go[i], NULL);
     return f;
 }
 
@@ -276,7 +281,7 @@ enum pe_status pe_inflight_send(struct pe_inflight *f, struct pe_batch *b,
             s->xids = tx;
             s->seq = pe_window_open(&f->w, size);
             s->state = SLOT_BUSY;
-            pthread_cond_broadcast(&f->cv);
+            pthread_cond_signal(&f->go[s - f->slots]);
             f->made_from = pe_now_mono_msf();
             pthread_mutex_unlock(&f->mu);
             return PE_OK;
@@ -315,7 +320,8 @@ void pe_inflight_free(struct pe_inflight *f)
         return;
     pthread_mutex_lock(&f->mu);
     f->quit = true;
-    pthread_cond_broadcast(&f->cv);
+    for (long i = 0; i < f->o.max; i++)
+        pthread_cond_signal(&f->go[i]);
     pthread_mutex_unlock(&f->mu);
     for (long i = 0; i < f->o.max; i++) {
         struct slot *s = &f->slots[i];
@@ -327,8 +333,11 @@ void pe_inflight_free(struct pe_inflight *f)
         pe_batch_cleanup(&s->batch);
         free(s->xids);
     }
+    for (long i = 0; i < f->o.max; i++)
+        pthread_cond_destroy(&f->go[i]);
     pthread_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->mu);
+    free(f->go);
     free(f->slots);
     free(f);
 }

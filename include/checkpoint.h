@@ -40,12 +40,12 @@ enum pe_status pe_ckpt_open_existing(const struct pe_config *c,
                                      struct pe_error *err);
 /* For check: could a run use the store the config names?  Creates and
  * keeps nothing.  `what` gets its directory or table, with " (created by
- * the first run)" when it is not there yet.  PE_ERR_CONFIG when a run
- * could not use it (a table it may not create, read or write, or of other
- * columns); PE_ERR_DB when the database is unreachable; PE_ERR_IO for a
+ * the first run)" when it is not there yet (*exists false).  PE_ERR_CONFIG
+ * when a run could not use it (a table it may not create, read or write,
+ * or of other columns); PE_ERR_DB when the database is unreachable; PE_ERR_IO for a
  * directory it cannot write. */
 enum pe_status pe_ckpt_check(const struct pe_config *c, char *what,
-                             size_t len, struct pe_error *err);
+                             size_t len, bool *exists, struct pe_error *err);
 
 void pe_ckpt_close(struct pe_ckpt_store *s); /* releases the lock; NULL ok */
 

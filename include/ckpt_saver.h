@@ -23,8 +23,8 @@ struct pe_ckpt_saver; /* opaque */
  * unit's).  A save never waits: while one state is being written the
  * newest one handed over waits, and older waiting ones are dropped (each
  * state holds the ones before it).  After a crash, what was acknowledged
- * since the last completed write is sent again: at most interval_ms and
- * one write's worth. */
+ * since the last completed write is sent again: what was acknowledged
+ * during the longer of interval_ms and one write, and one write more. */
 struct pe_ckpt_saver *pe_ckpt_saver_start(struct pe_ckpt_store *s,
                                           const char *stream, long shard,
                                           long nshards, long interval_ms);

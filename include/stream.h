@@ -27,6 +27,14 @@ struct pe_table *pe_stream_open_table(struct pe_source *src,
                                       const struct pe_stream_config *sc,
                                       bool tracked, long shard, long nshards,
                                       long *key_col, struct pe_error *err);
+/* Proves that a loaded checkpoint *ck of shard `shard` of nshards of
+ * stream sc was written for this shard split (as pe_stream_ckpt_load
+ * does after loading); on PE_ERR_CONFIG, ck is cleaned up. */
+enum pe_status pe_stream_ckpt_split(const struct pe_ckpt_store *store,
+                                    const struct pe_stream_config *sc,
+                                    long shard, long nshards,
+                                    struct pe_ckpt_state *ck,
+                                    struct pe_error *err);
 /* Loads the checkpoint of shard `shard` of nshards of stream sc (nshards
  * 1: the whole stream) into *ck, as pe_ckpt_load_shard, and proves it was
  * written for this shard assignment: PE_ERR_CONFIG naming it, what it was

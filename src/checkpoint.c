@@ -68,16 +68,16 @@ enum pe_status pe_ckpt_open_existing(const struct pe_config *c,
 }
 
 enum pe_status pe_ckpt_check(const struct pe_config *c, char *what,
-                             size_t len, struct pe_error *err)
+                             size_t len, bool *exists, struct pe_error *err)
 {
     struct pe_ckpt_opts o;
     char name[512];
-    bool exists = false;
     enum pe_status st;
 
-    st = backend(c, &o)->probe(&o, &exists, name, sizeof(name), err);
+    *exists = false;
+    st = backend(c, &o)->probe(&o, exists, name, sizeof(name), err);
     snprintf(what, len, "%s%s", name,
-             exists ? "" : " (created by the first run)");
+             *exists ? "" : " (created by the first run)");
     return st;
 }
 

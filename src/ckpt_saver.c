@@ -137,13 +137,16 @@ enum pe_status pe_ckpt_saver_save(struct pe_ckpt_saver *sv,
     pthread_mutex_lock(&sv->mu);
     st = sv->st;
     if (st == PE_OK) {
-        /* Never waits: a state still waiting is older than this one. */
+        /* Never waits: a state still waiting is older than this one.  The
+         * saver waits for a state only while none is waiting: wake it
+         * then, not for every one (it may be pausing). */
         if (sv->next != NULL) {
             free(sv->next);
             sv->skipped++;
+        } else {
+            pthread_cond_broadcast(&sv->cv);
         }
         sv->next = text;
-        pthread_cond_broadcast(&sv->cv);
     } else {
         /* Reported once: the caller may recover (a database store
          * reconnects) and hand over a later state, which holds this one. */

@@ -170,8 +170,12 @@ static void check_splits(const struct pe_app_opts *o, size_t *bad,
     struct pe_ckpt_store *store;
 
     pe_error_clear(&e);
-    if ((store = pe_pool_open_store(o->cfg, false, &e)) == NULL)
-        return; /* the state line said why */
+    if (pe_ckpt_open_existing(o->cfg, &store, &e) != PE_OK) {
+        printf("checkpoints: FAILED: %s\n", e.msg);
+        (*bad)++;
+        *worst = pe_pool_worse(*worst, e.status);
+        return;
+    }
     for (size_t i = 0; i < o->cfg->n_streams; i++) {
         const struct pe_stream_config *sc = &o->cfg->streams[i];
 
@@ -299,6 +303,7 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
     struct pe_source *src;
     char state[600];
     struct pe_error e;
+    bool exists;
     size_t bad = 0;
     enum pe_status st, worst = PE_OK;
 
@@ -312,13 +317,14 @@ enum pe_status pe_app_check(const struct pe_app_opts *o, struct pe_error *err)
         return check_result(bad, worst, err);
     }
     pe_error_clear(&e);
-    if (pe_ckpt_check(c, state, sizeof(state), &e) != PE_OK) {
+    if (pe_ckpt_check(c, state, sizeof(state), &exists, &e) != PE_OK) {
         printf("state: FAILED: %s\n", e.msg);
         bad++;
         worst = pe_pool_worse(worst, e.status);
     } else {
         printf("state: ok: %s\n", state);
-        check_splits(o, &bad, &worst);
+        if (exists) /* else no checkpoint yet */
+            check_splits(o, &bad, &worst);
     }
     metrics_line(o, &bad, &worst);
     src = pe_source_open(&so, &e);

@@ -208,7 +208,16 @@ static enum pe_status shards_agree(const struct pe_config *c,
         enum pe_status st;
 
         memset(&ck, 0, sizeof(ck));
-        st = pe_stream_ckpt_load(store, sc, u->shard[i], sc->shards, &ck, err);
+        /* A checkpoint that cannot be read fails its own unit, as ever;
+         * here only a changed split stops the whole run. */
+        if (pe_ckpt_load_shard(store, sc->name, u->shard[i], sc->shards, &ck,
+                               err) != PE_OK) {
+            pe_ckpt_state_cleanup(&ck);
+            pe_error_clear(err);
+            continue;
+        }
+        st = pe_stream_ckpt_split(store, sc, u->shard[i], sc->shards, &ck,
+                                  err);
         pe_ckpt_state_cleanup(&ck);
         if (st != PE_OK) {
             if (sc->shards > 1)

@@ -87,19 +87,15 @@ static bool split_fits(const struct pe_ckpt_state *ck, long nshards,
     return ck->shards == nshards && ck->shard_chunk == chunk;
 }
 
-enum pe_status pe_stream_ckpt_load(struct pe_ckpt_store *store,
-                                   const struct pe_stream_config *sc,
-                                   long shard, long nshards,
-                                   struct pe_ckpt_state *ck,
-                                   struct pe_error *err)
+enum pe_status pe_stream_ckpt_split(const struct pe_ckpt_store *store,
+                                    const struct pe_stream_config *sc,
+                                    long shard, long nshards,
+                                    struct pe_ckpt_state *ck,
+                                    struct pe_error *err)
 {
     long chunk = sc->shard_chunk > 1 ? sc->shard_chunk : 1;
-    enum pe_status st = pe_ckpt_load_shard(store, sc->name, shard, nshards,
-                                           ck, err);
     char *where, was[96];
 
-    if (st != PE_OK)
-        return st;
     if (split_fits(ck, nshards, chunk)) {
         ck->shards = nshards;
         ck->shard_chunk = nshards > 1 ? chunk : 0;
@@ -124,6 +120,20 @@ enum pe_status pe_stream_ckpt_load(struct pe_ckpt_store *store,
     free(where);
     pe_ckpt_state_cleanup(ck);
     return PE_ERR_CONFIG;
+}
+
+enum pe_status pe_stream_ckpt_load(struct pe_ckpt_store *store,
+                                   const struct pe_stream_config *sc,
+                                   long shard, long nshards,
+                                   struct pe_ckpt_state *ck,
+                                   struct pe_error *err)
+{
+    enum pe_status st = pe_ckpt_load_shard(store, sc->name, shard, nshards,
+                                           ck, err);
+
+    if (st != PE_OK)
+        return st;
+    return pe_stream_ckpt_split(store, sc, shard, nshards, ck, err);
 }
 
 enum pe_status pe_stream_ckpt_fits(struct pe_table *t,

@@ -85,9 +85,10 @@ PY
 # --- kill -9 with a full window: the stated crash bound ---
 # Each answer takes 300 ms, so the window fills (8 batches of 25 open) and
 # a kill lands with requests in flight.  Bound: what was in flight (8
-# batches) plus what was acknowledged since the last completed save (a
-# save, one fsync, is far shorter than a round trip: at most the answers
-# of one window, 8 batches): 16 x 25 records per kill.
+# batches) plus what was acknowledged since the last completed save
+# (saves start state.save_interval_ms = 100 ms apart and take one fsync,
+# both shorter than the 300 ms round trip: at most the answers of one
+# window, 8 batches): 16 x 25 records per kill.
 stop_mock
 start_mock --auto-create
 mock_script '[{"delay_ms":300,"times":100000}]'

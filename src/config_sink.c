@@ -269,7 +269,7 @@ enum pe_status pe_config_read_sink(struct pe_cfg_reader *r,
                           c->sink.kind == PE_SINK_KINESIS ? 1048576 : 1047552,
                           1024, 100000000, &c->sink.max_record_bytes)) !=
             PE_OK ||
-        (st = pe_cfg_long(r, g, "sink.", "max_in_flight", 24, 1, 64,
+        (st = pe_cfg_long(r, g, "sink.", "max_in_flight", 40, 1, 64,
                           &c->sink.max_in_flight)) != PE_OK ||
         (st = pe_cfg_long(r, g, "sink.", "max_in_flight_bytes", 16777216,
                           65536, 1073741824,
